@@ -1,1 +1,16 @@
-pub fn hi() {}
+//! thaw-orchestrator: from a sweep file to finished jobs.
+//!
+//! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data and hashes
+//! them, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
+//! [`runner`] is one worker claiming work from the store, [`launch`] runs several worker
+//! processes with progress bars.
+
+pub mod jobspec;
+pub mod launch;
+pub mod plan;
+pub mod resolve;
+pub mod runner;
+pub mod spec;
+
+pub use plan::{Plan, build_plan};
+pub use spec::{SpecError, read};

@@ -1,0 +1,72 @@
+//! What a worker needs to run one job or stage, as stored (JSON) in the database.
+//! Plain data: paths already resolved, identities already hashed.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thaw_worker::{FineTuneSettings, MlmSettings};
+
+use crate::spec::Init;
+
+/// A labelled dataset, resolved to files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    pub name: String,
+    pub train: PathBuf,
+    pub validation: Option<PathBuf>,
+    pub test: Option<PathBuf>,
+    pub text_field: String,
+    pub label_field: String,
+    pub holdout_fraction: f64,
+    pub max_validation: Option<usize>,
+    pub max_test: Option<usize>,
+    pub subsample_seed: u64,
+    pub max_length: usize,
+    /// Hash of the files' contents and of every setting above.
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub dir: PathBuf,
+    pub origin: String,
+    /// Hash of config.json, tokenizer.json and model.safetensors.
+    pub identity: String,
+    pub num_layers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Corpus {
+    /// The training split's own text (task-adaptive).
+    Task,
+    /// A plain-text file, one document per line (domain-adaptive).
+    File { path: PathBuf, identity: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSpec {
+    pub name: String,
+    pub model: ModelSpec,
+    pub data: DataSpec,
+    pub corpus: Corpus,
+    pub init: Init,
+    pub seed: u64,
+    pub settings: MlmSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub model: ModelSpec,
+    pub data: DataSpec,
+    pub train_size: Option<usize>,
+    pub init: Init,
+    pub intermediate: String,
+    pub stage_key: Option<String>,
+    pub freeze: usize,
+    pub seed: u64,
+    pub settings: FineTuneSettings,
+    /// Memory for frozen-prefix activations in the worker, MiB.
+    pub prefix_cache_mb: usize,
+    pub prefix_group: String,
+}

@@ -1,0 +1,197 @@
+//! `thaw run`: N worker processes on one sweep, their progress drawn with indicatif.
+//!
+//! Workers are child processes (the same binary, `thaw worker --child`), not threads:
+//! each has its own device and RNG (same seed, same result, whatever else runs), a
+//! crash takes down one job, not the sweep, and a child whose parent dies sees its
+//! stdin close, gives its job back and exits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use thaw_store::Store;
+use thaw_worker::Event;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::runner::{Outcome, WorkerMessage, requeue};
+
+/// How to start one worker process: the program and its arguments.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub done: usize,
+    pub failed: usize,
+    pub pending: usize,
+    pub interrupted: bool,
+    pub failures: Vec<(String, String)>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    workers: HashMap<usize, ProgressBar>,
+}
+
+impl Bars {
+    fn new(total: usize, done: usize, visible: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let bar = multi.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} jobs {pos}/{len} [{bar:30}] {elapsed_precise} elapsed, ETA {eta_precise}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        bar.set_position(done as u64);
+        bar.enable_steady_tick(Duration::from_millis(250));
+        Bars { multi, total: bar, workers: HashMap::new() }
+    }
+
+    fn worker(&mut self, slot: usize) -> &ProgressBar {
+        let multi = &self.multi;
+        self.workers.entry(slot).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("  w{prefix} {msg}").expect("template"));
+            bar.set_prefix(slot.to_string());
+            bar
+        })
+    }
+
+    /// A line above the bars (or on stderr when bars are hidden).
+    fn line(&self, text: String) {
+        if self.multi.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            let _ = self.multi.println(text);
+        }
+    }
+}
+
+fn describe(event: &Event) -> Option<String> {
+    match event {
+        Event::Phase { phase, detail } => Some(format!("{phase:?}: {detail}")),
+        Event::Step { phase, epoch, step, steps, loss, examples_per_second } => {
+            Some(format!("{phase:?} epoch {epoch} step {step}/{steps} loss {loss:.4} ({examples_per_second:.1} ex/s)"))
+        }
+        Event::Epoch(m) => Some(format!("epoch {} val acc {:.4} loss {:.4}", m.epoch, m.val_accuracy, m.val_loss)),
+    }
+}
+
+fn spawn(command: &WorkerCommand) -> Result<Child> {
+    Command::new(&command.program)
+        .args(&command.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(false)
+        .spawn()
+        .with_context(|| format!("cannot start worker {}", command.program.display()))
+}
+
+/// Runs the sweep's pending work with `jobs` worker processes until none is left or
+/// Ctrl-C; then every job a worker held goes back to pending.
+pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &WorkerCommand, show_bars: bool) -> Result<RunSummary> {
+    let requeued = requeue(store).await?;
+    let progress = store.progress(sweep).await?;
+    let mut bars = Bars::new(progress.jobs.total(), progress.jobs.done + progress.jobs.failed, show_bars);
+    if !requeued.is_empty() {
+        bars.line(format!("requeued {} abandoned jobs/stages from an earlier run", requeued.len()));
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<String>)>();
+    let mut children = Vec::new();
+    for slot in 0..jobs.max(1) {
+        let mut child = spawn(command)?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send((slot, Some(line)));
+            }
+            let _ = tx.send((slot, None));
+        });
+        children.push((child, stdin));
+    }
+    drop(tx);
+
+    let mut worker_ids: HashMap<usize, String> = HashMap::new();
+    let mut open = children.len();
+    let mut summary = RunSummary::default();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    while open > 0 {
+        tokio::select! {
+            _ = &mut ctrl_c, if !interrupted.load(Ordering::Relaxed) => {
+                interrupted.store(true, Ordering::Relaxed);
+                bars.line("stopping: running jobs go back to pending (Ctrl-C again is not needed)".into());
+                // Closing stdin asks each child to stop; in a terminal they also got the SIGINT.
+                for (_, stdin) in children.iter_mut() {
+                    stdin.take();
+                }
+            }
+            message = rx.recv() => {
+                let Some((slot, line)) = message else { break };
+                let Some(line) = line else {
+                    open -= 1;
+                    bars.worker(slot).finish_and_clear();
+                    continue;
+                };
+                let Ok(message) = serde_json::from_str::<WorkerMessage>(&line) else {
+                    bars.line(format!("w{slot}: {line}"));
+                    continue;
+                };
+                match message {
+                    WorkerMessage::Started { worker, label, .. } => {
+                        worker_ids.insert(slot, worker);
+                        bars.worker(slot).set_message(label);
+                    }
+                    WorkerMessage::Progress { event, .. } => {
+                        if let Some(text) = describe(&event) {
+                            let bar = bars.worker(slot);
+                            let label = bar.message();
+                            let head = label.split(" | ").next().unwrap_or("").to_string();
+                            bar.set_message(format!("{head} | {text}"));
+                        }
+                    }
+                    WorkerMessage::Finished { label, outcome, detail, key, .. } => {
+                        bars.line(format!("{:>8} {label}: {detail}", format!("{outcome:?}").to_lowercase()));
+                        match outcome {
+                            Outcome::Done => bars.total.inc(1),
+                            Outcome::Failed => {
+                                bars.total.inc(1);
+                                summary.failures.push((key, detail));
+                            }
+                            Outcome::Released => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (mut child, _) in children {
+        let _ = child.wait().await;
+    }
+    // Safety net: whatever a child still held (it crashed, or was killed) goes back to pending now.
+    for id in worker_ids.values() {
+        store.release_worker(id).await?;
+    }
+    bars.total.finish_and_clear();
+    let progress = store.progress(sweep).await?;
+    summary.done = progress.jobs.done;
+    summary.failed = progress.jobs.failed;
+    summary.pending = progress.jobs.pending + progress.jobs.running;
+    summary.interrupted = interrupted.load(Ordering::Relaxed);
+    Ok(summary)
+}

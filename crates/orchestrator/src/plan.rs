@@ -1,0 +1,385 @@
+//! Grid expansion: a validated sweep file becomes a deterministic list of jobs with
+//! stable keys, and the shared intermediate-MLM stages they depend on.
+//!
+//! Combination rules (reported by `thaw plan`, never applied silently):
+//! - scratch init runs unfrozen (k = 0) only, unless `grid.scratch_freeze = true`:
+//!   freezing random layers measures random features, not a fine-tuning strategy;
+//! - scratch init runs without intermediate MLM, unless `grid.scratch_intermediate = true`;
+//! - `grid.mlm_freeze` applies to jobs with an intermediate stage only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+use thaw_worker::{BertConfig, FineTuneSettings, MlmSettings, Pooling};
+use toml::Spanned;
+
+use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
+use crate::resolve::{hash_json, resolve_corpus, resolve_data, resolve_model};
+use crate::spec::{FreezeAxis, Init, IntermediateSection, LrAxis, Source, SpecError, SweepFile, default_lrs};
+
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub key: String,
+    pub spec: StageSpec,
+    pub mlm_freeze: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    pub key: String,
+    pub spec: JobSpec,
+    pub mlm_freeze: Option<usize>,
+    pub lr: f64,
+    pub pooling: Pooling,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub sweep: String,
+    pub model: ModelSpec,
+    pub data: DataSpec,
+    pub stages: Vec<StagePlan>,
+    pub jobs: Vec<JobPlan>,
+    /// Rules applied and combinations left out, with counts.
+    pub notes: Vec<String>,
+    /// What the report shows as the setup.
+    pub setup: serde_json::Value,
+}
+
+/// Everything resolved: model, data, corpora; then expanded.
+pub fn build_plan(source: &Source, file: &SweepFile) -> Result<Plan, SpecError> {
+    check_name(source, &file.sweep.name)?;
+    let (model, config) = resolve_model(source, file)?;
+    let data = resolve_data(source, file, config.max_position_embeddings)?;
+    expand(source, file, model, &config, data)
+}
+
+fn check_name(source: &Source, name: &Spanned<String>) -> Result<(), SpecError> {
+    let ok = !name.get_ref().is_empty() && name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok { Ok(()) } else { Err(source.at(name, "sweep.name must be non-empty and use only letters, digits, '-', '_' and '.' (it names files)")) }
+}
+
+fn depths(source: &Source, axis: &Spanned<FreezeAxis>, layers: usize) -> Result<Vec<usize>, SpecError> {
+    let list = match axis.get_ref() {
+        FreezeAxis::All => (0..=layers).collect(),
+        FreezeAxis::Depths(d) => d.clone(),
+    };
+    if list.is_empty() {
+        return Err(source.at(axis, format!("freeze is empty; give \"all\" or depths in 0..={layers}")));
+    }
+    if let Some(bad) = list.iter().find(|&&k| k > layers) {
+        return Err(source.at(axis, format!(
+            "freeze depth {bad} is larger than the model's {layers} encoder layers; valid depths are 0..={layers} ({layers} = head only), or \"all\""
+        )));
+    }
+    if list.iter().collect::<BTreeSet<_>>().len() != list.len() {
+        return Err(source.at(axis, "freeze lists a depth twice"));
+    }
+    Ok(list)
+}
+
+fn check_lrs(source: &Source, span: &Spanned<LrAxis>, lrs: &[f64]) -> Result<(), SpecError> {
+    if lrs.is_empty() {
+        return Err(source.at(span, "an lr list is empty"));
+    }
+    if let Some(bad) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0 && **lr < 1.0)) {
+        return Err(source.at(span, format!("learning rate {bad} must be a number in (0, 1), e.g. 5e-5")));
+    }
+    Ok(())
+}
+
+/// The learning rates for one (init, depth), from the grid or the defaults.
+fn lrs_for(source: &Source, file: &SweepFile, init: Init, freeze: usize, layers: usize) -> Result<Vec<f64>, SpecError> {
+    let Some(axis) = &file.grid.lr else {
+        return Ok(match &file.train.lr {
+            Some(lr) => vec![*lr.get_ref()],
+            None => default_lrs(init, freeze, layers),
+        });
+    };
+    let lrs = match axis.get_ref() {
+        LrAxis::Same(list) => list.clone(),
+        LrAxis::ByStrategy(by) => {
+            let chosen = match init {
+                Init::Scratch => by.scratch.clone(),
+                Init::Pretrained if freeze == layers => by.head_only.clone(),
+                Init::Pretrained if freeze > 0 => by.partial.clone().or_else(|| by.full.clone()),
+                Init::Pretrained => by.full.clone(),
+            };
+            chosen.unwrap_or_else(|| default_lrs(init, freeze, layers))
+        }
+    };
+    check_lrs(source, axis, &lrs)?;
+    Ok(lrs)
+}
+
+fn mlm_settings(section: &IntermediateSection, data: &DataSpec, freeze: usize) -> MlmSettings {
+    MlmSettings {
+        steps: section.steps,
+        batch_size: section.batch_size,
+        lr: section.lr,
+        weight_decay: section.weight_decay,
+        warmup_ratio: section.warmup_ratio,
+        mask_prob: section.mask_prob,
+        freeze,
+        max_length: section.max_length.unwrap_or(data.max_length),
+        ..MlmSettings::default()
+    }
+}
+
+fn trainer(file: &SweepFile, lr: f64, pooling: Pooling) -> FineTuneSettings {
+    FineTuneSettings {
+        epochs: *file.train.epochs.get_ref(),
+        batch_size: *file.train.batch_size.get_ref(),
+        lr,
+        weight_decay: file.train.weight_decay,
+        warmup_ratio: file.train.warmup_ratio,
+        max_grad_norm: file.train.max_grad_norm,
+        pooling,
+    }
+}
+
+fn check_trainer(source: &Source, file: &SweepFile) -> Result<(), SpecError> {
+    let t = &file.train;
+    if *t.epochs.get_ref() == 0 {
+        return Err(source.at(&t.epochs, "epochs must be at least 1"));
+    }
+    if *t.batch_size.get_ref() == 0 {
+        return Err(source.at(&t.batch_size, "batch_size must be at least 1"));
+    }
+    if let Some(lr) = &t.lr {
+        if !(lr.get_ref().is_finite() && *lr.get_ref() > 0.0 && *lr.get_ref() < 1.0) {
+            return Err(source.at(lr, format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref())));
+        }
+    }
+    Ok(())
+}
+
+/// The intermediate names of the grid, checked against `[intermediate.*]`.
+fn intermediates(source: &Source, file: &SweepFile) -> Result<Vec<(String, Option<Corpus>)>, SpecError> {
+    let mut out = Vec::new();
+    for name in &file.grid.intermediate {
+        let n = name.get_ref().as_str();
+        let corpus = match n {
+            "none" => None,
+            "task" => {
+                if let Some(section) = file.intermediate.get("task") {
+                    if let Some(corpus) = &section.get_ref().corpus {
+                        return Err(source.at(corpus, "[intermediate.task] trains on the training text; give a corpus under another name, e.g. [intermediate.domain]"));
+                    }
+                }
+                Some(Corpus::Task)
+            }
+            other => {
+                let Some(section) = file.intermediate.get(other) else {
+                    let mut valid: Vec<String> = vec!["none".into(), "task".into()];
+                    valid.extend(file.intermediate.keys().filter(|k| *k != "task").cloned());
+                    return Err(source.at(name, format!(
+                        "intermediate '{other}' is not defined; valid: {} (define others as [intermediate.{other}] with corpus = \"file.txt\")",
+                        valid.join(", ")
+                    )));
+                };
+                let Some(corpus) = &section.get_ref().corpus else {
+                    return Err(source.at(section, format!("[intermediate.{other}] needs corpus = \"file.txt\" (one document per line)")));
+                };
+                Some(resolve_corpus(source, corpus)?)
+            }
+        };
+        if out.iter().any(|(seen, _): &(String, Option<Corpus>)| seen == n) {
+            return Err(source.at(name, format!("intermediate '{n}' is listed twice")));
+        }
+        out.push((n.to_string(), corpus));
+    }
+    Ok(out)
+}
+
+pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &BertConfig, data: DataSpec) -> Result<Plan, SpecError> {
+    let layers = config.num_hidden_layers;
+    check_trainer(source, file)?;
+    let freeze_depths = depths(source, &file.grid.freeze, layers)?;
+    let seeds = file.grid.seeds.get_ref().clone();
+    if seeds.is_empty() || seeds.iter().collect::<BTreeSet<_>>().len() != seeds.len() {
+        return Err(source.at(&file.grid.seeds, "seeds must be a non-empty list of distinct integers, e.g. [1, 2, 3]"));
+    }
+    if file.grid.init.is_empty() {
+        return Err(source.error(None, "grid.init is empty; valid: \"pretrained\", \"scratch\""));
+    }
+    for k in &file.grid.mlm_freeze {
+        if *k.get_ref() > layers {
+            return Err(source.at(k, format!("mlm_freeze {} is larger than the model's {layers} layers; valid: 0..={layers}", k.get_ref())));
+        }
+    }
+    let sizes: Vec<Option<usize>> = match &file.grid.train_size {
+        None => vec![None],
+        Some(list) if list.is_empty() => return Err(source.error(None, "grid.train_size is empty; remove it to use all examples")),
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|n| *n.get_ref() < 2) {
+                return Err(source.at(bad, "train_size must be at least 2"));
+            }
+            list.iter().map(|n| Some(*n.get_ref())).collect()
+        }
+    };
+    let poolings = file.grid.pooling.clone().unwrap_or_else(|| vec![file.train.pooling]);
+    let inters = intermediates(source, file)?;
+    let mut notes = Vec::new();
+    for name in file.intermediate.keys() {
+        if !inters.iter().any(|(n, _)| n == name) {
+            notes.push(format!("[intermediate.{name}] is defined but not in grid.intermediate; it does not run"));
+        }
+    }
+
+    let mut stages: BTreeMap<String, StagePlan> = BTreeMap::new();
+    let mut jobs = Vec::new();
+    let (mut skipped_scratch_freeze, mut skipped_scratch_mlm) = (0usize, 0usize);
+    for &train_size in &sizes {
+        for &init in &file.grid.init {
+            for (inter, corpus) in &inters {
+                let mlm_freezes: Vec<Option<usize>> = match corpus {
+                    None => vec![None],
+                    Some(_) => file.grid.mlm_freeze.iter().map(|k| Some(*k.get_ref())).collect(),
+                };
+                for mlm_freeze in mlm_freezes {
+                    if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate {
+                        skipped_scratch_mlm += freeze_depths.len() * seeds.len();
+                        continue;
+                    }
+                    let stage = match (corpus, mlm_freeze) {
+                        (Some(corpus), Some(mlm_k)) => {
+                            let section = file.intermediate.get(inter).map(|s| s.get_ref());
+                            let default = IntermediateSection::default();
+                            let section = section.unwrap_or(&default);
+                            let spec = StageSpec {
+                                name: inter.clone(),
+                                model: model.clone(),
+                                data: data.clone(),
+                                corpus: corpus.clone(),
+                                init,
+                                seed: section.seed,
+                                settings: mlm_settings(section, &data, mlm_k),
+                            };
+                            let key = stage_key(&spec);
+                            stages.entry(key.clone()).or_insert(StagePlan { key: key.clone(), spec, mlm_freeze: mlm_k });
+                            Some(key)
+                        }
+                        _ => None,
+                    };
+                    for &freeze in &freeze_depths {
+                        if init == Init::Scratch && freeze > 0 && !file.grid.scratch_freeze {
+                            skipped_scratch_freeze += seeds.len();
+                            continue;
+                        }
+                        let start_identity = match (&stage, init) {
+                            (Some(stage), _) => format!("stage:{stage}"),
+                            (None, init) => format!("{}:{}", init.as_str(), model.identity),
+                        };
+                        let prefix_group = hash_json(&json!([start_identity, data.identity, train_size, freeze]));
+                        for &pooling in &poolings {
+                            for lr in lrs_for(source, file, init, freeze, layers)? {
+                                for &seed in &seeds {
+                                    let spec = JobSpec {
+                                        model: model.clone(),
+                                        data: data.clone(),
+                                        train_size,
+                                        init,
+                                        intermediate: inter.clone(),
+                                        stage_key: stage.clone(),
+                                        freeze,
+                                        seed,
+                                        settings: trainer(file, lr, pooling),
+                                        prefix_cache_mb: file.cache.prefix_mb,
+                                        prefix_group: prefix_group.clone(),
+                                    };
+                                    jobs.push(JobPlan { key: job_key(&spec), spec, mlm_freeze, lr, pooling });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if skipped_scratch_freeze > 0 {
+        notes.push(format!(
+            "rule scratch-unfrozen: {skipped_scratch_freeze} scratch jobs with freeze > 0 left out (frozen random layers measure random features); set grid.scratch_freeze = true to run them"
+        ));
+    }
+    if skipped_scratch_mlm > 0 {
+        notes.push(format!(
+            "rule scratch-no-mlm: {skipped_scratch_mlm} scratch jobs with intermediate MLM left out (MLM from random init is pretraining, not adaptation); set grid.scratch_intermediate = true to run them"
+        ));
+    }
+    if jobs.is_empty() {
+        return Err(source.error(None, format!("the grid expands to no jobs after the rules: {}", notes.join("; "))));
+    }
+    let setup = json!({
+        "model": model.origin,
+        "num_layers": layers,
+        "hidden_size": config.hidden_size,
+        "dataset": data.name,
+        "max_length": data.max_length,
+        "grid": {
+            "freeze": freeze_depths,
+            "init": file.grid.init.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
+            "intermediate": inters.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "seeds": seeds,
+            "train_size": sizes,
+            "pooling": poolings,
+        },
+        "trainer": {
+            "epochs": file.train.epochs.get_ref(),
+            "batch_size": file.train.batch_size.get_ref(),
+            "weight_decay": file.train.weight_decay,
+            "warmup_ratio": file.train.warmup_ratio,
+            "max_grad_norm": file.train.max_grad_norm,
+        },
+        "stages": stages.values().map(|s| json!({"name": s.spec.name, "init": s.spec.init, "mlm_freeze": s.mlm_freeze, "steps": s.spec.settings.steps})).collect::<Vec<_>>(),
+        "description": file.sweep.description,
+        "notes": notes,
+    });
+    Ok(Plan {
+        sweep: file.sweep.name.get_ref().clone(),
+        model,
+        data,
+        stages: stages.into_values().collect(),
+        jobs,
+        notes,
+        setup,
+    })
+}
+
+/// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).
+pub fn stage_key(spec: &StageSpec) -> String {
+    let corpus = match &spec.corpus {
+        Corpus::Task => json!({"task": spec.data.identity}),
+        Corpus::File { identity, .. } => json!({"file": identity}),
+    };
+    format!(
+        "s-{}",
+        hash_json(&json!({
+            "v": 1,
+            "model": spec.model.identity,
+            "corpus": corpus,
+            "init": spec.init,
+            "seed": spec.seed,
+            "settings": spec.settings,
+        }))
+    )
+}
+
+/// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
+/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs.
+pub fn job_key(spec: &JobSpec) -> String {
+    format!(
+        "j-{}",
+        hash_json(&json!({
+            "v": 1,
+            "model": spec.model.identity,
+            "data": spec.data.identity,
+            "train_size": spec.train_size,
+            "init": spec.init,
+            "stage": spec.stage_key,
+            "freeze": spec.freeze,
+            "seed": spec.seed,
+            "settings": spec.settings,
+        }))
+    )
+}

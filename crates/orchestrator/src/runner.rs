@@ -1,0 +1,376 @@
+//! One worker: claims stages and jobs from the store, runs them with thaw-worker on a
+//! blocking thread, keeps a heartbeat, records results. Many workers (threads of
+//! `thaw run`, or `thaw worker` processes anywhere that can open the file) share a
+//! sweep through the store's atomic claim.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
+use thaw_worker::data::{DataFiles, SplitOptions, load_splits, read_corpus, subsample};
+use thaw_worker::encode::{EncodedData, encode_splits};
+use thaw_worker::prefix::PrefixCache;
+use thaw_worker::tokenize::TextTokenizer;
+use thaw_worker::{BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, WorkerError};
+
+use crate::jobspec::{Corpus, DataSpec, JobSpec, StageSpec};
+use crate::spec::Init;
+
+/// How often a running job refreshes its heartbeat, and when a silent one counts as abandoned.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// What a worker reports while it works (also the JSON lines a child worker prints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerMessage {
+    Started { worker: String, key: String, label: String },
+    Progress { worker: String, key: String, event: Event },
+    Finished { worker: String, key: String, label: String, outcome: Outcome, detail: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    Failed,
+    Released,
+}
+
+pub type Sink = Arc<dyn Fn(WorkerMessage) + Send + Sync>;
+
+/// This process's identity in the store: host and pid, so a dead local worker is recognised.
+pub fn worker_id(suffix: &str) -> String {
+    format!("{}:{}{suffix}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True when `worker` ran on this host in a process that no longer exists.
+pub fn is_dead_locally(worker: &str) -> bool {
+    let mut parts = worker.splitn(2, ':');
+    let (Some(host), Some(rest)) = (parts.next(), parts.next()) else { return false };
+    let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    host == hostname() && !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub fn requeue(store: &Store) -> impl Future<Output = thaw_store::Result<Vec<String>>> + '_ {
+    store.requeue_abandoned(STALE_AFTER, MAX_ATTEMPTS, is_dead_locally)
+}
+
+/// Where a stage's checkpoint lives: next to the database.
+pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
+    let stem = db.file_stem().and_then(|s| s.to_str()).unwrap_or("thaw");
+    db.with_file_name(format!("{stem}.stages")).join(format!("{stage_key}.bpk"))
+}
+
+/// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
+struct Caches {
+    tokens: HashMap<String, Arc<EncodedData>>,
+    prefix: Option<PrefixCache>,
+}
+
+pub struct WorkerOptions {
+    pub db: PathBuf,
+    pub sweep: String,
+    pub backend: BackendKind,
+    pub worker_id: String,
+    pub stop: Arc<AtomicBool>,
+    pub sink: Sink,
+}
+
+pub struct Worker {
+    store: Store,
+    options: WorkerOptions,
+    caches: Arc<Mutex<Caches>>,
+    last_group: Option<String>,
+}
+
+impl Worker {
+    pub fn new(store: Store, options: WorkerOptions) -> Self {
+        Worker { store, options, caches: Arc::new(Mutex::new(Caches { tokens: HashMap::new(), prefix: None })), last_group: None }
+    }
+
+    fn stopping(&self) -> bool {
+        self.options.stop.load(Ordering::Relaxed)
+    }
+
+    /// Claims and runs work until the sweep has nothing left for this worker or a stop is asked.
+    pub async fn run(&mut self) -> Result<usize> {
+        let mut finished = 0;
+        while !self.stopping() {
+            requeue(&self.store).await?;
+            let id = self.options.worker_id.clone();
+            if let Some(claimed) = self.store.claim_stage(&self.options.sweep, &id).await? {
+                self.run_claimed(claimed).await?;
+                finished += 1;
+                continue;
+            }
+            if let Some(claimed) = self.store.claim_job(&self.options.sweep, &id, self.last_group.as_deref()).await? {
+                self.run_claimed(claimed).await?;
+                finished += 1;
+                continue;
+            }
+            let progress = self.store.progress(&self.options.sweep).await?;
+            // Pending jobs that wait for a stage another worker is running: wait for it.
+            if progress.jobs.pending == 0 || progress.stages.running == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(finished)
+    }
+
+    async fn run_claimed(&mut self, claimed: Claimed) -> Result<()> {
+        let worker = self.options.worker_id.clone();
+        let key = claimed.key.clone();
+        let task = match claimed.kind {
+            WorkKind::Stage => {
+                let spec: StageSpec = serde_json::from_str(&claimed.spec_json).context("stage spec in the database")?;
+                Task::Stage(spec, checkpoint_path(&self.options.db, &key))
+            }
+            WorkKind::Job => {
+                let spec: JobSpec = serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
+                self.last_group = Some(spec.prefix_group.clone());
+                let start = match (&spec.stage_key, spec.init) {
+                    (Some(stage), _) => match self.store.stage_checkpoint(stage).await? {
+                        Some(path) => Start::Checkpoint(PathBuf::from(path)),
+                        None => {
+                            self.store.fail_job(&key, &worker, &format!("stage {stage} has no checkpoint")).await?;
+                            return Ok(());
+                        }
+                    },
+                    (None, Init::Pretrained) => Start::Pretrained,
+                    (None, Init::Scratch) => Start::Scratch,
+                };
+                Task::Job(spec, start)
+            }
+        };
+        let label = task.label();
+        (self.options.sink)(WorkerMessage::Started { worker: worker.clone(), key: key.clone(), label: label.clone() });
+
+        let job_stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (caches, sink, stop, global_stop) = (self.caches.clone(), self.options.sink.clone(), job_stop.clone(), self.options.stop.clone());
+            let (backend, worker, key) = (self.options.backend, worker.clone(), key.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut on_event = |event: &Event| {
+                    if global_stop.load(Ordering::Relaxed) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    sink(WorkerMessage::Progress { worker: worker.clone(), key: key.clone(), event: event.clone() });
+                };
+                let mut observer = Observer { on_event: &mut on_event, stop: &stop };
+                let mut caches = caches.lock().expect("cache lock");
+                task.execute(backend, &mut caches, &mut observer)
+            })
+        };
+        tokio::pin!(handle);
+        let result = loop {
+            tokio::select! {
+                joined = &mut handle => break joined.context("the training thread panicked")?,
+                _ = tokio::time::sleep(HEARTBEAT) => {
+                    if self.stopping() {
+                        job_stop.store(true, Ordering::Relaxed);
+                    }
+                    if !self.store.heartbeat(claimed.kind, &key, &worker).await? {
+                        // Requeued behind our back (e.g. a long stall): stop, the result would be discarded.
+                        job_stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        };
+        let (outcome, detail) = match result {
+            Ok(TaskOutput::Job { epochs, result }) => {
+                let summary = format!("test acc {:.4} (val {:.4})", result.test_accuracy, result.val_accuracy);
+                match self.store.finish_job(&key, &worker, &epochs, &result).await {
+                    Ok(()) => (Outcome::Done, summary),
+                    Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(TaskOutput::Stage(done)) => {
+                let summary = format!("MLM perplexity {:.2} -> {:.2}", done.perplexity_before, done.perplexity_after);
+                match self.store.finish_stage(&key, &worker, &done).await {
+                    Ok(()) => (Outcome::Done, summary),
+                    Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(WorkerError::Interrupted) => {
+                self.store.release(claimed.kind, &key, &worker).await?;
+                (Outcome::Released, "stopped before finishing; back to pending".to_string())
+            }
+            Err(error) => {
+                let message = error.to_string();
+                match claimed.kind {
+                    WorkKind::Stage => self.store.fail_stage(&key, &worker, &message).await?,
+                    WorkKind::Job => self.store.fail_job(&key, &worker, &message).await?,
+                }
+                (Outcome::Failed, message)
+            }
+        };
+        (self.options.sink)(WorkerMessage::Finished { worker, key, label, outcome, detail });
+        Ok(())
+    }
+}
+
+enum Task {
+    Stage(StageSpec, PathBuf),
+    Job(JobSpec, Start),
+}
+
+enum TaskOutput {
+    Stage(StageOutcomeRow),
+    Job { epochs: Vec<EpochRow>, result: ResultRow },
+}
+
+impl Task {
+    fn label(&self) -> String {
+        match self {
+            Task::Stage(s, _) => format!("MLM stage '{}' ({}, mlm_freeze {}, {} steps)", s.name, s.init.as_str(), s.settings.freeze, s.settings.steps),
+            Task::Job(j, _) => format!(
+                "{} {} k={} lr={:e} seed={}{}",
+                j.init.as_str(),
+                j.intermediate,
+                j.freeze,
+                j.settings.lr,
+                j.seed,
+                j.train_size.map(|n| format!(" n={n}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    fn execute(self, backend: BackendKind, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<TaskOutput> {
+        match self {
+            Task::Stage(spec, out) => run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage),
+            Task::Job(spec, start) => run_job(&spec, start, backend, caches, observer),
+        }
+    }
+}
+
+fn model_files(dir: &Path) -> thaw_worker::Result<(ModelFiles, BertConfig)> {
+    let files = ModelFiles::in_dir(dir)?;
+    let config = BertConfig::from_file(&files.config)?;
+    Ok((files, config))
+}
+
+fn data_files(d: &DataSpec) -> DataFiles {
+    DataFiles {
+        train: d.train.clone(),
+        validation: d.validation.clone(),
+        test: d.test.clone(),
+        text_field: d.text_field.clone(),
+        label_field: d.label_field.clone(),
+    }
+}
+
+fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<Arc<EncodedData>> {
+    let d = &spec.data;
+    let key = format!("{}|{}|{:?}", spec.model.identity, d.identity, spec.train_size);
+    if let Some(hit) = caches.tokens.get(&key) {
+        return Ok(hit.clone());
+    }
+    observer.phase(thaw_worker::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
+    let options = SplitOptions { holdout_fraction: d.holdout_fraction, train_size: spec.train_size, subsample_seed: d.subsample_seed };
+    let mut splits = load_splits(&data_files(d), &options)?;
+    if let Some(n) = d.max_validation {
+        splits.validation = subsample(&splits.validation, n, d.subsample_seed);
+    }
+    if let Some(n) = d.max_test {
+        splits.test = subsample(&splits.test, n, d.subsample_seed);
+    }
+    let tokenizer = TextTokenizer::from_file(&files.tokenizer, d.max_length)?;
+    let encoded = encode_splits(&tokenizer, &splits, key.clone())?;
+    caches.tokens.insert(key, encoded.clone());
+    Ok(encoded)
+}
+
+fn run_job(spec: &JobSpec, start: Start, backend: BackendKind, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<TaskOutput> {
+    let (files, config) = model_files(&spec.model.dir)?;
+    let data = load_data(spec, &files, caches, observer)?;
+    let budget = spec.prefix_cache_mb << 20;
+    if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
+        caches.prefix = Some(PrefixCache::new(budget));
+    }
+    let start_identity = match &spec.stage_key {
+        Some(stage) => format!("stage:{stage}"),
+        None => format!("{}:{}", spec.init.as_str(), spec.model.identity),
+    };
+    let job = FineTuneJob { start, freeze: spec.freeze, seed: spec.seed, settings: spec.settings.clone(), backend, start_identity };
+    let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
+    let out = thaw_worker::fine_tune(&files, &config, &data, &job, cache, observer)?;
+    let epochs = out
+        .epochs
+        .iter()
+        .map(|e| EpochRow {
+            job_key: String::new(),
+            epoch: e.epoch as i64,
+            train_loss: e.train_loss,
+            val_loss: e.val_loss,
+            val_accuracy: e.val_accuracy,
+            val_macro_f1: e.val_macro_f1,
+            seconds: e.seconds,
+        })
+        .collect();
+    let result = ResultRow {
+        best_epoch: out.best_epoch as i64,
+        val_loss: out.validation.loss,
+        val_accuracy: out.validation.accuracy,
+        val_macro_f1: out.validation.macro_f1,
+        test_loss: out.test.loss,
+        test_accuracy: out.test.accuracy,
+        test_macro_f1: out.test.macro_f1,
+        train_seconds: out.train_seconds,
+        eval_seconds: out.eval_seconds,
+        prefix_seconds: out.prefix_seconds,
+        load_seconds: out.load_seconds,
+        examples_per_second: out.train_examples_per_second,
+        trainable_params: out.trainable_params as i64,
+        total_params: out.total_params as i64,
+        prefix_cache: serde_json::to_value(out.prefix_cache).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        backend: backend.to_string(),
+    };
+    Ok(TaskOutput::Job { epochs, result })
+}
+
+fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut Observer) -> thaw_worker::Result<StageOutcomeRow> {
+    let (files, config) = model_files(&spec.model.dir)?;
+    let texts: Vec<String> = match &spec.corpus {
+        Corpus::Task => {
+            let options = SplitOptions { holdout_fraction: spec.data.holdout_fraction, train_size: None, subsample_seed: spec.data.subsample_seed };
+            // Only the training split's text: validation and test stay unseen.
+            load_splits(&data_files(&spec.data), &options)?.train.into_iter().map(|e| e.text).collect()
+        }
+        Corpus::File { path, .. } => read_corpus(path)?,
+    };
+    let start = match spec.init {
+        Init::Pretrained => Start::Pretrained,
+        Init::Scratch => Start::Scratch,
+    };
+    let job = MlmJob { start, seed: spec.seed, settings: spec.settings.clone(), backend };
+    let done = thaw_worker::train_mlm(&files, &config, &texts, &job, out, observer)?;
+    Ok(StageOutcomeRow {
+        checkpoint_path: out.display().to_string(),
+        loss_before: done.loss_before,
+        perplexity_before: done.perplexity_before,
+        loss_after: done.loss_after,
+        perplexity_after: done.perplexity_after,
+        train_docs: done.train_docs as i64,
+        heldout_docs: done.heldout_docs as i64,
+        trainable_params: done.trainable_params as i64,
+        train_seconds: done.train_seconds,
+        backend: backend.to_string(),
+    })
+}

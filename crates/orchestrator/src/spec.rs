@@ -1,0 +1,433 @@
+//! The sweep file: a TOML document parsed into [`SweepFile`], every unknown key
+//! rejected, every error reported as `file:line:col: message` with the valid choices.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use thaw_worker::Pooling;
+
+/// An error in a sweep file, located where the TOML allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(l), Some(c)) = (self.line, self.col) {
+            write!(f, ":{l}:{c}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Locates errors in one sweep file's text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> SpecError {
+        let (line, col) = match span {
+            Some(span) => {
+                let before = &self.text[..span.start.min(self.text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+                (Some(line), Some(col))
+            }
+            None => (None, None),
+        };
+        SpecError { file: self.path.clone(), line, col, message: message.into() }
+    }
+
+    pub fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> SpecError {
+        self.error(Some(value.span()), message)
+    }
+
+    /// A path written in the file, resolved against the file's folder.
+    pub fn resolve(&self, written: &str) -> PathBuf {
+        let p = Path::new(written);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    pub sweep: SweepSection,
+    pub model: ModelSection,
+    pub data: DataSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub intermediate: BTreeMap<String, Spanned<IntermediateSection>>,
+    pub grid: GridSection,
+    #[serde(default)]
+    pub cache: CacheSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A Hugging Face hub id, e.g. "sentence-transformers/all-MiniLM-L6-v2".
+    pub hub: Option<Spanned<String>>,
+    pub revision: Option<String>,
+    /// A local folder with config.json, tokenizer.json and model.safetensors.
+    pub path: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// A dataset of the asset route ("rotten_tomatoes", "bbc_news") instead of files.
+    pub builtin: Option<Spanned<String>>,
+    pub train: Option<Spanned<String>>,
+    pub validation: Option<Spanned<String>>,
+    pub test: Option<Spanned<String>>,
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    #[serde(default = "default_label_field")]
+    pub label_field: String,
+    #[serde(default = "default_max_length")]
+    pub max_length: Spanned<usize>,
+    #[serde(default = "default_holdout")]
+    pub holdout_fraction: Spanned<f64>,
+    /// Keep at most this many validation examples (stratified, fixed): faster epochs.
+    pub max_validation: Option<Spanned<usize>>,
+    pub max_test: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub subsample_seed: u64,
+}
+
+fn default_text_field() -> String {
+    "text".into()
+}
+fn default_label_field() -> String {
+    "label".into()
+}
+fn default_max_length() -> Spanned<usize> {
+    Spanned::new(0..0, 64)
+}
+fn default_holdout() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    #[serde(default = "d_epochs")]
+    pub epochs: Spanned<usize>,
+    #[serde(default = "d_batch")]
+    pub batch_size: Spanned<usize>,
+    /// The learning rate when the grid has no `lr` axis.
+    pub lr: Option<Spanned<f64>>,
+    #[serde(default = "d_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "d_warmup")]
+    pub warmup_ratio: f64,
+    #[serde(default = "d_clip")]
+    pub max_grad_norm: f64,
+    #[serde(default)]
+    pub pooling: Pooling,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection {
+            epochs: d_epochs(),
+            batch_size: d_batch(),
+            lr: None,
+            weight_decay: d_weight_decay(),
+            warmup_ratio: d_warmup(),
+            max_grad_norm: d_clip(),
+            pooling: Pooling::default(),
+        }
+    }
+}
+
+fn d_epochs() -> Spanned<usize> {
+    Spanned::new(0..0, 2)
+}
+fn d_batch() -> Spanned<usize> {
+    Spanned::new(0..0, 32)
+}
+fn d_weight_decay() -> f64 {
+    0.01
+}
+fn d_warmup() -> f64 {
+    0.1
+}
+fn d_clip() -> f64 {
+    1.0
+}
+
+/// `[intermediate.NAME]`: a masked-LM stage. `task` trains on the training split's own
+/// text; any other name needs a `corpus` file (one document per line).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntermediateSection {
+    pub corpus: Option<Spanned<String>>,
+    #[serde(default = "d_mlm_steps")]
+    pub steps: usize,
+    #[serde(default = "d_batch_plain")]
+    pub batch_size: usize,
+    #[serde(default = "d_mlm_lr")]
+    pub lr: f64,
+    pub max_length: Option<usize>,
+    #[serde(default = "d_mask")]
+    pub mask_prob: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "d_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "d_mlm_warmup")]
+    pub warmup_ratio: f64,
+}
+
+impl Default for IntermediateSection {
+    fn default() -> Self {
+        IntermediateSection {
+            corpus: None,
+            steps: d_mlm_steps(),
+            batch_size: d_batch_plain(),
+            lr: d_mlm_lr(),
+            max_length: None,
+            mask_prob: d_mask(),
+            seed: 0,
+            weight_decay: d_weight_decay(),
+            warmup_ratio: d_mlm_warmup(),
+        }
+    }
+}
+
+fn d_mlm_steps() -> usize {
+    200
+}
+fn d_batch_plain() -> usize {
+    32
+}
+fn d_mlm_lr() -> f64 {
+    5e-5
+}
+fn d_mask() -> f64 {
+    0.15
+}
+fn d_mlm_warmup() -> f64 {
+    0.06
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    Pretrained,
+    Scratch,
+}
+
+impl Init {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Init::Pretrained => "pretrained",
+            Init::Scratch => "scratch",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSection {
+    pub freeze: Spanned<FreezeAxis>,
+    #[serde(default = "d_init")]
+    pub init: Vec<Init>,
+    #[serde(default = "d_intermediate")]
+    pub intermediate: Vec<Spanned<String>>,
+    pub seeds: Spanned<Vec<u64>>,
+    pub lr: Option<Spanned<LrAxis>>,
+    pub train_size: Option<Vec<Spanned<usize>>>,
+    #[serde(default = "d_mlm_freeze")]
+    pub mlm_freeze: Vec<Spanned<usize>>,
+    pub pooling: Option<Vec<Pooling>>,
+    /// Also freeze randomly initialised layers (a random-features baseline). Off by default.
+    #[serde(default)]
+    pub scratch_freeze: bool,
+    /// Also run intermediate MLM from random initialisation. Off by default.
+    #[serde(default)]
+    pub scratch_intermediate: bool,
+}
+
+fn d_init() -> Vec<Init> {
+    vec![Init::Pretrained]
+}
+fn d_intermediate() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "none".to_string())]
+}
+fn d_mlm_freeze() -> Vec<Spanned<usize>> {
+    vec![Spanned::new(0..0, 0)]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Memory for frozen-prefix activations per worker, in MiB; 0 disables the cache.
+    #[serde(default = "d_prefix_mb")]
+    pub prefix_mb: usize,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection { prefix_mb: d_prefix_mb() }
+    }
+}
+
+fn d_prefix_mb() -> usize {
+    2048
+}
+
+/// `freeze = "all"` (0..=L) or a list of depths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FreezeAxis {
+    All,
+    Depths(Vec<usize>),
+}
+
+impl<'de> Deserialize<'de> for FreezeAxis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FreezeAxis;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#""all" or a list of freeze depths such as [0, 3, 6]"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FreezeAxis, E> {
+                if v == "all" {
+                    Ok(FreezeAxis::All)
+                } else {
+                    Err(E::custom(format!(r#"freeze must be "all" or a list of depths such as [0, 3, 6], found "{v}""#)))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FreezeAxis, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<i64>()? {
+                    if v < 0 {
+                        return Err(de::Error::custom(format!("freeze depth {v} is negative; depths count frozen layers from 0")));
+                    }
+                    out.push(v as usize);
+                }
+                Ok(FreezeAxis::Depths(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Learning rates: one list for every cell, or lists per strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LrAxis {
+    Same(Vec<f64>),
+    ByStrategy(LrByStrategy),
+}
+
+/// Frozen models want larger steps than full fine-tuning; each group gets its own list.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LrByStrategy {
+    /// k = 0, pretrained.
+    pub full: Option<Vec<f64>>,
+    /// 0 < k < L, pretrained (falls back to `full`).
+    pub partial: Option<Vec<f64>>,
+    /// k = L: only the head trains.
+    pub head_only: Option<Vec<f64>>,
+    /// Scratch init, any depth.
+    pub scratch: Option<Vec<f64>>,
+}
+
+impl<'de> Deserialize<'de> for LrAxis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LrAxis;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of learning rates such as [2e-5, 5e-5], or a table { full = [...], partial = [...], head_only = [...], scratch = [...] }")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LrAxis, E> {
+                Ok(LrAxis::Same(vec![v]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LrAxis, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<f64>()? {
+                    out.push(v);
+                }
+                Ok(LrAxis::Same(out))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<LrAxis, A::Error> {
+                LrByStrategy::deserialize(de::value::MapAccessDeserializer::new(map)).map(LrAxis::ByStrategy)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The default learning rates per strategy when the grid names none.
+///
+/// Why different: with fewer trainable parameters and fixed features, small steps barely
+/// move the head (measured here: head-only MiniLM at 5e-5 stayed at chance), while full
+/// fine-tuning at large steps forgets pretraining. Three values each, a factor ~2-3 apart,
+/// so the selected lr can be checked against the edges of its range.
+pub fn default_lrs(init: Init, freeze: usize, num_layers: usize) -> Vec<f64> {
+    match (init, freeze) {
+        (Init::Scratch, _) => vec![1e-4, 3e-4, 1e-3],
+        (Init::Pretrained, 0) => vec![2e-5, 5e-5, 1e-4],
+        (Init::Pretrained, k) if k == num_layers => vec![1e-3, 3e-3, 1e-2],
+        (Init::Pretrained, _) => vec![5e-5, 1e-4, 3e-4],
+    }
+}
+
+/// Parses a sweep file's text; syntax, type and unknown-key errors carry file:line:col.
+pub fn parse(source: &Source) -> Result<SweepFile, SpecError> {
+    toml::from_str::<SweepFile>(&source.text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let message = if message.starts_with("unknown field") {
+            format!("{message}; remove it or check its spelling (every key is documented in the README)")
+        } else {
+            message
+        };
+        source.error(e.span(), message)
+    })
+}
+
+pub fn read(path: &Path) -> Result<(Source, SweepFile), SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        file: path.to_path_buf(),
+        line: None,
+        col: None,
+        message: format!("cannot read the sweep file: {e}"),
+    })?;
+    let source = Source { path: path.to_path_buf(), text };
+    let file = parse(&source)?;
+    Ok((source, file))
+}

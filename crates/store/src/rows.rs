@@ -1,0 +1,211 @@
+//! Plain data types in and out of the store.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone)]
+pub struct NewSweep {
+    pub name: String,
+    pub spec_path: String,
+    pub spec_toml: String,
+    pub model: String,
+    pub dataset: String,
+    pub setup_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewStage {
+    pub key: String,
+    pub name: String,
+    pub init: String,
+    pub mlm_freeze: i64,
+    pub spec_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub key: String,
+    pub stage_key: Option<String>,
+    pub init: String,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+    pub freeze: i64,
+    pub num_layers: i64,
+    pub seed: i64,
+    pub lr: f64,
+    pub train_size: Option<i64>,
+    pub pooling: String,
+    pub prefix_group: String,
+    pub spec_json: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub sweep_id: i64,
+    pub total_jobs: usize,
+    pub new_jobs: usize,
+}
+
+/// Work handed to a worker by a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub kind: crate::WorkKind,
+    pub key: String,
+    pub spec_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EpochRow {
+    pub job_key: String,
+    pub epoch: i64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub best_epoch: i64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub test_macro_f1: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub prefix_seconds: f64,
+    pub load_seconds: f64,
+    pub examples_per_second: f64,
+    pub trainable_params: i64,
+    pub total_params: i64,
+    pub prefix_cache: String,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageOutcomeRow {
+    pub checkpoint_path: String,
+    pub loss_before: f64,
+    pub perplexity_before: f64,
+    pub loss_after: f64,
+    pub perplexity_after: f64,
+    pub train_docs: i64,
+    pub heldout_docs: i64,
+    pub trainable_params: i64,
+    pub train_seconds: f64,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SweepRow {
+    pub id: i64,
+    pub name: String,
+    pub spec_path: String,
+    pub model: String,
+    pub dataset: String,
+    pub setup_json: String,
+    pub created_at: f64,
+    pub updated_at: f64,
+}
+
+/// One row of the `job_results` view: a job of the plan, with its result if it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct JobResultRow {
+    pub sweep: String,
+    pub ord: i64,
+    pub job_key: String,
+    pub init: String,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+    pub freeze: i64,
+    pub unfrozen_layers: i64,
+    pub num_layers: i64,
+    pub seed: i64,
+    pub lr: f64,
+    pub train_size: Option<i64>,
+    pub pooling: String,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub best_epoch: Option<i64>,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub test_macro_f1: Option<f64>,
+    pub train_seconds: Option<f64>,
+    pub eval_seconds: Option<f64>,
+    pub prefix_seconds: Option<f64>,
+    pub examples_per_second: Option<f64>,
+    pub trainable_params: Option<i64>,
+    pub total_params: Option<i64>,
+    pub prefix_cache: Option<String>,
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct StageRow {
+    pub key: String,
+    pub name: String,
+    pub init: String,
+    pub mlm_freeze: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub worker: Option<String>,
+    pub error: Option<String>,
+    pub checkpoint_path: Option<String>,
+    pub loss_before: Option<f64>,
+    pub perplexity_before: Option<f64>,
+    pub loss_after: Option<f64>,
+    pub perplexity_after: Option<f64>,
+    pub train_docs: Option<i64>,
+    pub heldout_docs: Option<i64>,
+    pub trainable_params: Option<i64>,
+    pub train_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub pending: usize,
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, status: &str) {
+        match status {
+            "pending" => self.pending += 1,
+            "running" => self.running += 1,
+            "done" => self.done += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.pending + self.running + self.done + self.failed
+    }
+
+    /// Nothing left to run or running.
+    pub fn settled(&self) -> bool {
+        self.pending == 0 && self.running == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningRow {
+    pub key: String,
+    pub worker: String,
+    pub heartbeat_at: Option<f64>,
+    pub started_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    pub jobs: StatusCounts,
+    pub stages: StatusCounts,
+    pub running: Vec<RunningRow>,
+}

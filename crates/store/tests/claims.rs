@@ -1,0 +1,159 @@
+//! The store's claim, heartbeat and requeue rules, on a real SQLite file.
+
+use std::time::Duration;
+
+use thaw_store::*;
+
+fn sweep(name: &str) -> NewSweep {
+    NewSweep {
+        name: name.into(),
+        spec_path: "x.toml".into(),
+        spec_toml: String::new(),
+        model: "m".into(),
+        dataset: "d".into(),
+        setup_json: "{}".into(),
+    }
+}
+
+fn job(key: &str, stage: Option<&str>) -> NewJob {
+    NewJob {
+        key: key.into(),
+        stage_key: stage.map(String::from),
+        init: "pretrained".into(),
+        intermediate: if stage.is_some() { "task".into() } else { "none".into() },
+        mlm_freeze: stage.map(|_| 0),
+        freeze: 0,
+        num_layers: 6,
+        seed: 1,
+        lr: 5e-5,
+        train_size: None,
+        pooling: "mean".into(),
+        prefix_group: format!("g-{key}"),
+        spec_json: "{}".into(),
+    }
+}
+
+fn result() -> ResultRow {
+    ResultRow {
+        best_epoch: 1,
+        val_loss: 0.5,
+        val_accuracy: 0.8,
+        val_macro_f1: 0.79,
+        test_loss: 0.5,
+        test_accuracy: 0.78,
+        test_macro_f1: 0.77,
+        train_seconds: 1.0,
+        eval_seconds: 0.1,
+        prefix_seconds: 0.0,
+        load_seconds: 0.1,
+        examples_per_second: 10.0,
+        trainable_params: 10,
+        total_params: 20,
+        prefix_cache: "none".into(),
+        backend: "flex".into(),
+    }
+}
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
+    let (_dir, store) = open().await;
+    let stage = NewStage { key: "s1".into(), name: "task".into(), init: "pretrained".into(), mlm_freeze: 0, spec_json: "{}".into() };
+    store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None)]).await.unwrap();
+    let first = store.claim_job("a", "w1", None).await.unwrap().unwrap();
+    assert_eq!(first.key, "j2", "j1 waits for its stage");
+    assert!(store.claim_job("a", "w1", None).await.unwrap().is_none());
+    let s = store.claim_stage("a", "w2").await.unwrap().unwrap();
+    assert_eq!(s.key, "s1");
+    assert!(store.claim_stage("a", "w3").await.unwrap().is_none(), "a running stage is not handed out twice");
+    store.fail_stage("s1", "w2", "corpus unreadable").await.unwrap();
+    let rows = store.job_results("a").await.unwrap();
+    let j1 = rows.iter().find(|r| r.job_key == "j1").unwrap();
+    assert_eq!(j1.status, "failed");
+    assert_eq!(j1.error.as_deref(), Some("intermediate stage failed: corpus unreadable"));
+}
+
+#[tokio::test]
+async fn registering_again_keeps_finished_work_and_counts_only_new_jobs() {
+    let (_dir, store) = open().await;
+    let s = store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
+    assert_eq!((s.total_jobs, s.new_jobs), (2, 2));
+    let c = store.claim_job("a", "w", None).await.unwrap().unwrap();
+    store.finish_job(&c.key, "w", &[], &result()).await.unwrap();
+    let s = store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None), job("j3", None)]).await.unwrap();
+    assert_eq!((s.total_jobs, s.new_jobs), (3, 1));
+    let p = store.progress("a").await.unwrap();
+    assert_eq!((p.jobs.done, p.jobs.pending), (1, 2));
+    // Dropping a job from the plan keeps its row but not its place in the sweep.
+    store.register_plan(&sweep("a"), &[], &[job("j2", None)]).await.unwrap();
+    assert_eq!(store.job_results("a").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
+    let (_dir, store) = open().await;
+    store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
+    for attempt in 1..=3 {
+        let c = store.claim_job("a", "dead:1", None).await.unwrap().unwrap();
+        assert_eq!(c.key, "j1");
+        let back = store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "dead:1").await.unwrap();
+        assert_eq!(back, vec!["j1".to_string()], "attempt {attempt}");
+    }
+    let row = store.job_results("a").await.unwrap().remove(0);
+    assert_eq!(row.status, "failed");
+    assert!(row.error.unwrap().contains("abandoned 3 times"));
+}
+
+#[tokio::test]
+async fn a_requeued_jobs_late_result_is_discarded() {
+    let (_dir, store) = open().await;
+    store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
+    store.claim_job("a", "slow", None).await.unwrap().unwrap();
+    store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "slow").await.unwrap();
+    store.claim_job("a", "fresh", None).await.unwrap().unwrap();
+    let late = store.finish_job("j1", "slow", &[], &result()).await;
+    assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
+    assert!(!store.heartbeat(WorkKind::Job, "j1", "slow").await.unwrap());
+    store.finish_job("j1", "fresh", &[], &result()).await.unwrap();
+}
+
+#[tokio::test]
+async fn release_gives_work_back_without_counting_the_attempt() {
+    let (_dir, store) = open().await;
+    store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
+    let c = store.claim_job("a", "w", Some("g-j2")).await.unwrap().unwrap();
+    assert_eq!(c.key, "j2", "the preferred prefix group goes first");
+    store.release(WorkKind::Job, "j2", "w").await.unwrap();
+    let rows = store.job_results("a").await.unwrap();
+    assert!(rows.iter().all(|r| r.status == "pending" && r.attempts == 0));
+}
+
+#[tokio::test]
+async fn concurrent_claims_in_one_process_never_share_a_job() {
+    let (_dir, store) = open().await;
+    let jobs: Vec<NewJob> = (0..40).map(|i| job(&format!("j{i}"), None)).collect();
+    store.register_plan(&sweep("a"), &[], &jobs).await.unwrap();
+    let mut handles = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(c) = store.claim_job("a", &format!("w{w}"), None).await.unwrap() {
+                got.push(c.key);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 40);
+}
