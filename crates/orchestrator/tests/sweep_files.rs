@@ -1,0 +1,195 @@
+//! Sweep files: expansion counts, key stability, and bad files with their messages.
+//! Uses a stand-in model folder (a real config.json; the weights are only hashed at plan time).
+
+use std::path::{Path, PathBuf};
+
+use thaw_orchestrator::plan::Plan;
+use thaw_orchestrator::{build_plan, read};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+const CONFIG: &str = r#"{"vocab_size": 100, "hidden_size": 8, "num_hidden_layers": 6, "num_attention_heads": 2,
+  "intermediate_size": 16, "max_position_embeddings": 128, "hidden_act": "gelu", "model_type": "bert"}"#;
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join("config.json"), CONFIG).unwrap();
+        std::fs::write(model.join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(model.join("model.safetensors"), "weights").unwrap();
+        let mut train = String::new();
+        for i in 0..40 {
+            train.push_str(&format!("{{\"text\": \"example {i}\", \"label\": \"{}\"}}\n", i % 2));
+        }
+        std::fs::write(dir.path().join("train.jsonl"), &train).unwrap();
+        std::fs::write(dir.path().join("test.jsonl"), &train[..200]).unwrap();
+        std::fs::write(dir.path().join("domain.txt"), "some domain text\nmore of it\n").unwrap();
+        Fixture { dir }
+    }
+
+    fn write(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn plan(&self, body: &str) -> Result<Plan, String> {
+        let path = self.write("sweep.toml", body);
+        let (source, spec) = read(&path).map_err(|e| e.to_string())?;
+        build_plan(&source, &spec).map_err(|e| e.to_string())
+    }
+}
+
+const BASE: &str = r#"
+[sweep]
+name = "t"
+
+[model]
+path = "model"
+
+[data]
+train = "train.jsonl"
+test = "test.jsonl"
+max_length = 32
+
+[train]
+epochs = 1
+batch_size = 8
+lr = 5e-5
+
+[intermediate.task]
+steps = 10
+
+[intermediate.domain]
+corpus = "domain.txt"
+
+[grid]
+freeze = "all"
+init = ["pretrained", "scratch"]
+intermediate = ["none", "task"]
+seeds = [1, 2]
+"#;
+
+fn keys(plan: &Plan) -> Vec<String> {
+    plan.jobs.iter().map(|j| j.key.clone()).collect()
+}
+
+#[test]
+fn expansion_counts_follow_the_grid_and_the_rules() {
+    let f = Fixture::new();
+    let plan = f.plan(BASE).unwrap();
+    // pretrained: 7 depths x {none, task} x 2 seeds; scratch: k = 0, none only (rules), 2 seeds.
+    assert_eq!(plan.jobs.len(), 7 * 2 * 2 + 2);
+    assert_eq!(plan.stages.len(), 1, "one task-MLM checkpoint serves every job that needs it");
+    assert_eq!(plan.jobs.iter().filter(|j| j.spec.stage_key.is_some()).count(), 14);
+    assert!(plan.notes.iter().any(|n| n.contains("scratch-unfrozen") && n.contains("12 scratch jobs")), "{:?}", plan.notes);
+    assert!(plan.notes.iter().any(|n| n.contains("scratch-no-mlm") && n.contains("14 scratch jobs")), "{:?}", plan.notes);
+    assert!(plan.notes.iter().any(|n| n.contains("[intermediate.domain] is defined but not in grid.intermediate")));
+    let mut unique = keys(&plan);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), plan.jobs.len(), "keys are distinct");
+
+    let with_rules_off = BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nscratch_freeze = true\nscratch_intermediate = true");
+    let plan = f.plan(&with_rules_off).unwrap();
+    assert_eq!(plan.jobs.len(), 7 * 2 * 2 * 2);
+    assert_eq!(plan.stages.len(), 2);
+
+    let lr_axis = BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-4]\ntrain_size = [10, 20]\nmlm_freeze = [0, 3]");
+    let plan = f.plan(&lr_axis).unwrap();
+    assert_eq!(plan.jobs.len(), 2 * (7 * 3 * 2 + 7 * 2 * 3 * 2 + 3 * 2));
+    assert_eq!(plan.stages.len(), 2, "the MLM stage does not depend on train_size");
+}
+
+#[test]
+fn per_strategy_learning_rates_and_defaults() {
+    let f = Fixture::new();
+    let by_strategy = BASE.replace("seeds = [1, 2]", "seeds = [1]\nlr = { full = [1e-5, 2e-5], head_only = [1e-3, 1e-2, 3e-2] }");
+    let plan = f.plan(&by_strategy).unwrap();
+    let lrs = |k: usize| -> Vec<f64> {
+        let mut v: Vec<f64> = plan.jobs.iter().filter(|j| j.spec.freeze == k && j.spec.intermediate == "none" && j.spec.init.as_str() == "pretrained").map(|j| j.lr).collect();
+        v.dedup();
+        v
+    };
+    assert_eq!(lrs(0), vec![1e-5, 2e-5]);
+    assert_eq!(lrs(3), vec![1e-5, 2e-5], "partial falls back to full");
+    assert_eq!(lrs(6), vec![1e-3, 1e-2, 3e-2]);
+    let defaults = BASE.replace("lr = 5e-5\n", "");
+    let plan = f.plan(&defaults).unwrap();
+    let head: Vec<f64> = plan.jobs.iter().filter(|j| j.spec.freeze == 6 && j.spec.seed == 1 && j.spec.intermediate == "none").map(|j| j.lr).collect();
+    assert_eq!(head, vec![1e-3, 3e-3, 1e-2], "head-only gets the larger default range");
+}
+
+#[test]
+fn keys_do_not_change_with_unrelated_edits() {
+    let f = Fixture::new();
+    let before = f.plan(BASE).unwrap();
+    let edited = BASE
+        .replace("name = \"t\"", "name = \"renamed\"\ndescription = \"a comment-like edit\"")
+        .replace("seeds = [1, 2]", "seeds = [2, 1, 3]")
+        .replace("[intermediate.domain]\ncorpus = \"domain.txt\"", "[intermediate.domain]\ncorpus = \"domain.txt\"\nsteps = 99")
+        .replace("[cache]", "")
+        + "\n[cache]\nprefix_mb = 10\n";
+    let after = f.plan(&edited).unwrap();
+    let old = keys(&before);
+    let new = keys(&after);
+    assert!(old.iter().all(|k| new.contains(k)), "every old job keeps its key");
+    assert_eq!(new.len(), old.len() + 7 * 2 + 1, "only the seed-3 jobs are new");
+    assert_eq!(before.stages[0].key, after.stages[0].key);
+
+    // Moving the data file (same content) keeps keys; changing its content changes them.
+    std::fs::create_dir_all(f.dir.path().join("moved")).unwrap();
+    std::fs::copy(f.dir.path().join("train.jsonl"), f.dir.path().join("moved/train.jsonl")).unwrap();
+    let moved = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
+    assert_eq!(keys(&moved), old);
+    std::fs::write(f.dir.path().join("moved/train.jsonl"), "{\"text\": \"x\", \"label\": \"0\"}\n{\"text\": \"y\", \"label\": \"1\"}\n").unwrap();
+    let changed = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
+    assert!(keys(&changed).iter().all(|k| !old.contains(k)));
+
+    // A trainer setting is part of every key.
+    let more_epochs = f.plan(&BASE.replace("epochs = 1", "epochs = 2")).unwrap();
+    assert!(keys(&more_epochs).iter().all(|k| !old.contains(k)));
+}
+
+#[test]
+fn bad_sweep_files_are_located_and_explained() {
+    let f = Fixture::new();
+    let cases: Vec<(String, &str)> = vec![
+        (BASE.replace("max_length = 32", "max_lenght = 32"), "sweep.toml:11:1: unknown field `max_lenght`, expected one of"),
+        (BASE.replace("epochs = 1", "epochs = \"one\""), "sweep.toml:14:10: invalid type: string \"one\", expected usize"),
+        (BASE.replace("freeze = \"all\"", "freeze = [0, 3, 8]"), "sweep.toml:25:10: freeze depth 8 is larger than the model's 6 encoder layers; valid depths are 0..=6"),
+        (BASE.replace("freeze = \"all\"", "freeze = \"most\""), "freeze must be \"all\" or a list of depths such as [0, 3, 6], found \"most\""),
+        (BASE.replace("train = \"train.jsonl\"", "train = \"missing.jsonl\""), "sweep.toml:9:9: data.train 'missing.jsonl' not found"),
+        (BASE.replace("intermediate = [\"none\", \"task\"]", "intermediate = [\"none\", \"wiki\"]"), "intermediate 'wiki' is not defined; valid: none, task, domain"),
+        (BASE.replace("init = [\"pretrained\", \"scratch\"]", "init = [\"pretrained\", \"random\"]"), "unknown variant `random`, expected `pretrained` or `scratch`"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 1]"), "seeds must be a non-empty list of distinct integers"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [5e-5, -1.0]"), "learning rate -1 must be a number in (0, 1)"),
+        (BASE.replace("[sweep]\nname = \"t\"", "[sweep]\nname = \"my sweep\""), "sweep.name must be non-empty and use only letters"),
+        (BASE.replace("path = \"model\"", "path = \"nowhere\""), "nowhere: missing config.json"),
+        (BASE.replace("corpus = \"domain.txt\"", "corpus = \"gone.txt\"").replace("[\"none\", \"task\"]", "[\"none\", \"domain\"]"), "corpus 'gone.txt' not found"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [7]"), "mlm_freeze 7 is larger than the model's 6 layers"),
+        (BASE.replace("max_length = 32", "max_length = 4096"), "max_length 4096 must be between 8 and the model's 128 positions"),
+        (BASE.replace("[grid]", "[grid]\ntrain_size = [1]"), "train_size must be at least 2"),
+        (BASE.replace("[intermediate.task]\nsteps = 10", "[intermediate.task]\nsteps = 10\ncorpus = \"domain.txt\""), "[intermediate.task] trains on the training text"),
+        (BASE.replace("[model]\npath = \"model\"", "[model]"), "[model] needs hub = \"org/name\""),
+        (BASE.replace("lr = 5e-5", "lr = 5e-5\nlr = 1e-4"), "duplicate key"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = { full = [1e-5], frozen = [1e-3] }"), "unknown field `frozen`, expected one of `full`, `partial`, `head_only`, `scratch`"),
+        ("[sweep\nname = 1".to_string(), "sweep.toml:1:"),
+    ];
+    assert!(cases.len() >= 10);
+    let mut wrong = Vec::new();
+    for (body, want) in cases {
+        match f.plan(&body) {
+            Ok(_) => wrong.push(format!("accepted, wanted: {want}")),
+            Err(got) if !(got.contains(want) && got.contains("sweep.toml")) => wrong.push(format!("want: {want}\n  got: {got}")),
+            Err(_) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    let missing = read(Path::new("/no/such/sweep.toml")).map(|_| ()).unwrap_err().to_string();
+    assert!(missing.contains("/no/such/sweep.toml: cannot read the sweep file"), "{missing}");
+}
