@@ -1,1 +1,127 @@
-pub fn hi() {}
+//! thaw-report: turns a sweep stored by `thaw-store` into per-cell statistics, charts (PNG
+//! and SVG) and a `report.md` with a recommendation drawn from the numbers.
+//!
+//! It reads only the store, never a running sweep's memory, so any finished or half-finished
+//! sweep can be reported. Each cell's learning rate is picked on validation accuracy alone
+//! (see [`aggregate`]); test numbers are only ever reported.
+//!
+//! ```no_run
+//! # async fn demo(store: &thaw_store::Store) -> anyhow::Result<()> {
+//! use thaw_report::{Metric, ReportOptions, write_report};
+//! let options = ReportOptions { out_dir: "results/my-sweep".into(), metric: Metric::Test, show_all_lrs: false };
+//! let files = write_report(store, "my-sweep", &options).await?;
+//! println!("{}", files.report_md.display());
+//! # Ok(()) }
+//! ```
+
+pub mod aggregate;
+pub mod charts;
+pub mod labels;
+pub mod markdown;
+pub mod recommend;
+pub mod stats;
+
+#[cfg(test)]
+mod fixtures;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use thaw_store::{EpochRow, JobResultRow, StageRow, Store, SweepRow};
+
+pub use aggregate::{CellSummary, Metric};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOptions {
+    /// Receives `report.md` and a `charts/` folder.
+    pub out_dir: PathBuf,
+    /// Which split's accuracy is displayed (lrs are always chosen on validation).
+    pub metric: Metric,
+    /// Also draw every lr faintly and list every (cell, lr) in the report.
+    pub show_all_lrs: bool,
+}
+
+impl ReportOptions {
+    pub fn new(out_dir: impl Into<PathBuf>) -> ReportOptions {
+        ReportOptions { out_dir: out_dir.into(), metric: Metric::Test, show_all_lrs: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFiles {
+    pub report_md: PathBuf,
+    /// Every chart file written, PNG and SVG.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Everything a report reads from the store about one sweep.
+#[derive(Debug, Clone)]
+pub struct SweepData {
+    pub sweep: SweepRow,
+    /// `setup_json` parsed; `Value::Null` when it is missing or not JSON.
+    pub setup: Value,
+    pub rows: Vec<JobResultRow>,
+    pub epochs: Vec<EpochRow>,
+    pub stages: Vec<StageRow>,
+}
+
+impl SweepData {
+    pub async fn load(store: &Store, sweep: &str) -> Result<SweepData> {
+        let sweep_row = store.sweep(Some(sweep)).await?;
+        let rows = store.job_results(sweep).await.with_context(|| format!("reading the jobs of sweep '{sweep}'"))?;
+        let epochs = store.epochs(sweep).await.with_context(|| format!("reading the epochs of sweep '{sweep}'"))?;
+        let stages = store.stages(sweep).await.with_context(|| format!("reading the stages of sweep '{sweep}'"))?;
+        let setup = serde_json::from_str(&sweep_row.setup_json).unwrap_or(Value::Null);
+        Ok(SweepData { sweep: sweep_row, setup, rows, epochs, stages })
+    }
+
+    /// The size of the whole training split, when the orchestrator recorded it.
+    fn full_train_size(&self) -> Option<i64> {
+        self.setup.get("train_examples").and_then(Value::as_i64)
+    }
+
+    fn model(&self) -> String {
+        self.setup.get("model").and_then(Value::as_str).map_or_else(|| self.sweep.model.clone(), str::to_string)
+    }
+
+    fn dataset(&self) -> String {
+        self.setup.get("dataset").and_then(Value::as_str).map_or_else(|| self.sweep.dataset.clone(), str::to_string)
+    }
+}
+
+/// Reads sweep `sweep` from the store and writes `report.md` plus charts under `options.out_dir`.
+pub async fn write_report(store: &Store, sweep: &str, options: &ReportOptions) -> Result<ReportFiles> {
+    let data = SweepData::load(store, sweep).await?;
+    render_report(&data, options)
+}
+
+/// The synchronous half of [`write_report`], for data already loaded.
+pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<ReportFiles> {
+    std::fs::create_dir_all(&options.out_dir).with_context(|| format!("creating {}", options.out_dir.display()))?;
+    let cells = aggregate::cells(&data.rows, options.metric);
+    let (model, dataset) = (data.model(), data.dataset());
+    let chart_data = charts::ChartData {
+        model: &model,
+        dataset: &dataset,
+        metric: options.metric,
+        cells: &cells,
+        rows: &data.rows,
+        epochs: &data.epochs,
+        show_all_lrs: options.show_all_lrs,
+        full_train_size: data.full_train_size(),
+    };
+    let chart_files = if cells.iter().any(|c| c.selected.is_some()) {
+        charts::render_all(&chart_data, &options.out_dir.join("charts"))?
+    } else {
+        // Nothing finished yet: an empty chart says less than the report's own sentence.
+        Vec::new()
+    };
+    let text = markdown::render(data, &cells, options.metric, &chart_files, &options.out_dir, options.show_all_lrs);
+    let report_md = options.out_dir.join("report.md");
+    std::fs::write(&report_md, text).with_context(|| format!("writing {}", report_md.display()))?;
+    Ok(ReportFiles { report_md, charts: chart_files.iter().flat_map(|c| [c.png.clone(), c.svg.clone()]).collect() })
+}
+
+#[cfg(test)]
+mod tests;

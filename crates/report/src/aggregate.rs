@@ -1,0 +1,660 @@
+//! Per-cell statistics from the `job_results` rows, with a learning-rate selection that never
+//! looks at test metrics.
+//!
+//! A *cell* is one configuration: (init, intermediate, mlm_freeze, freeze, train_size). Its jobs
+//! differ only by learning rate and seed. For each cell:
+//!
+//! 1. every lr is summarised over its *done* seeds (failed, pending and running seeds are
+//!    counted but never enter a mean);
+//! 2. the lr with the best mean **validation** accuracy is selected; ties (means within
+//!    [`TIE_TOLERANCE`]) go to the higher mean validation macro-F1, then the lower mean
+//!    validation loss, then the smaller lr (the more conservative choice);
+//! 3. the cell reports the displayed metric (test by default), macro-F1 and training time at
+//!    that lr: mean and Student-t 95% CI over seeds (no interval with a single seed).
+//!
+//! Picking the lr on test accuracy would let the test set choose the winner and bias every
+//! reported number upwards; that is why the test columns are never read during selection.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thaw_store::JobResultRow;
+
+use crate::stats::Estimate;
+
+/// Two mean validation scores closer than this are a tie (they come from the same few
+/// numbers averaged in different orders, so exact float equality is too strict).
+pub const TIE_TOLERANCE: f64 = 1e-9;
+
+/// Which split's accuracy and macro-F1 are displayed. The lr is always picked on validation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl Metric {
+    pub fn accuracy(self, row: &JobResultRow) -> Option<f64> {
+        match self {
+            Metric::Test => row.test_accuracy,
+            Metric::Validation => row.val_accuracy,
+        }
+    }
+
+    pub fn macro_f1(self, row: &JobResultRow) -> Option<f64> {
+        match self {
+            Metric::Test => row.test_macro_f1,
+            Metric::Validation => row.val_macro_f1,
+        }
+    }
+
+    /// "test" or "validation".
+    pub fn split(self) -> &'static str {
+        match self {
+            Metric::Test => "test",
+            Metric::Validation => "validation",
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.split())
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "test" => Ok(Metric::Test),
+            "validation" | "val" => Ok(Metric::Validation),
+            other => Err(format!("unknown metric '{other}': use test or validation")),
+        }
+    }
+}
+
+/// The selected lr sits at an end of the lrs tried, so a better one may lie beyond it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Edge {
+    #[serde(rename = "edge: try smaller")]
+    TrySmaller,
+    #[serde(rename = "edge: try larger")]
+    TryLarger,
+}
+
+impl fmt::Display for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Edge::TrySmaller => "edge: try smaller",
+            Edge::TryLarger => "edge: try larger",
+        })
+    }
+}
+
+/// One configuration of the sweep; its jobs differ only by lr and seed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CellKey {
+    pub init: String,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+    pub freeze: i64,
+    pub train_size: Option<i64>,
+}
+
+impl CellKey {
+    pub fn of(row: &JobResultRow) -> CellKey {
+        CellKey {
+            init: row.init.clone(),
+            intermediate: row.intermediate.clone(),
+            mlm_freeze: row.mlm_freeze,
+            freeze: row.freeze,
+            train_size: row.train_size,
+        }
+    }
+
+    pub fn series(&self) -> SeriesKey {
+        SeriesKey { init: self.init.clone(), intermediate: self.intermediate.clone(), mlm_freeze: self.mlm_freeze }
+    }
+}
+
+/// What one line of the charts follows across freeze depths (and training-set sizes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SeriesKey {
+    pub init: String,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+}
+
+impl SeriesKey {
+    pub fn is_scratch(&self) -> bool {
+        self.init == "scratch"
+    }
+
+    pub fn has_mlm(&self) -> bool {
+        self.intermediate != "none"
+    }
+
+    /// Pretrained before scratch, no MLM before MLM, then by name and MLM freeze depth.
+    fn sort_key(&self) -> (bool, bool, &str, &str, Option<i64>) {
+        (self.is_scratch(), self.has_mlm(), self.init.as_str(), self.intermediate.as_str(), self.mlm_freeze)
+    }
+}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The jobs of one cell at one learning rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LrSummary {
+    pub lr: f64,
+    pub done: usize,
+    pub failed: usize,
+    /// Pending or running.
+    pub unfinished: usize,
+    pub val_accuracy: Option<Estimate>,
+    pub val_macro_f1: Option<Estimate>,
+    pub val_loss: Option<Estimate>,
+    /// The displayed metric's accuracy (test unless asked otherwise).
+    pub accuracy: Option<Estimate>,
+    pub macro_f1: Option<Estimate>,
+    pub train_seconds: Option<Estimate>,
+    /// The done jobs behind these numbers, so charts can plot them one by one.
+    pub done_job_keys: Vec<String>,
+}
+
+impl LrSummary {
+    fn of(lr: f64, rows: &[&JobResultRow], metric: Metric) -> LrSummary {
+        let done: Vec<&JobResultRow> = rows.iter().copied().filter(|r| is_done(r)).collect();
+        let collect = |f: &dyn Fn(&JobResultRow) -> Option<f64>| -> Option<Estimate> {
+            Estimate::of(&done.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+        };
+        LrSummary {
+            lr,
+            done: done.len(),
+            failed: rows.iter().filter(|r| r.status == "failed").count(),
+            unfinished: rows.iter().filter(|r| matches!(r.status.as_str(), "pending" | "running")).count(),
+            val_accuracy: collect(&|r| r.val_accuracy),
+            val_macro_f1: collect(&|r| r.val_macro_f1),
+            val_loss: collect(&|r| r.val_loss),
+            accuracy: collect(&|r| metric.accuracy(r)),
+            macro_f1: collect(&|r| metric.macro_f1(r)),
+            train_seconds: collect(&|r| r.train_seconds),
+            done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
+        }
+    }
+}
+
+/// A job counts as a result only once it is done and its result row is there.
+fn is_done(row: &JobResultRow) -> bool {
+    row.status == "done" && row.val_accuracy.is_some()
+}
+
+/// A cell with every lr it tried and the one selected on validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub key: CellKey,
+    pub num_layers: i64,
+    /// Ascending by lr; every lr of the plan, whatever its jobs' status.
+    pub lrs: Vec<LrSummary>,
+    /// Index into `lrs`; None while no lr has a done seed.
+    pub selected: Option<usize>,
+    pub edge: Option<Edge>,
+    pub metric: Metric,
+}
+
+impl Cell {
+    pub fn unfrozen_layers(&self) -> i64 {
+        self.num_layers - self.key.freeze
+    }
+
+    pub fn selected_lr(&self) -> Option<&LrSummary> {
+        self.selected.map(|i| &self.lrs[i])
+    }
+
+    /// The displayed accuracy at the selected lr.
+    pub fn accuracy(&self) -> Option<Estimate> {
+        self.selected_lr().and_then(|l| l.accuracy)
+    }
+
+    pub fn train_seconds(&self) -> Option<Estimate> {
+        self.selected_lr().and_then(|l| l.train_seconds)
+    }
+
+    /// Failed and unfinished seeds at the selected lr, or over the whole cell when none is selected.
+    pub fn failed_and_unfinished(&self) -> (usize, usize) {
+        match self.selected_lr() {
+            Some(l) => (l.failed, l.unfinished),
+            None => self.lrs.iter().fold((0, 0), |(f, u), l| (f + l.failed, u + l.unfinished)),
+        }
+    }
+
+    pub fn summary(&self) -> CellSummary {
+        let selected = self.selected_lr();
+        let pick = |f: fn(&LrSummary) -> Option<Estimate>| selected.and_then(f);
+        let accuracy = pick(|l| l.accuracy);
+        let macro_f1 = pick(|l| l.macro_f1);
+        let seconds = pick(|l| l.train_seconds);
+        let (failed, unfinished) = self.failed_and_unfinished();
+        CellSummary {
+            init: self.key.init.clone(),
+            intermediate: self.key.intermediate.clone(),
+            mlm_freeze: self.key.mlm_freeze,
+            freeze: self.key.freeze,
+            unfrozen_layers: self.unfrozen_layers(),
+            num_layers: self.num_layers,
+            train_size: self.key.train_size,
+            metric: self.metric,
+            lrs_tried: self.lrs.len(),
+            selected_lr: selected.map(|l| l.lr),
+            edge: self.edge,
+            n: selected.map_or(0, |l| l.done),
+            failed,
+            unfinished,
+            accuracy_mean: accuracy.map(|e| e.mean),
+            accuracy_ci95: accuracy.and_then(|e| e.ci95),
+            accuracy_sd: accuracy.and_then(|e| e.sd),
+            macro_f1_mean: macro_f1.map(|e| e.mean),
+            macro_f1_ci95: macro_f1.and_then(|e| e.ci95),
+            train_seconds_mean: seconds.map(|e| e.mean),
+            train_seconds_ci95: seconds.and_then(|e| e.ci95),
+            val_accuracy_mean: pick(|l| l.val_accuracy).map(|e| e.mean),
+        }
+    }
+}
+
+/// One cell as a flat record (only scalars, so it writes straight to CSV as well as JSON).
+/// Accuracy and macro-F1 are fractions in [0, 1] from the `metric` split; `*_ci95` is the
+/// half-width of the Student-t 95% interval and is empty when `n` < 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub init: String,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+    pub freeze: i64,
+    pub unfrozen_layers: i64,
+    pub num_layers: i64,
+    pub train_size: Option<i64>,
+    pub metric: Metric,
+    pub lrs_tried: usize,
+    /// Chosen on mean validation accuracy; empty while no seed is done.
+    pub selected_lr: Option<f64>,
+    pub edge: Option<Edge>,
+    /// Done seeds at the selected lr.
+    pub n: usize,
+    /// Failed seeds at the selected lr (excluded from the means).
+    pub failed: usize,
+    /// Pending or running seeds at the selected lr.
+    pub unfinished: usize,
+    pub accuracy_mean: Option<f64>,
+    pub accuracy_ci95: Option<f64>,
+    pub accuracy_sd: Option<f64>,
+    pub macro_f1_mean: Option<f64>,
+    pub macro_f1_ci95: Option<f64>,
+    pub train_seconds_mean: Option<f64>,
+    pub train_seconds_ci95: Option<f64>,
+    /// The selection score: mean validation accuracy at the selected lr.
+    pub val_accuracy_mean: Option<f64>,
+}
+
+/// Flat per-cell records, in the order of [`cells`].
+pub fn aggregate(rows: &[JobResultRow], metric: Metric) -> Vec<CellSummary> {
+    cells(rows, metric).iter().map(Cell::summary).collect()
+}
+
+/// Every cell with all its lrs, ordered by series, then train size, then unfrozen layers
+/// (head only first).
+pub fn cells(rows: &[JobResultRow], metric: Metric) -> Vec<Cell> {
+    let mut by_cell: BTreeMap<CellKey, Vec<&JobResultRow>> = BTreeMap::new();
+    for row in rows {
+        by_cell.entry(CellKey::of(row)).or_default().push(row);
+    }
+    let mut cells: Vec<Cell> = by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric)).collect();
+    cells.sort_by(|a, b| {
+        (a.key.series(), a.key.train_size, a.unfrozen_layers()).cmp(&(b.key.series(), b.key.train_size, b.unfrozen_layers()))
+    });
+    cells
+}
+
+fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric) -> Cell {
+    let mut by_lr: Vec<(f64, Vec<&JobResultRow>)> = Vec::new();
+    for row in rows {
+        match by_lr.iter_mut().find(|(lr, _)| lr.to_bits() == row.lr.to_bits()) {
+            Some((_, group)) => group.push(row),
+            None => by_lr.push((row.lr, vec![row])),
+        }
+    }
+    by_lr.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let lrs: Vec<LrSummary> = by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric)).collect();
+    let selected = select_lr(&lrs);
+    let edge = edge_of(selected, lrs.len());
+    Cell { key, num_layers: rows[0].num_layers, lrs, selected, edge, metric }
+}
+
+/// Index of the lr with the best validation scores (see the module doc for the tie rules).
+pub fn select_lr(lrs: &[LrSummary]) -> Option<usize> {
+    lrs.iter()
+        .enumerate()
+        .filter(|(_, l)| l.val_accuracy.is_some())
+        .max_by(|(_, a), (_, b)| selection_order(a, b))
+        .map(|(i, _)| i)
+}
+
+/// Greater means a better candidate.
+fn selection_order(a: &LrSummary, b: &LrSummary) -> Ordering {
+    let mean = |e: Option<Estimate>| e.map(|e| e.mean);
+    compare_scores(mean(a.val_accuracy), mean(b.val_accuracy))
+        .then_with(|| compare_scores(mean(a.val_macro_f1), mean(b.val_macro_f1)))
+        // Lower loss is better, so the arguments swap.
+        .then_with(|| compare_scores(mean(b.val_loss), mean(a.val_loss)))
+        .then_with(|| b.lr.total_cmp(&a.lr))
+}
+
+/// Higher is greater; a missing score loses; values within the tie tolerance are equal.
+fn compare_scores(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if (x - y).abs() <= TIE_TOLERANCE => Ordering::Equal,
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn edge_of(selected: Option<usize>, lrs_tried: usize) -> Option<Edge> {
+    match selected {
+        _ if lrs_tried < 2 => None,
+        Some(0) => Some(Edge::TrySmaller),
+        Some(i) if i + 1 == lrs_tried => Some(Edge::TryLarger),
+        _ => None,
+    }
+}
+
+/// A plain-text table of the summaries, for terminals (`thaw results --aggregate`).
+pub fn format_table(summaries: &[CellSummary]) -> String {
+    let metric = summaries.first().map_or(Metric::Test, |s| s.metric);
+    let headers = [
+        "init".to_string(),
+        "intermediate".into(),
+        "mlm_freeze".into(),
+        "unfrozen".into(),
+        "train_size".into(),
+        format!("{metric} acc % (95% CI)"),
+        "n".into(),
+        "failed".into(),
+        "pending".into(),
+        "lr".into(),
+        "lr note".into(),
+        "train s".into(),
+    ];
+    let rows: Vec<Vec<String>> = summaries.iter().map(table_row).collect();
+    let widths: Vec<usize> =
+        (0..headers.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).chain([headers[c].chars().count()]).max().unwrap_or(0)).collect();
+    let line = |cells: &[String]| -> String {
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    let mut out = line(&headers);
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+fn table_row(s: &CellSummary) -> Vec<String> {
+    let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    vec![
+        s.init.clone(),
+        s.intermediate.clone(),
+        opt(s.mlm_freeze),
+        format!("{}/{}", s.unfrozen_layers, s.num_layers),
+        s.train_size.map_or("all".to_string(), |v| v.to_string()),
+        percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
+        s.n.to_string(),
+        s.failed.to_string(),
+        s.unfinished.to_string(),
+        s.selected_lr.map_or("-".to_string(), format_lr),
+        s.edge.map_or(String::new(), |e| e.to_string()),
+        s.train_seconds_mean.map_or("-".to_string(), |t| format!("{t:.1}")),
+    ]
+}
+
+/// "87.3 ± 1.2", "87.3 (n=1, no CI)" or "-"; fractions shown as percent.
+pub fn percent_with_ci(mean: Option<f64>, ci95: Option<f64>, n: usize) -> String {
+    match (mean, ci95) {
+        (None, _) => "-".to_string(),
+        (Some(m), Some(h)) => format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * h),
+        (Some(m), None) => format!("{:.1} (n={n}, no CI)", 100.0 * m),
+    }
+}
+
+/// Learning rates as people write them: 2e-5, 0.001 -> 1e-3.
+pub fn format_lr(lr: f64) -> String {
+    format!("{lr:e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job row with the given outcome; test metrics are set far from validation on purpose
+    /// so a selection that peeked at them would pick differently.
+    fn row(freeze: i64, lr: f64, seed: i64, status: &str, val: Option<(f64, f64, f64)>, test_acc: f64) -> JobResultRow {
+        JobResultRow {
+            sweep: "s".into(),
+            ord: 0,
+            job_key: format!("f{freeze}-lr{lr}-s{seed}"),
+            init: "pretrained".into(),
+            intermediate: "none".into(),
+            mlm_freeze: None,
+            freeze,
+            unfrozen_layers: 4 - freeze,
+            num_layers: 4,
+            seed,
+            lr,
+            train_size: None,
+            pooling: "cls".into(),
+            status: status.into(),
+            attempts: 1,
+            error: None,
+            best_epoch: val.map(|_| 1),
+            val_loss: val.map(|v| v.2),
+            val_accuracy: val.map(|v| v.0),
+            val_macro_f1: val.map(|v| v.1),
+            test_loss: val.map(|_| 0.5),
+            test_accuracy: val.map(|_| test_acc),
+            test_macro_f1: val.map(|_| test_acc - 0.01),
+            train_seconds: val.map(|_| 10.0 + seed as f64),
+            eval_seconds: val.map(|_| 1.0),
+            prefix_seconds: val.map(|_| 0.0),
+            examples_per_second: val.map(|_| 100.0),
+            trainable_params: val.map(|_| 1000),
+            total_params: val.map(|_| 2000),
+            prefix_cache: val.map(|_| "none".into()),
+            backend: val.map(|_| "ndarray".into()),
+        }
+    }
+
+    fn done(freeze: i64, lr: f64, seed: i64, val_acc: f64, test_acc: f64) -> JobResultRow {
+        row(freeze, lr, seed, "done", Some((val_acc, 0.5, 0.4)), test_acc)
+    }
+
+    fn cell_of(cells: &[Cell], freeze: i64) -> &Cell {
+        cells.iter().find(|c| c.key.freeze == freeze).expect("cell present")
+    }
+
+    #[test]
+    fn best_lr_differs_by_cell_and_test_metrics_are_never_used() {
+        let mut rows = Vec::new();
+        for seed in 0..3 {
+            // freeze 0: small lr best on validation, but large lr best on test.
+            rows.push(done(0, 1e-5, seed, 0.90, 0.70));
+            rows.push(done(0, 3e-5, seed, 0.85, 0.80));
+            rows.push(done(0, 1e-4, seed, 0.80, 0.99));
+            // freeze 2: middle lr best on validation.
+            rows.push(done(2, 1e-5, seed, 0.70, 0.99));
+            rows.push(done(2, 3e-5, seed, 0.88, 0.60));
+            rows.push(done(2, 1e-4, seed, 0.75, 0.99));
+            // freeze 4 (head only): largest lr best.
+            rows.push(done(4, 1e-5, seed, 0.60, 0.99));
+            rows.push(done(4, 3e-5, seed, 0.65, 0.99));
+            rows.push(done(4, 1e-4, seed, 0.70, 0.50));
+        }
+        let cells = cells(&rows, Metric::Test);
+        assert_eq!(cells.len(), 3);
+        let f0 = cell_of(&cells, 0).summary();
+        assert_eq!(f0.selected_lr, Some(1e-5));
+        assert_eq!(f0.edge, Some(Edge::TrySmaller));
+        assert!((f0.accuracy_mean.unwrap() - 0.70).abs() < 1e-12, "reports test accuracy at the val-selected lr");
+        let f2 = cell_of(&cells, 2).summary();
+        assert_eq!(f2.selected_lr, Some(3e-5));
+        assert_eq!(f2.edge, None);
+        assert!((f2.accuracy_mean.unwrap() - 0.60).abs() < 1e-12);
+        let f4 = cell_of(&cells, 4).summary();
+        assert_eq!(f4.selected_lr, Some(1e-4));
+        assert_eq!(f4.edge, Some(Edge::TryLarger));
+        // Head only comes first: cells are ordered by unfrozen layers.
+        assert_eq!(cells.iter().map(|c| c.unfrozen_layers()).collect::<Vec<_>>(), vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn validation_metric_displays_validation_accuracy() {
+        let rows = vec![done(0, 1e-5, 0, 0.9, 0.7), done(0, 1e-5, 1, 0.8, 0.6)];
+        let s = &aggregate(&rows, Metric::Validation)[0];
+        assert!((s.accuracy_mean.unwrap() - 0.85).abs() < 1e-12);
+        assert_eq!(s.metric, Metric::Validation);
+        let t = &aggregate(&rows, Metric::Test)[0];
+        assert!((t.accuracy_mean.unwrap() - 0.65).abs() < 1e-12);
+    }
+
+    #[test]
+    fn equal_val_accuracy_is_broken_by_macro_f1() {
+        let rows = vec![
+            row(0, 1e-5, 0, "done", Some((0.8, 0.70, 0.3)), 0.9),
+            row(0, 2e-5, 0, "done", Some((0.8, 0.75, 0.9)), 0.1),
+            row(0, 3e-5, 0, "done", Some((0.8, 0.72, 0.1)), 0.9),
+        ];
+        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+    }
+
+    #[test]
+    fn equal_accuracy_and_f1_is_broken_by_lower_loss() {
+        let rows = vec![
+            row(0, 1e-5, 0, "done", Some((0.8, 0.7, 0.5)), 0.9),
+            row(0, 2e-5, 0, "done", Some((0.8, 0.7, 0.2)), 0.1),
+            row(0, 3e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
+        ];
+        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+    }
+
+    #[test]
+    fn a_full_tie_goes_to_the_smaller_lr() {
+        let rows = vec![
+            row(0, 3e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
+            row(0, 1e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.1),
+            row(0, 2e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
+        ];
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.selected_lr, Some(1e-5));
+        assert_eq!(s.edge, Some(Edge::TrySmaller));
+    }
+
+    #[test]
+    fn means_differing_by_rounding_noise_count_as_a_tie() {
+        // 0.1 + 0.2 != 0.3 in floating point; the rule must still see a tie and fall to F1.
+        let rows = vec![
+            row(0, 1e-5, 0, "done", Some((0.1 + 0.2, 0.6, 0.4)), 0.9),
+            row(0, 2e-5, 0, "done", Some((0.3, 0.7, 0.4)), 0.1),
+        ];
+        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+    }
+
+    #[test]
+    fn failed_seeds_are_excluded_from_means_but_counted() {
+        let rows = vec![
+            done(1, 1e-5, 0, 0.80, 0.70),
+            done(1, 1e-5, 1, 0.82, 0.74),
+            row(1, 1e-5, 2, "failed", None, 0.0),
+            row(1, 1e-5, 3, "pending", None, 0.0),
+            done(1, 1e-4, 0, 0.50, 0.99),
+            row(1, 1e-4, 1, "failed", None, 0.0),
+            row(1, 1e-4, 2, "failed", None, 0.0),
+        ];
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.selected_lr, Some(1e-5));
+        assert_eq!((s.n, s.failed, s.unfinished), (2, 1, 1), "counts are for the selected lr only");
+        assert!((s.accuracy_mean.unwrap() - 0.72).abs() < 1e-12);
+        assert!(s.accuracy_ci95.is_some());
+    }
+
+    #[test]
+    fn a_single_seed_gives_a_mean_without_interval() {
+        let rows = vec![done(0, 1e-5, 0, 0.8, 0.75), done(0, 1e-4, 0, 0.7, 0.9)];
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.n, 1);
+        assert_eq!(s.accuracy_mean, Some(0.75));
+        assert_eq!(s.accuracy_ci95, None);
+        assert_eq!(percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n), "75.0 (n=1, no CI)");
+    }
+
+    #[test]
+    fn a_cell_with_nothing_done_has_no_selection_and_counts_everything() {
+        let rows = vec![row(3, 1e-5, 0, "failed", None, 0.0), row(3, 1e-4, 0, "running", None, 0.0)];
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.selected_lr, None);
+        assert_eq!(s.edge, None);
+        assert_eq!((s.n, s.failed, s.unfinished), (0, 1, 1));
+        assert_eq!(s.accuracy_mean, None);
+    }
+
+    #[test]
+    fn a_single_lr_is_never_at_an_edge() {
+        let rows = vec![done(0, 1e-5, 0, 0.8, 0.75), done(0, 1e-5, 1, 0.8, 0.75)];
+        assert_eq!(aggregate(&rows, Metric::Test)[0].edge, None);
+    }
+
+    #[test]
+    fn cells_are_split_by_intermediate_init_and_train_size() {
+        let mut a = done(0, 1e-5, 0, 0.8, 0.7);
+        let mut b = a.clone();
+        b.intermediate = "task".into();
+        b.mlm_freeze = Some(0);
+        let mut c = a.clone();
+        c.init = "scratch".into();
+        a.train_size = Some(100);
+        let d = done(0, 1e-5, 0, 0.8, 0.7);
+        let cells = cells(&[a, b, c, d], Metric::Test);
+        assert_eq!(cells.len(), 4);
+        // Pretrained/no-MLM first, scratch last.
+        assert_eq!(cells.last().unwrap().key.init, "scratch");
+        assert_eq!(cells[0].key.intermediate, "none");
+    }
+
+    #[test]
+    fn summaries_serialise_to_json_and_table() {
+        let rows = vec![done(0, 2e-5, 0, 0.8, 0.7), done(0, 2e-5, 1, 0.8, 0.72), done(0, 1e-5, 0, 0.6, 0.9)];
+        let s = aggregate(&rows, Metric::Test);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json[0]["metric"], "test");
+        assert_eq!(json[0]["edge"], "edge: try larger");
+        let table = format_table(&s);
+        assert!(table.contains("71.0 ± "), "{table}");
+        assert!(table.contains("2e-5"), "{table}");
+        assert!("validation".parse::<Metric>().unwrap() == Metric::Validation && "x".parse::<Metric>().is_err());
+    }
+}

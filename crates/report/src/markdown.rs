@@ -1,0 +1,381 @@
+//! `report.md`: setup, recommendation, cell table, charts, perplexities and caveats.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::Path;
+
+use serde_json::Value;
+use thaw_store::StatusCounts;
+
+use crate::SweepData;
+use crate::aggregate::{Cell, Metric, format_lr, percent_with_ci};
+use crate::charts::ChartFile;
+use crate::labels::{self, Names, train_size_text};
+use crate::recommend::{self, perplexity_reading};
+
+/// The whole report as markdown; chart links are relative to `report_dir`.
+pub fn render(data: &SweepData, cells: &[Cell], metric: Metric, charts: &[ChartFile], report_dir: &Path, show_all_lrs: bool) -> String {
+    let names = Names::new(cells);
+    let mut md = String::new();
+    let _ = writeln!(md, "# thaw report: {}\n", data.sweep.name);
+    md.push_str(&progress_line(data));
+    md.push_str(&setup_section(data, metric));
+    md.push_str(&recommendation_section(data, cells, &names, metric));
+    md.push_str(&cells_section(cells, &names, metric));
+    md.push_str(&charts_section(charts, report_dir));
+    md.push_str(&stages_section(data));
+    md.push_str(&caveats_section(data, cells, &names, metric));
+    md.push_str(&method_section(metric));
+    if show_all_lrs {
+        md.push_str(&all_lrs_section(cells, &names));
+    }
+    md
+}
+
+fn status_counts(data: &SweepData) -> StatusCounts {
+    let mut counts = StatusCounts::default();
+    for r in &data.rows {
+        counts.add(&r.status);
+    }
+    counts
+}
+
+fn progress_line(data: &SweepData) -> String {
+    let c = status_counts(data);
+    if c.total() > 0 && c.done == c.total() {
+        format!("Sweep finished: all {} jobs done.\n\n", c.total())
+    } else {
+        format!(
+            "**Partial results:** {} of {} jobs done, {} failed, {} pending, {} running. The numbers below cover finished jobs only and will move as the sweep goes on.\n\n",
+            c.done,
+            c.total(),
+            c.failed,
+            c.pending,
+            c.running
+        )
+    }
+}
+
+/// Keys of `setup_json` shown in their own rows; any others follow under their own names.
+const KNOWN_SETUP_KEYS: [&str; 9] = ["model", "dataset", "train_examples", "validation_examples", "test_examples", "grid", "trainer", "backend", "hardware"];
+
+fn setup_section(data: &SweepData, metric: Metric) -> String {
+    let setup = &data.setup;
+    let get = |k: &str| setup.get(k).filter(|v| !v.is_null());
+    let mut rows: Vec<(String, String)> = vec![
+        ("Model".into(), get("model").map_or(data.sweep.model.clone(), json_text)),
+        ("Dataset".into(), get("dataset").map_or(data.sweep.dataset.clone(), json_text)),
+        ("Examples".into(), examples_text(setup)),
+    ];
+    rows.extend(grid_rows(data));
+    if let Some(grid) = get("grid") {
+        rows.push(("Grid as configured".into(), json_text(grid)));
+    }
+    if let Some(trainer) = get("trainer") {
+        rows.push(("Trainer".into(), json_text(trainer)));
+    }
+    rows.push(("Backend".into(), get("backend").map_or_else(|| backends_from_rows(data), json_text)));
+    rows.push(("Hardware".into(), get("hardware").map_or("not recorded".to_string(), json_text)));
+    if let Some(object) = setup.as_object() {
+        for (k, v) in object.iter().filter(|(k, _)| !KNOWN_SETUP_KEYS.contains(&k.as_str())) {
+            rows.push((k.clone(), json_text(v)));
+        }
+    }
+    rows.push((
+        "Reported metric".into(),
+        format!("{metric} accuracy and macro-F1; the learning rate of each cell is always chosen on validation accuracy"),
+    ));
+    let mut md = String::from("## Setup\n\n| | |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(md, "| {} | {} |", escape(&k), escape(&v));
+    }
+    md.push('\n');
+    md
+}
+
+fn examples_text(setup: &Value) -> String {
+    let parts: Vec<String> = [("train", "train_examples"), ("validation", "validation_examples"), ("test", "test_examples")]
+        .iter()
+        .filter_map(|(label, key)| setup.get(key).filter(|v| !v.is_null()).map(|v| format!("{label} {}", json_text(v))))
+        .collect();
+    if parts.is_empty() { "not recorded".into() } else { parts.join(", ") }
+}
+
+/// The grid as the plan actually holds it (what ran, whatever the TOML said).
+fn grid_rows(data: &SweepData) -> Vec<(String, String)> {
+    let rows = &data.rows;
+    let join = |values: BTreeSet<String>| values.into_iter().collect::<Vec<_>>().join(", ");
+    let layers: BTreeSet<i64> = rows.iter().map(|r| r.num_layers).collect();
+    let mut unfrozen: Vec<i64> = rows.iter().map(|r| r.unfrozen_layers).collect::<BTreeSet<_>>().into_iter().collect();
+    unfrozen.sort();
+    let mut lrs: Vec<f64> = rows.iter().map(|r| r.lr).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    let seeds: BTreeSet<i64> = rows.iter().map(|r| r.seed).collect();
+    let intermediates = join(
+        rows.iter()
+            .map(|r| match r.mlm_freeze {
+                Some(f) if r.intermediate != "none" => format!("{} (MLM freeze {f})", r.intermediate),
+                _ => r.intermediate.clone(),
+            })
+            .collect(),
+    );
+    vec![
+        ("Encoder layers".into(), join(layers.iter().map(i64::to_string).collect())),
+        ("Init".into(), join(rows.iter().map(|r| r.init.clone()).collect())),
+        ("Intermediate MLM".into(), intermediates),
+        ("Unfrozen layers".into(), unfrozen.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+        ("Learning rates".into(), lrs.iter().map(|&l| format_lr(l)).collect::<Vec<_>>().join(", ")),
+        ("Seeds".into(), format!("{} ({})", seeds.len(), seeds.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))),
+        ("Training-set sizes".into(), join(rows.iter().map(|r| train_size_text(r.train_size)).collect())),
+        ("Pooling".into(), join(rows.iter().map(|r| r.pooling.clone()).collect())),
+        ("Jobs in the plan".into(), rows.len().to_string()),
+    ]
+}
+
+fn backends_from_rows(data: &SweepData) -> String {
+    let seen: BTreeSet<&str> = data.rows.iter().filter_map(|r| r.backend.as_deref()).collect();
+    if seen.is_empty() { "not recorded".into() } else { seen.into_iter().collect::<Vec<_>>().join(", ") }
+}
+
+/// JSON as a short readable string: objects become "key: value; ...".
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(json_text).collect::<Vec<_>>().join(", "),
+        Value::Object(map) => map.iter().map(|(k, v)| format!("{k}: {}", json_text(v))).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// Table cells must not break the table.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn train_sizes(cells: &[Cell]) -> Vec<Option<i64>> {
+    let sizes: BTreeSet<Option<i64>> = cells.iter().map(|c| c.key.train_size).collect();
+    // "all" (None) reads best last, after the explicit sizes.
+    let (all, explicit): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|s| s.is_none());
+    explicit.into_iter().chain(all).collect()
+}
+
+fn recommendation_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metric) -> String {
+    let mut md = String::from("## Recommendation\n\n");
+    let sizes = train_sizes(cells);
+    for size in &sizes {
+        if sizes.len() > 1 {
+            let _ = writeln!(md, "### Training-set size {}\n", train_size_text(*size));
+        }
+        let group: Vec<&Cell> = cells.iter().filter(|c| c.key.train_size == *size).collect();
+        for paragraph in recommend::recommend(&group, names, metric) {
+            let _ = writeln!(md, "- {paragraph}");
+        }
+        md.push('\n');
+    }
+    if let Some(p) = recommend::perplexity_paragraph(&data.stages) {
+        let _ = writeln!(md, "{p}\n");
+    }
+    md
+}
+
+fn cells_section(cells: &[Cell], names: &Names, metric: Metric) -> String {
+    let several_sizes = train_sizes(cells).len() > 1;
+    let mut md = format!(
+        "## Cells\n\nEach row is one configuration at its selected learning rate (best mean validation accuracy). \
+         Accuracy and macro-F1 are {metric}-set means in percent ± the 95% CI half-width over seeds (Student t); \
+         n counts finished seeds, failed and pending seeds are not in the means.\n\n"
+    );
+    let size_header = if several_sizes { " Train size |" } else { "" };
+    let _ = writeln!(
+        md,
+        "| Series | Unfrozen layers |{size_header} {} accuracy % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
+        labels_capitalised(metric)
+    );
+    let _ = writeln!(md, "|---|---|{}---|---|---|---|---|---|---|---|", if several_sizes { "---|" } else { "" });
+    for cell in cells {
+        let s = cell.summary();
+        let size = if several_sizes { format!(" {} |", train_size_text(s.train_size)) } else { String::new() };
+        let time = match (s.train_seconds_mean, s.train_seconds_ci95) {
+            (Some(m), Some(h)) => format!("{m:.1} ± {h:.1}"),
+            (Some(m), None) => format!("{m:.1}"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} |{size} {} | {} | {} | {} | {} | {} | {} | {} |",
+            escape(&names.series(&cell.key.series())),
+            labels::unfrozen_text(s.unfrozen_layers, s.num_layers).replace(" layers unfrozen", ""),
+            percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
+            percent_with_ci(s.macro_f1_mean, s.macro_f1_ci95, s.n),
+            s.n,
+            s.failed,
+            s.unfinished,
+            s.selected_lr.map_or("-".into(), format_lr),
+            s.edge.map_or(String::new(), |e| e.to_string()),
+            time
+        );
+    }
+    md.push('\n');
+    md
+}
+
+fn labels_capitalised(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Test => "Test",
+        Metric::Validation => "Validation",
+    }
+}
+
+fn charts_section(charts: &[ChartFile], report_dir: &Path) -> String {
+    let mut md = String::from("## Charts\n\n");
+    for chart in charts {
+        let png = relative(&chart.png, report_dir);
+        let svg = relative(&chart.svg, report_dir);
+        let _ = writeln!(md, "### {}\n\n![{}]({png})\n\n{} ([SVG]({svg}))\n", chart.title, chart.title, chart.caption);
+    }
+    md
+}
+
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+fn stages_section(data: &SweepData) -> String {
+    if data.stages.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "## Intermediate MLM stages\n\nMasked-LM perplexity on held-out text of each stage, before and after intermediate training. \
+         Before-MLM perplexity of the pretrained model hints at how far the text is from its pretraining data \
+         (heuristic: below 10 close, 10–50 moderate, above 50 far; tokenizer and masking rate shift these numbers).\n\n\
+         | Stage | Init | MLM freeze | Status | Perplexity before | Perplexity after | Reading |\n|---|---|---|---|---|---|---|\n",
+    );
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    for s in &data.stages {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            escape(&s.name),
+            s.init,
+            s.mlm_freeze,
+            s.status,
+            num(s.perplexity_before),
+            num(s.perplexity_after),
+            perplexity_reading(s)
+        );
+    }
+    md.push('\n');
+    md
+}
+
+fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metric) -> String {
+    let mut caveats: Vec<String> = Vec::new();
+    let list = |picked: Vec<String>| -> String {
+        let more = picked.len().saturating_sub(6);
+        let mut text = picked.into_iter().take(6).collect::<Vec<_>>().join("; ");
+        if more > 0 {
+            let _ = write!(text, "; and {more} more");
+        }
+        text
+    };
+    let few: Vec<String> =
+        cells.iter().filter(|c| c.selected.is_some()).filter(|c| c.selected_lr().is_some_and(|l| l.done < 3)).map(|c| format!("{} (n = {})", names.cell(c), c.selected_lr().map_or(0, |l| l.done))).collect();
+    if !few.is_empty() {
+        caveats.push(format!(
+            "{} cell(s) have fewer than 3 finished seeds at their selected lr, so their intervals are wide (n = 2) or missing (n = 1): {}.",
+            few.len(),
+            list(few)
+        ));
+    }
+    if overlapping_top(cells) {
+        caveats.push("The top cells' 95% CIs overlap: the ranking among them is not settled (see the recommendation).".into());
+    }
+    let failed: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().0 > 0).map(|c| format!("{} ({} failed)", names.cell(c), c.failed_and_unfinished().0)).collect();
+    if !failed.is_empty() {
+        caveats.push(format!("{} cell(s) lost seeds to failed jobs at the selected lr (excluded from the means): {}.{}", failed.len(), list(failed), first_error(data)));
+    }
+    let pending: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().1 > 0).map(|c| format!("{} ({} pending)", names.cell(c), c.failed_and_unfinished().1)).collect();
+    if !pending.is_empty() {
+        caveats.push(format!("{} cell(s) still have pending or running seeds at the selected lr; their numbers will change: {}.", pending.len(), list(pending)));
+    }
+    let empty: Vec<String> = cells.iter().filter(|c| c.selected.is_none()).map(|c| names.cell(c)).collect();
+    if !empty.is_empty() {
+        caveats.push(format!("{} cell(s) have no finished job at all and are missing from the comparison: {}.", empty.len(), list(empty)));
+    }
+    let edges: Vec<String> = cells.iter().filter_map(|c| Some(format!("{} ({})", names.cell(c), c.edge?))).collect();
+    if !edges.is_empty() {
+        caveats.push(format!(
+            "{} cell(s) picked the smallest or largest lr tried, so a better lr may lie outside the grid: {}.",
+            edges.len(),
+            list(edges)
+        ));
+    }
+    if metric == Metric::Validation {
+        caveats.push("Displayed numbers are validation accuracy, the split that also chose each lr, so they are optimistic; use test accuracy for final claims.".into());
+    }
+    let mut md = String::from("## Caveats\n\n");
+    if caveats.is_empty() {
+        md.push_str("None found: every cell has at least 3 finished seeds, no failures or pending jobs, the top cell is separated and no lr sits at the edge of its grid.\n");
+    }
+    for c in caveats {
+        let _ = writeln!(md, "- {c}");
+    }
+    md.push('\n');
+    md
+}
+
+fn overlapping_top(cells: &[Cell]) -> bool {
+    let sizes = train_sizes(cells);
+    sizes.iter().any(|size| {
+        let mut ranked: Vec<_> = cells.iter().filter(|c| c.key.train_size == *size).filter_map(|c| c.accuracy()).collect();
+        ranked.sort_by(|a, b| b.mean.total_cmp(&a.mean));
+        ranked.len() > 1 && ranked[1..].iter().any(|e| !ranked[0].separated_from(e))
+    })
+}
+
+fn first_error(data: &SweepData) -> String {
+    data.rows
+        .iter()
+        .filter(|r| r.status == "failed")
+        .find_map(|r| r.error.as_deref())
+        .map_or(String::new(), |e| format!(" First error: \"{}\".", escape(&e.chars().take(120).collect::<String>())))
+}
+
+fn method_section(metric: Metric) -> String {
+    format!(
+        "## How cells are scored\n\n\
+         A cell is one (init, intermediate, MLM freeze, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
+         For each lr the finished seeds are averaged. The lr with the best mean validation accuracy is selected; ties go to the higher mean \
+         validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
+         The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
+         over seeds (df = n − 1; one seed gives no interval). Differences between cells use Welch's interval. \
+         An lr flagged \"edge\" is the smallest or largest of those tried for the cell.\n\n"
+    )
+}
+
+fn all_lrs_section(cells: &[Cell], names: &Names) -> String {
+    let mut md = String::from(
+        "## Every learning rate\n\n| Cell | lr | Done | Failed | Pending | Validation accuracy % | Reported accuracy % | Selected |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for cell in cells {
+        for (i, lr) in cell.lrs.iter().enumerate() {
+            let est = |e: Option<crate::stats::Estimate>| e.map_or("-".to_string(), |e| percent_with_ci(Some(e.mean), e.ci95, e.n));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                escape(&names.cell(cell)),
+                format_lr(lr.lr),
+                lr.done,
+                lr.failed,
+                lr.unfinished,
+                est(lr.val_accuracy),
+                est(lr.accuracy),
+                if cell.selected == Some(i) { "yes" } else { "" }
+            );
+        }
+    }
+    md.push('\n');
+    md
+}

@@ -1,0 +1,237 @@
+//! The recommendation, worked out from the cell statistics alone. Every sentence states the
+//! numbers it rests on; where the intervals cannot tell cells apart it says so instead of
+//! naming a winner.
+
+use thaw_store::StageRow;
+
+use crate::aggregate::{Cell, Metric, format_lr};
+use crate::labels::Names;
+use crate::stats::{Estimate, welch};
+
+/// Below this pre-MLM perplexity the text reads like the pretraining data; above
+/// [`FAR_PERPLEXITY`] it is far from it. Heuristics: the numbers depend on tokenizer and mask rate.
+pub const CLOSE_PERPLEXITY: f64 = 10.0;
+pub const FAR_PERPLEXITY: f64 = 50.0;
+
+/// How many cells a list names before summarising the rest.
+const LIST_LIMIT: usize = 5;
+
+/// The paragraphs (markdown) recommending a configuration among `cells`, which share a
+/// training-set size.
+pub fn recommend(cells: &[&Cell], names: &Names, metric: Metric) -> Vec<String> {
+    let ranked = ranked(cells);
+    let Some(&(best, best_acc)) = ranked.first() else {
+        return vec!["No cell has a finished job yet, so there is nothing to recommend.".to_string()];
+    };
+    let mut out = vec![best_paragraph(&ranked, names, metric)];
+    out.push(cheapest_paragraph(&ranked, best, best_acc, names));
+    out.extend(mlm_paragraphs(cells, names));
+    out.push(scratch_paragraph(cells, names));
+    out
+}
+
+/// Cells with a result, best mean first (equal means: cheaper first).
+fn ranked<'a>(cells: &[&'a Cell]) -> Vec<(&'a Cell, Estimate)> {
+    let mut ranked: Vec<(&Cell, Estimate)> = cells.iter().filter_map(|c| Some((*c, c.accuracy()?))).collect();
+    ranked.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean).then_with(|| seconds(a.0).total_cmp(&seconds(b.0))));
+    ranked
+}
+
+fn seconds(cell: &Cell) -> f64 {
+    cell.train_seconds().map_or(f64::INFINITY, |e| e.mean)
+}
+
+/// "91.0 ± 0.7 %" or "91.0 % (one seed, no CI)".
+pub fn percent(e: &Estimate) -> String {
+    match e.ci95 {
+        Some(h) => format!("{:.1} ± {:.1} %", 100.0 * e.mean, 100.0 * h),
+        None => format!("{:.1} % (one seed, no CI)", 100.0 * e.mean),
+    }
+}
+
+fn seeds(n: usize) -> String {
+    format!("{n} seed{}", if n == 1 { "" } else { "s" })
+}
+
+/// Cells whose interval overlaps the best one's (or that have no interval to compare).
+fn contenders<'a>(ranked: &[(&'a Cell, Estimate)]) -> Vec<(&'a Cell, Estimate)> {
+    let best = ranked[0].1;
+    ranked[1..].iter().filter(|(_, e)| !best.separated_from(e)).copied().collect()
+}
+
+fn best_paragraph(ranked: &[(&Cell, Estimate)], names: &Names, metric: Metric) -> String {
+    let (best, acc) = ranked[0];
+    let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
+    let described = format!("{}{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&acc), seeds(acc.n));
+    let rivals = contenders(ranked);
+    if ranked.len() == 1 {
+        return format!("**Only one cell has results: {described}.** Nothing to compare it with yet.");
+    }
+    if rivals.is_empty() {
+        return format!(
+            "**Best cell: {described}.** Its 95% CI does not overlap any other cell's, so it beats every other configuration tried.{}",
+            partial_freezing_note(best)
+        );
+    }
+    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|(c, e)| format!("{} ({})", names.cell(c), percent(e))).collect();
+    let more = rivals.len().saturating_sub(LIST_LIMIT);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let single = if acc.ci95.is_none() || rivals.iter().any(|(_, e)| e.ci95.is_none()) {
+        " Cells with a single seed have no interval and cannot be told apart from anything."
+    } else {
+        ""
+    };
+    format!(
+        "**Cannot separate the top cells.** The highest mean is {described}, but its 95% CI overlaps {} other cell{}: {}{more}.{single} \
+         The data do not single out a winner; more seeds would narrow the intervals. Until then treat these as equivalent and prefer the cheapest (below).",
+        rivals.len(),
+        if rivals.len() == 1 { "'s" } else { "s'" },
+        listed.join("; ")
+    )
+}
+
+fn partial_freezing_note(cell: &Cell) -> String {
+    if cell.key.freeze > 0 && cell.key.freeze < cell.num_layers {
+        format!(" This is partial freezing: the bottom {} of {} encoder layers stay frozen.", cell.key.freeze, cell.num_layers)
+    } else {
+        String::new()
+    }
+}
+
+fn cheapest_paragraph(ranked: &[(&Cell, Estimate)], best: &Cell, best_acc: Estimate, names: &Names) -> String {
+    if best_acc.ci95.is_none() {
+        return "The best cell has a single seed, so no cheaper cell can be shown to be as good.".to_string();
+    }
+    let within: Vec<&(&Cell, Estimate)> = ranked.iter().filter(|(_, e)| e.mean >= best_acc.low()).collect();
+    let Some(&&(cheapest, acc)) = within.iter().filter(|(c, _)| c.train_seconds().is_some()).min_by(|a, b| seconds(a.0).total_cmp(&seconds(b.0))) else {
+        return "No training times were recorded, so the cheapest good cell cannot be named.".to_string();
+    };
+    let others = within.len() - 1;
+    if within.len() == 1 {
+        return format!("No other cell's mean lies within the best cell's CI, so nothing cheaper is as good ({:.1} s mean training time).", seconds(best));
+    }
+    if std::ptr::eq(cheapest, best) {
+        return format!(
+            "The best cell is also the cheapest ({:.1} s mean training time) of the {} cells whose means lie within its CI.",
+            seconds(best),
+            within.len()
+        );
+    }
+    format!(
+        "**Cheapest cell within the best cell's CI: {}**: {} at {:.1} s mean training time, against {:.1} s for the best ({:.1}× faster; {} other cell{} within the CI).",
+        names.cell(cheapest),
+        percent(&acc),
+        seconds(cheapest),
+        seconds(best),
+        seconds(best) / seconds(cheapest),
+        others,
+        if others == 1 { "" } else { "s" }
+    )
+}
+
+/// The best cell (by displayed mean) among those matching `filter`.
+fn best_where<'a>(cells: &[&'a Cell], filter: impl Fn(&Cell) -> bool) -> Option<(&'a Cell, Estimate)> {
+    cells.iter().filter(|c| filter(c)).filter_map(|c| Some((*c, c.accuracy()?))).max_by(|a, b| a.1.mean.total_cmp(&b.1.mean))
+}
+
+/// "+1.2 pts (95% CI -0.3 to +2.7, Welch)".
+fn difference_text(a: &Estimate, b: &Estimate) -> (String, i32) {
+    let d = welch(a, b);
+    let text = match (d.low(), d.high()) {
+        (Some(lo), Some(hi)) => format!("{:+.1} pts (95% CI {:+.1} to {:+.1}, Welch)", 100.0 * d.mean, 100.0 * lo, 100.0 * hi),
+        _ => format!("{:+.1} pts (too few seeds for an interval)", 100.0 * d.mean),
+    };
+    (text, d.sign())
+}
+
+fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
+    let mut pairs: Vec<(String, String)> =
+        cells.iter().filter(|c| c.key.intermediate != "none").map(|c| (c.key.init.clone(), c.key.intermediate.clone())).collect();
+    pairs.sort_by(|a, b| (a.0 == "scratch", &a.1).cmp(&(b.0 == "scratch", &b.1)));
+    pairs.dedup();
+    if pairs.is_empty() {
+        return vec!["Intermediate MLM: not part of this sweep.".to_string()];
+    }
+    pairs
+        .iter()
+        .map(|(init, name)| {
+            let with = best_where(cells, |c| &c.key.init == init && &c.key.intermediate == name);
+            let without = best_where(cells, |c| &c.key.init == init && c.key.intermediate == "none");
+            match (with, without) {
+                (Some((wc, w)), Some((nc, n))) => {
+                    let (diff, sign) = difference_text(&w, &n);
+                    let verdict = match sign {
+                        1 => "it helped",
+                        -1 => "it hurt",
+                        _ => "no clear effect (the interval includes zero or is missing)",
+                    };
+                    format!(
+                        "Intermediate MLM on **{name}** text ({init} init): {verdict}. Best {name}-MLM cell ({}) {} vs best no-MLM cell ({}) {}; difference {diff}.",
+                        names.cell(wc),
+                        percent(&w),
+                        names.cell(nc),
+                        percent(&n)
+                    )
+                }
+                _ => format!("Intermediate MLM on **{name}** text ({init} init): no finished cells on both sides yet to compare."),
+            }
+        })
+        .collect()
+}
+
+fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
+    let scratch = best_where(cells, |c| c.key.init == "scratch");
+    let pretrained = best_where(cells, |c| c.key.init != "scratch");
+    let (Some((sc, s)), Some((pc, p))) = (scratch, pretrained) else {
+        return "Scratch vs pretrained: this sweep does not have finished cells of both.".to_string();
+    };
+    let (diff, sign) = difference_text(&s, &p);
+    let verdict = match sign {
+        1 => "**Scratch beats pretrained.**",
+        -1 => "Scratch is not competitive.",
+        _ if s.ci95.is_some() && p.ci95.is_some() => "Scratch is competitive: the interval of the difference includes zero.",
+        _ => "Scratch vs pretrained cannot be judged: too few seeds for an interval.",
+    };
+    format!(
+        "{verdict} Best scratch cell ({}) {} vs best pretrained cell ({}) {}; difference (scratch − pretrained) {diff}.",
+        names.cell(sc),
+        percent(&s),
+        names.cell(pc),
+        percent(&p)
+    )
+}
+
+/// How far a stage's text is from the pretraining data, judged from the perplexity of the
+/// model before intermediate training.
+pub fn perplexity_reading(stage: &StageRow) -> String {
+    if stage.init == "scratch" {
+        return "random init: perplexity before MLM measures nothing about the text".to_string();
+    }
+    match stage.perplexity_before {
+        None => "not measured yet".to_string(),
+        Some(p) if p < CLOSE_PERPLEXITY => format!("close to the pretraining data (< {CLOSE_PERPLEXITY})"),
+        Some(p) if p <= FAR_PERPLEXITY => format!("moderately far from the pretraining data ({CLOSE_PERPLEXITY}–{FAR_PERPLEXITY})"),
+        Some(_) => format!("far from the pretraining data (> {FAR_PERPLEXITY})"),
+    }
+}
+
+/// One sentence per pretrained stage, for the recommendation.
+pub fn perplexity_paragraph(stages: &[StageRow]) -> Option<String> {
+    let read: Vec<String> = stages
+        .iter()
+        .filter(|s| s.init != "scratch")
+        .filter_map(|s| {
+            let before = s.perplexity_before?;
+            let after = s.perplexity_after.map_or(String::new(), |a| format!(", {a:.1} after MLM ({:.0}% lower)", 100.0 * (1.0 - a / before)));
+            Some(format!("{} text: perplexity {before:.1} before MLM{after}, so {}", s.name, perplexity_reading(s)))
+        })
+        .collect();
+    if read.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Distance of the text from the pretraining data (pretrained model's masked-LM perplexity before intermediate training; \
+         heuristic thresholds: below {CLOSE_PERPLEXITY} close, {CLOSE_PERPLEXITY}–{FAR_PERPLEXITY} moderate, above {FAR_PERPLEXITY} far): {}.",
+        read.join("; ")
+    ))
+}
