@@ -657,4 +657,20 @@ mod tests {
         assert!(table.contains("2e-5"), "{table}");
         assert!("validation".parse::<Metric>().unwrap() == Metric::Validation && "x".parse::<Metric>().is_err());
     }
+
+    #[test]
+    fn summaries_write_as_csv_with_a_header() {
+        let rows = vec![done(0, 2e-5, 0, 0.8, 0.7), done(0, 2e-5, 1, 0.8, 0.72), done(0, 1e-5, 0, 0.6, 0.9), done(2, 1e-5, 0, 0.6, 0.9)];
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        for s in aggregate(&rows, Metric::Test) {
+            writer.serialize(s).expect("flat record");
+        }
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("init,intermediate,mlm_freeze,freeze,unfrozen_layers,"), "{text}");
+        // Fewer unfrozen layers first; one seed leaves the interval columns empty.
+        assert_eq!(lines[1], "pretrained,none,,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6");
+        assert!(lines[2].starts_with("pretrained,none,,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"), "{text}");
+    }
 }

@@ -62,7 +62,7 @@ fn contenders<'a>(ranked: &[(&'a Cell, Estimate)]) -> Vec<(&'a Cell, Estimate)> 
 fn best_paragraph(ranked: &[(&Cell, Estimate)], names: &Names, metric: Metric) -> String {
     let (best, acc) = ranked[0];
     let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
-    let described = format!("{}{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&acc), seeds(acc.n));
+    let described = format!("*{}*{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&acc), seeds(acc.n));
     let rivals = contenders(ranked);
     if ranked.len() == 1 {
         return format!("**Only one cell has results: {described}.** Nothing to compare it with yet.");
@@ -73,7 +73,7 @@ fn best_paragraph(ranked: &[(&Cell, Estimate)], names: &Names, metric: Metric) -
             partial_freezing_note(best)
         );
     }
-    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|(c, e)| format!("{} ({})", names.cell(c), percent(e))).collect();
+    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|(c, e)| format!("*{}*: {}", names.cell(c), percent(e))).collect();
     let more = rivals.len().saturating_sub(LIST_LIMIT);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
     let single = if acc.ci95.is_none() || rivals.iter().any(|(_, e)| e.ci95.is_none()) {
@@ -118,7 +118,7 @@ fn cheapest_paragraph(ranked: &[(&Cell, Estimate)], best: &Cell, best_acc: Estim
         );
     }
     format!(
-        "**Cheapest cell within the best cell's CI: {}**: {} at {:.1} s mean training time, against {:.1} s for the best ({:.1}× faster; {} other cell{} within the CI).",
+        "**Cheapest cell within the best cell's CI:** *{}*: {} at {:.1} s mean training time, against {:.1} s for the best ({:.1}× faster; {} other cell{} within the CI).",
         names.cell(cheapest),
         percent(&acc),
         seconds(cheapest),
@@ -166,7 +166,7 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
                         _ => "no clear effect (the interval includes zero or is missing)",
                     };
                     format!(
-                        "Intermediate MLM on **{name}** text ({init} init): {verdict}. Best {name}-MLM cell ({}) {} vs best no-MLM cell ({}) {}; difference {diff}.",
+                        "Intermediate MLM on **{name}** text ({init} init): {verdict}. Best {name}-MLM cell *{}*: {} vs best no-MLM cell *{}*: {}; difference {diff}.",
                         names.cell(wc),
                         percent(&w),
                         names.cell(nc),
@@ -183,7 +183,13 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
     let scratch = best_where(cells, |c| c.key.init == "scratch");
     let pretrained = best_where(cells, |c| c.key.init != "scratch");
     let (Some((sc, s)), Some((pc, p))) = (scratch, pretrained) else {
-        return "Scratch vs pretrained: this sweep does not have finished cells of both.".to_string();
+        let has_scratch = cells.iter().any(|c| c.key.init == "scratch");
+        let has_pretrained = cells.iter().any(|c| c.key.init != "scratch");
+        return if has_scratch && has_pretrained {
+            "Scratch vs pretrained: no finished cells on both sides yet to compare.".to_string()
+        } else {
+            "Scratch vs pretrained: this sweep does not run both inits.".to_string()
+        };
     };
     let (diff, sign) = difference_text(&s, &p);
     let verdict = match sign {
@@ -193,7 +199,7 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
         _ => "Scratch vs pretrained cannot be judged: too few seeds for an interval.",
     };
     format!(
-        "{verdict} Best scratch cell ({}) {} vs best pretrained cell ({}) {}; difference (scratch − pretrained) {diff}.",
+        "{verdict} Best scratch cell *{}*: {} vs best pretrained cell *{}*: {}; difference (scratch − pretrained) {diff}.",
         names.cell(sc),
         percent(&s),
         names.cell(pc),

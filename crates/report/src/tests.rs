@@ -7,7 +7,10 @@ use crate::{Metric, ReportOptions, write_report};
 /// The fixture comes back too: dropping it deletes the files.
 async fn report_text(scenario: Scenario, metric: Metric) -> (String, crate::ReportFiles, fixtures::Fixture) {
     let fixture = scenario.build().await;
-    let options = ReportOptions { out_dir: fixture.out_dir.clone(), metric, show_all_lrs: false };
+    // THAW_REPORT_DEMO_DIR keeps the output for a look.
+    let out_dir = std::env::var_os("THAW_REPORT_DEMO_DIR")
+        .map_or_else(|| fixture.out_dir.clone(), |d| std::path::PathBuf::from(d).join(format!("{}-{metric}", fixture.sweep)));
+    let options = ReportOptions { out_dir, metric, show_all_lrs: false };
     let files = write_report(&fixture.store, &fixture.sweep, &options).await.expect("report");
     let text = std::fs::read_to_string(&files.report_md).expect("report.md");
     (text, files, fixture)
@@ -24,7 +27,7 @@ fn recommendation(text: &str) -> &str {
 async fn partial_freezing_that_wins_clearly_is_named_the_best() {
     let (text, files, _fixture) = report_text(fixtures::partial_freezing_wins(), Metric::Test).await;
     let rec = recommendation(&text);
-    assert!(rec.contains("**Best cell: pretrained, no MLM, 2/4 layers unfrozen at lr 3e-5: test accuracy 90.9 ± 0.3 % over 3 seeds.**"), "{rec}");
+    assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/4 layers unfrozen* at lr 3e-5: test accuracy 90.9 ± 0.3 % over 3 seeds.**"), "{rec}");
     assert!(rec.contains("does not overlap any other cell's"), "{rec}");
     assert!(rec.contains("This is partial freezing: the bottom 2 of 4 encoder layers stay frozen."), "{rec}");
     assert!(!rec.contains("Cannot separate"), "{rec}");
@@ -62,7 +65,7 @@ async fn scratch_that_wins_is_reported_as_beating_pretrained() {
     let all = rec.find("### Training-set size all").expect("size all section");
     assert!(small < all);
     let all_part = &rec[all..];
-    assert!(all_part.contains("**Best cell: scratch, no MLM, 4/4 layers unfrozen (full fine-tuning), train size all at lr 1e-5"), "{all_part}");
+    assert!(all_part.contains("**Best cell: *scratch, no MLM, 4/4 layers unfrozen (full fine-tuning), train size all* at lr 1e-5"), "{all_part}");
     assert!(all_part.contains("**Scratch beats pretrained.**"), "{all_part}");
     assert!(all_part.contains("difference (scratch − pretrained) +18."), "{all_part}");
     assert!(rec.contains("Intermediate MLM: not part of this sweep."));
@@ -78,6 +81,7 @@ async fn overlapping_intervals_are_not_separated() {
     assert!(rec.contains("The data do not single out a winner"), "{rec}");
     assert!(!rec.contains("**Best cell"), "{rec}");
     assert!(rec.contains("Intermediate MLM on **wiki** text (pretrained init): no clear effect"), "{rec}");
+    assert!(rec.contains("Scratch vs pretrained: this sweep does not run both inits."), "{rec}");
     assert!(rec.contains("wiki text: perplexity 64.0 before MLM"), "{rec}");
     assert!(rec.contains("far from the pretraining data (> 50)"), "{rec}");
     assert!(text.contains("fewer than 3 finished seeds"), "{text}");

@@ -97,7 +97,13 @@ impl Chart for SizesChart<'_, '_> {
             .map_err(draw_err)?;
         let decimals = decimals_for(y_hi - y_lo);
         let y_desc = format!("{} accuracy (%)", self.data.metric);
-        style_mesh(&mut chart, "training examples (log scale)", &y_desc, &|x| format!("{:.0}", 10f64.powf(*x)), &|y| format!("{y:.decimals$}"))?;
+        // The full training split is marked, since the sweep named it "all" rather than a number.
+        let all = self.data.cells.iter().any(|c| c.key.train_size.is_none()).then_some(self.data.full_train_size).flatten();
+        let x_label = |x: &f64| {
+            let size = 10f64.powf(*x).round() as i64;
+            if Some(size) == all { format!("{size} (all)") } else { size.to_string() }
+        };
+        style_mesh(&mut chart, "training examples (log scale)", &y_desc, &x_label, &|y| format!("{y:.decimals$}"))?;
         for line in &lines {
             let colour = line.style.colour;
             for &(size, _, lo, hi) in &line.points {

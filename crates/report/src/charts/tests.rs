@@ -178,6 +178,7 @@ async fn train_size_chart_has_one_line_per_series() {
     assert_eq!(solid_polylines(&svg, series_colour(0)), 2, "pretrained: data line and legend sample");
     assert!(solid_polylines(&svg, series_colour(1)) > 2, "scratch: dashed");
     assert!(has_text(&svg, "training examples (log scale)"));
+    assert!(has_text(&svg, "500") && has_text(&svg, "2000 (all)"), "ticks sit on the sizes that ran");
     // The per-layer charts show the full training set only, and say so.
     let unfrozen = read_svg(file(&r.files, "accuracy_vs_unfrozen.svg"));
     assert!(unfrozen.contains("train size all"));
