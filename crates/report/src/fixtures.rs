@@ -140,10 +140,10 @@ impl Scenario {
     fn stages(&self, plans: &[Plan]) -> Vec<NewStage> {
         let mut stages: Vec<NewStage> = Vec::new();
         for p in plans {
-            if let Some(key) = p.stage_key() {
-                if !stages.iter().any(|s| s.key == key) {
-                    stages.push(NewStage { key, name: p.intermediate.into(), init: p.init.into(), mlm_freeze: p.mlm_freeze.unwrap_or(0), spec_json: "{}".into() });
-                }
+            if let Some(key) = p.stage_key()
+                && !stages.iter().any(|s| s.key == key)
+            {
+                stages.push(NewStage { key, name: p.intermediate.into(), init: p.init.into(), mlm_freeze: p.mlm_freeze.unwrap_or(0), spec_json: "{}".into() });
             }
         }
         stages
@@ -350,5 +350,48 @@ pub fn overlapping() -> Scenario {
         perplexity: |_, _| (64.0, 21.0),
         // An older run that recorded little: the report must cope.
         setup_json: serde_json::json!({"dataset": "imdb"}).to_string(),
+    }
+}
+
+/// A BERT-base-sized grid with many series, one of them with a long corpus name, to check
+/// that charts stay readable at full size.
+pub fn wide_grid() -> Scenario {
+    Scenario {
+        name: "wide",
+        num_layers: 12,
+        series: vec![
+            ("pretrained", "none", None),
+            ("pretrained", "task", Some(0)),
+            ("pretrained", "task", Some(6)),
+            ("pretrained", "pubmed-abstracts-2023-cardiology", Some(0)),
+            ("scratch", "none", None),
+            ("scratch", "task", Some(0)),
+        ],
+        freezes: (0..=12).collect(),
+        lrs: vec![2e-5],
+        seeds: vec![1, 2],
+        train_sizes: vec![None],
+        fate: |p| {
+            let u = p.unfrozen() as f64;
+            let shape = 0.75 + 0.15 * (1.0 - ((u - 8.0) / 8.0).powi(2));
+            let accuracy = match (p.init, p.intermediate) {
+                ("pretrained", "none") => shape,
+                ("pretrained", "task") => shape + 0.005 * p.mlm_freeze.unwrap_or(0) as f64 / 6.0,
+                ("pretrained", _) => shape + 0.01,
+                (_, "none") => 0.55 + 0.01 * u,
+                _ => 0.57 + 0.01 * u,
+            };
+            Fate::Done {
+                val_accuracy: accuracy + 0.01 + 0.004 * p.noise(1),
+                test_accuracy: accuracy + 0.004 * p.noise(2),
+                train_seconds: 30.0 + 25.0 * u + 2.0 * p.noise(3),
+            }
+        },
+        perplexity: |name, init| match (name, init) {
+            (_, "scratch") => (30000.0, 400.0),
+            ("task", _) => (12.0, 6.0),
+            _ => (85.0, 14.0),
+        },
+        setup_json: default_setup(),
     }
 }

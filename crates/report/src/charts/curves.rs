@@ -122,15 +122,16 @@ impl Chart for CurvesChart<'_, '_> {
         let areas = plots.split_evenly(self.grid());
         for (panel, area) in self.panels.iter().zip(areas.iter()) {
             let x_range = TickedAxis::new(first as f64 - 0.2..last as f64 + 0.2, epochs.iter().map(|&e| e as f64).collect());
+            let caption = fit_text(area, &panel.label, &text_style(16), area.dim_in_pixel().0 as i32 - 20);
             let mut chart = ChartBuilder::on(area)
-                .caption(&panel.label, text_style(16))
+                .caption(caption, text_style(16))
                 .margin(10)
                 .margin_right(20)
                 .x_label_area_size(45)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x_range, y_lo..y_hi)
                 .map_err(draw_err)?;
-            style_mesh(&mut chart, "epoch", "validation accuracy (%)", &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
+            style_mesh(&mut chart, "epoch", "validation accuracy (%)", epochs.len().min(MAX_TICKS), &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
             for (unfrozen, curve) in &panel.lines {
                 let colour = depth_colour(*unfrozen, layers);
                 chart.draw_series(LineSeries::new(curve.clone(), colour.stroke_width(2))).map_err(draw_err)?;

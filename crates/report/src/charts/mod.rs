@@ -296,7 +296,7 @@ fn draw_swatch<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, swatch: &Swatc
         Swatch::Line { colour, dashed, marker, width } => {
             let style = colour.stroke_width(*width);
             if *dashed {
-                area.draw(&DashedPathElement::new(vec![(x, y), (x + 38, y)].into_iter(), 7, 4, style)).map_err(draw_err)?;
+                area.draw(&DashedPathElement::new(vec![(x, y), (x + 38, y)], 7, 4, style)).map_err(draw_err)?;
             } else {
                 area.draw(&PathElement::new(vec![(x, y), (x + 38, y)], style)).map_err(draw_err)?;
             }
@@ -408,11 +408,17 @@ fn padded_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     (lo - 0.06 * span, hi + 0.06 * span)
 }
 
+/// How many x labels a plain numeric axis asks for.
+const DEFAULT_X_LABELS: usize = 10;
+/// A ticked axis labels every tick up to this many (0..=24 layers), then thins them.
+const MAX_TICKS: usize = 25;
+
 /// Common axis look: light grid, readable labels.
 fn style_mesh<DB: DrawingBackend, X, Y>(
     chart: &mut ChartContext<DB, Cartesian2d<X, Y>>,
     x_desc: &str,
     y_desc: &str,
+    x_labels: usize,
     x_format: &dyn Fn(&f64) -> String,
     y_format: &dyn Fn(&f64) -> String,
 ) -> Result<()>
@@ -424,6 +430,7 @@ where
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_labels(x_labels)
         .x_label_formatter(x_format)
         .y_label_formatter(y_format)
         .label_style(text_style(14))

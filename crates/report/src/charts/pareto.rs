@@ -63,10 +63,10 @@ pub(crate) fn pareto_steps(points: &[(f64, f64)], x_end: f64) -> Vec<(f64, f64)>
             Some(_) => {}
         }
     }
-    if let Some(&(t, best)) = steps.last() {
-        if x_end > t {
-            steps.push((x_end, best));
-        }
+    if let Some(&(t, best)) = steps.last()
+        && x_end > t
+    {
+        steps.push((x_end, best));
     }
     steps
 }
@@ -115,7 +115,7 @@ impl Chart for ParetoChart<'_, '_> {
             .map_err(draw_err)?;
         let (x_dec, y_dec) = (decimals_for(x_hi - x_lo), decimals_for(y_hi - y_lo));
         let y_desc = format!("{} accuracy (%)", self.data.metric);
-        style_mesh(&mut chart, "training time per job (s)", &y_desc, &|x| format!("{x:.x_dec$}"), &|y| format!("{y:.y_dec$}"))?;
+        style_mesh(&mut chart, "training time per job (s)", &y_desc, DEFAULT_X_LABELS, &|x| format!("{x:.x_dec$}"), &|y| format!("{y:.y_dec$}"))?;
         if self.data.show_all_lrs {
             for s in &series {
                 draw_markers(&mut chart, &s.others, s.style.marker, s.style.colour.mix(0.3), 2)?;
@@ -135,7 +135,7 @@ impl Chart for ParetoChart<'_, '_> {
             label: "Pareto front".into(),
             swatch: Swatch::Line { colour: BLACK.to_rgba(), dashed: false, marker: None, width: 2 },
         });
-        if self.data.show_all_lrs {
+        if self.data.show_all_lrs && series.iter().any(|s| !s.others.is_empty()) {
             entries.push(LegendEntry { label: "other lrs (faint)".into(), swatch: Swatch::Point(BLACK.mix(0.3), Marker::Circle) });
         }
         draw_legend(&legend, "Series", &entries)

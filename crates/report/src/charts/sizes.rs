@@ -103,7 +103,7 @@ impl Chart for SizesChart<'_, '_> {
             let size = 10f64.powf(*x).round() as i64;
             if Some(size) == all { format!("{size} (all)") } else { size.to_string() }
         };
-        style_mesh(&mut chart, "training examples (log scale)", &y_desc, &x_label, &|y| format!("{y:.decimals$}"))?;
+        style_mesh(&mut chart, "training examples (log scale)", &y_desc, sizes.len().min(MAX_TICKS), &x_label, &|y| format!("{y:.decimals$}"))?;
         for line in &lines {
             let colour = line.style.colour;
             for &(size, _, lo, hi) in &line.points {

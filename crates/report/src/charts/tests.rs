@@ -189,7 +189,7 @@ async fn a_single_train_size_draws_no_train_size_chart() {
     let (_fixture, r) = rendered(fixtures::partial_freezing_wins(), false).await;
     assert!(!r.files.iter().any(|f| f.to_string_lossy().contains("train_size")));
     assert_eq!(r.files.len(), 8);
-    assert!(r.data.epochs.len() > 0);
+    assert!(!r.data.epochs.is_empty());
 }
 
 #[test]
@@ -198,4 +198,26 @@ fn depth_colours_run_from_dark_to_light() {
     let colours: Vec<RGBColor> = (0..=12).map(|u| curves::depth_colour(u, 12)).collect();
     assert!(colours.windows(2).all(|w| brightness(w[0]) <= brightness(w[1])), "{colours:?}");
     assert_ne!(colours[0], colours[12]);
+}
+
+#[tokio::test]
+async fn a_full_size_grid_with_many_series_keeps_every_series_and_elides_long_names() {
+    let (_fixture, r) = rendered(fixtures::wide_grid(), true).await;
+    let svg = read_svg(file(&r.files, "accuracy_vs_unfrozen.svg"));
+    for label in ["pretrained, no MLM", "pretrained + task MLM (MLM freeze 0)", "pretrained + task MLM (MLM freeze 6)", "scratch, no MLM", "scratch + task MLM"] {
+        assert!(has_text(&svg, label), "legend lacks {label}");
+    }
+    // The long corpus name does not fit the legend column and is cut with an ellipsis.
+    assert!(svg.lines().any(|l| l.starts_with("pretrained + pubmed-abstracts") && l.ends_with('…')), "long label elided");
+    for series in 0..6 {
+        assert!(solid_polylines(&svg, series_colour(series)) >= 2, "series {series} drawn");
+    }
+    // Every layer count from 0 to 12 is a tick.
+    for u in 0..=12 {
+        assert!(has_text(&svg, &u.to_string()), "tick {u}");
+    }
+    let curves = read_svg(file(&r.files, "learning_curves.svg"));
+    assert!(has_text(&curves, "12 (full)") && has_text(&curves, "0 (head only)"));
+    let (_, height) = assert_png(file(&r.files, "learning_curves.png"));
+    assert!(height > 900, "three rows of panels need room: {height}");
 }

@@ -172,7 +172,7 @@ impl Chart for UnfrozenChart<'_> {
             .map_err(draw_err)?;
         let x_desc = format!("unfrozen encoder layers (0 = head only, {layers} = full fine-tuning)");
         let decimals = decimals_for(y_hi - y_lo);
-        style_mesh(&mut chart, &x_desc, &self.y_desc(), &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
+        style_mesh(&mut chart, &x_desc, &self.y_desc(), (layers as usize + 1).min(MAX_TICKS), &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
         for line in &lines {
             draw_faint_lines(&mut chart, line, self.data.show_all_lrs)?;
         }
@@ -186,7 +186,8 @@ impl Chart for UnfrozenChart<'_> {
         }
         let mut entries: Vec<LegendEntry> = lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
         entries.push(LegendEntry { label: "95% CI over seeds".into(), swatch: Swatch::Band(BLACK.mix(0.15)) });
-        if self.data.show_all_lrs {
+        // With a single lr the faint lines coincide with the series and need no entry.
+        if self.data.show_all_lrs && lines.iter().any(|l| l.per_lr.len() > 1) {
             entries.push(LegendEntry {
                 label: "every lr tried (mean)".into(),
                 swatch: Swatch::Line { colour: BLACK.mix(0.35), dashed: false, marker: None, width: 1 },
