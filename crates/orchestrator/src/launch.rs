@@ -155,7 +155,13 @@ pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &Work
                 match message {
                     WorkerMessage::Started { worker, label, .. } => {
                         worker_ids.insert(slot, worker);
+                        if bars.multi.is_hidden() {
+                            bars.line(format!("   start w{slot} {label}"));
+                        }
                         bars.worker(slot).set_message(label);
+                    }
+                    WorkerMessage::Progress { event: Event::Epoch(m), .. } if bars.multi.is_hidden() => {
+                        bars.line(format!("         w{slot} epoch {}: val acc {:.4}, loss {:.4} ({:.0}s)", m.epoch, m.val_accuracy, m.val_loss, m.seconds));
                     }
                     WorkerMessage::Progress { event, .. } => {
                         if let Some(text) = describe(&event) {

@@ -310,11 +310,13 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
     if jobs.is_empty() {
         return Err(source.error(None, format!("the grid expands to no jobs after the rules: {}", notes.join("; "))));
     }
+    let counts = count_examples(source, &data, &sizes)?;
     let setup = json!({
         "model": model.origin,
-        "num_layers": layers,
-        "hidden_size": config.hidden_size,
         "dataset": data.name,
+        "train_examples": counts.0,
+        "validation_examples": counts.1,
+        "test_examples": counts.2,
         "max_length": data.max_length,
         "grid": {
             "freeze": freeze_depths,
@@ -331,9 +333,8 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
             "warmup_ratio": file.train.warmup_ratio,
             "max_grad_norm": file.train.max_grad_norm,
         },
-        "stages": stages.values().map(|s| json!({"name": s.spec.name, "init": s.spec.init, "mlm_freeze": s.mlm_freeze, "steps": s.spec.settings.steps})).collect::<Vec<_>>(),
         "description": file.sweep.description,
-        "notes": notes,
+        "rules": if notes.is_empty() { None } else { Some(notes.join("; ")) },
     });
     Ok(Plan {
         sweep: file.sweep.name.get_ref().clone(),
@@ -344,6 +345,32 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
         notes,
         setup,
     })
+}
+
+/// Reads the data once at plan time: bad rows fail here, before any job runs, and the
+/// report gets the split sizes. Returns (train, validation, test) as jobs will see them.
+fn count_examples(source: &Source, data: &DataSpec, sizes: &[Option<usize>]) -> Result<(usize, usize, usize), SpecError> {
+    let files = thaw_worker::data::DataFiles {
+        train: data.train.clone(),
+        validation: data.validation.clone(),
+        test: data.test.clone(),
+        text_field: data.text_field.clone(),
+        label_field: data.label_field.clone(),
+    };
+    let options = thaw_worker::data::SplitOptions { holdout_fraction: data.holdout_fraction, train_size: None, subsample_seed: data.subsample_seed };
+    let splits = thaw_worker::data::load_splits(&files, &options).map_err(|e| source.error(None, format!("data: {e}")))?;
+    let largest = sizes.iter().flatten().max().copied();
+    if let Some(n) = largest {
+        if n > splits.train.len() {
+            return Err(source.error(None, format!(
+                "grid.train_size {n} is larger than the {} training examples of {}",
+                splits.train.len(),
+                data.name
+            )));
+        }
+    }
+    let cap = |n: usize, cap: Option<usize>| cap.map_or(n, |c| c.min(n));
+    Ok((largest.unwrap_or(splits.train.len()), cap(splits.validation.len(), data.max_validation), cap(splits.test.len(), data.max_test)))
 }
 
 /// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).

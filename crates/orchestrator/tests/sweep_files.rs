@@ -26,7 +26,8 @@ impl Fixture {
             train.push_str(&format!("{{\"text\": \"example {i}\", \"label\": \"{}\"}}\n", i % 2));
         }
         std::fs::write(dir.path().join("train.jsonl"), &train).unwrap();
-        std::fs::write(dir.path().join("test.jsonl"), &train[..200]).unwrap();
+        let test: String = train.lines().take(6).map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.path().join("test.jsonl"), test).unwrap();
         std::fs::write(dir.path().join("domain.txt"), "some domain text\nmore of it\n").unwrap();
         Fixture { dir }
     }
@@ -146,7 +147,8 @@ fn keys_do_not_change_with_unrelated_edits() {
     std::fs::copy(f.dir.path().join("train.jsonl"), f.dir.path().join("moved/train.jsonl")).unwrap();
     let moved = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
     assert_eq!(keys(&moved), old);
-    std::fs::write(f.dir.path().join("moved/train.jsonl"), "{\"text\": \"x\", \"label\": \"0\"}\n{\"text\": \"y\", \"label\": \"1\"}\n").unwrap();
+    let fewer: String = std::fs::read_to_string(f.dir.path().join("train.jsonl")).unwrap().lines().skip(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(f.dir.path().join("moved/train.jsonl"), fewer).unwrap();
     let changed = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
     assert!(keys(&changed).iter().all(|k| !old.contains(k)));
 
@@ -174,6 +176,7 @@ fn bad_sweep_files_are_located_and_explained() {
         (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [7]"), "mlm_freeze 7 is larger than the model's 6 layers"),
         (BASE.replace("max_length = 32", "max_length = 4096"), "max_length 4096 must be between 8 and the model's 128 positions"),
         (BASE.replace("[grid]", "[grid]\ntrain_size = [1]"), "train_size must be at least 2"),
+        (BASE.replace("[grid]", "[grid]\ntrain_size = [500]"), "grid.train_size 500 is larger than the 36 training examples of train.jsonl"),
         (BASE.replace("[intermediate.task]\nsteps = 10", "[intermediate.task]\nsteps = 10\ncorpus = \"domain.txt\""), "[intermediate.task] trains on the training text"),
         (BASE.replace("[model]\npath = \"model\"", "[model]"), "[model] needs hub = \"org/name\""),
         (BASE.replace("lr = 5e-5", "lr = 5e-5\nlr = 1e-4"), "duplicate key"),

@@ -103,6 +103,8 @@ pub struct CellKey {
     pub init: String,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
+    /// "mean" or "cls": a different head input is a different strategy, never averaged together.
+    pub pooling: String,
     pub freeze: i64,
     pub train_size: Option<i64>,
 }
@@ -113,13 +115,14 @@ impl CellKey {
             init: row.init.clone(),
             intermediate: row.intermediate.clone(),
             mlm_freeze: row.mlm_freeze,
+            pooling: row.pooling.clone(),
             freeze: row.freeze,
             train_size: row.train_size,
         }
     }
 
     pub fn series(&self) -> SeriesKey {
-        SeriesKey { init: self.init.clone(), intermediate: self.intermediate.clone(), mlm_freeze: self.mlm_freeze }
+        SeriesKey { init: self.init.clone(), intermediate: self.intermediate.clone(), mlm_freeze: self.mlm_freeze, pooling: self.pooling.clone() }
     }
 }
 
@@ -129,6 +132,7 @@ pub struct SeriesKey {
     pub init: String,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
+    pub pooling: String,
 }
 
 impl SeriesKey {
@@ -141,8 +145,8 @@ impl SeriesKey {
     }
 
     /// Pretrained before scratch, no MLM before MLM, then by name and MLM freeze depth.
-    fn sort_key(&self) -> (bool, bool, &str, &str, Option<i64>) {
-        (self.is_scratch(), self.has_mlm(), self.init.as_str(), self.intermediate.as_str(), self.mlm_freeze)
+    fn sort_key(&self) -> (bool, bool, &str, &str, Option<i64>, &str) {
+        (self.is_scratch(), self.has_mlm(), self.init.as_str(), self.intermediate.as_str(), self.mlm_freeze, self.pooling.as_str())
     }
 }
 
@@ -254,6 +258,7 @@ impl Cell {
             init: self.key.init.clone(),
             intermediate: self.key.intermediate.clone(),
             mlm_freeze: self.key.mlm_freeze,
+            pooling: self.key.pooling.clone(),
             freeze: self.key.freeze,
             unfrozen_layers: self.unfrozen_layers(),
             num_layers: self.num_layers,
@@ -285,6 +290,7 @@ pub struct CellSummary {
     pub init: String,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
+    pub pooling: String,
     pub freeze: i64,
     pub unfrozen_layers: i64,
     pub num_layers: i64,
@@ -391,6 +397,7 @@ pub fn format_table(summaries: &[CellSummary]) -> String {
         "init".to_string(),
         "intermediate".into(),
         "mlm_freeze".into(),
+        "pooling".into(),
         "unfrozen".into(),
         "train_size".into(),
         format!("{metric} acc % (95% CI)"),
@@ -422,6 +429,7 @@ fn table_row(s: &CellSummary) -> Vec<String> {
         s.init.clone(),
         s.intermediate.clone(),
         opt(s.mlm_freeze),
+        s.pooling.clone(),
         format!("{}/{}", s.unfrozen_layers, s.num_layers),
         s.train_size.map_or("all".to_string(), |v| v.to_string()),
         percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
@@ -496,6 +504,20 @@ mod tests {
 
     fn cell_of(cells: &[Cell], freeze: i64) -> &Cell {
         cells.iter().find(|c| c.key.freeze == freeze).expect("cell present")
+    }
+
+    #[test]
+    fn pooling_choices_are_separate_cells_and_named_in_labels() {
+        let mut rows = vec![done(4, 1e-3, 0, 0.8, 0.8), done(4, 1e-3, 1, 0.8, 0.8)];
+        let mut mean = done(4, 1e-3, 0, 0.6, 0.6);
+        mean.pooling = "mean".into();
+        rows.push(mean);
+        let cells = cells(&rows, Metric::Test);
+        assert_eq!(cells.len(), 2, "cls and mean pooling are never averaged together");
+        let names = crate::labels::Names::new(&cells);
+        let labels: Vec<String> = cells.iter().map(|c| names.series(&c.key.series())).collect();
+        assert!(labels.iter().any(|l| l.ends_with("cls pooling")) && labels.iter().any(|l| l.ends_with("mean pooling")), "{labels:?}");
+        assert_eq!(aggregate(&rows, Metric::Test).iter().map(|s| s.n).collect::<Vec<_>>().iter().sum::<usize>(), 3);
     }
 
     #[test]
@@ -668,9 +690,9 @@ mod tests {
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("init,intermediate,mlm_freeze,freeze,unfrozen_layers,"), "{text}");
+        assert!(lines[0].starts_with("init,intermediate,mlm_freeze,pooling,freeze,unfrozen_layers,"), "{text}");
         // Fewer unfrozen layers first; one seed leaves the interval columns empty.
-        assert_eq!(lines[1], "pretrained,none,,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6");
-        assert!(lines[2].starts_with("pretrained,none,,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"), "{text}");
+        assert_eq!(lines[1], "pretrained,none,,cls,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6");
+        assert!(lines[2].starts_with("pretrained,none,,cls,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"), "{text}");
     }
 }

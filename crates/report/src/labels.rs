@@ -9,6 +9,7 @@ use crate::aggregate::{Cell, SeriesKey};
 pub struct Names {
     several_mlm_freezes: BTreeSet<(String, String)>,
     several_train_sizes: bool,
+    several_poolings: bool,
 }
 
 impl Names {
@@ -19,17 +20,18 @@ impl Names {
         }
         let several_mlm_freezes = depths.into_iter().filter(|(_, d)| d.len() > 1).map(|(k, _)| k).collect();
         let sizes: BTreeSet<Option<i64>> = cells.iter().map(|c| c.key.train_size).collect();
-        Names { several_mlm_freezes, several_train_sizes: sizes.len() > 1 }
+        let poolings: BTreeSet<&str> = cells.iter().map(|c| c.key.pooling.as_str()).collect();
+        Names { several_mlm_freezes, several_train_sizes: sizes.len() > 1, several_poolings: poolings.len() > 1 }
     }
 
     /// "pretrained, no MLM", "pretrained + task MLM", "scratch + wiki MLM (MLM freeze 6)".
     pub fn series(&self, key: &SeriesKey) -> String {
-        if !key.has_mlm() {
-            return format!("{}, no MLM", key.init);
-        }
-        let mut label = format!("{} + {} MLM", key.init, key.intermediate);
-        if self.several_mlm_freezes.contains(&(key.init.clone(), key.intermediate.clone())) {
+        let mut label = if key.has_mlm() { format!("{} + {} MLM", key.init, key.intermediate) } else { format!("{}, no MLM", key.init) };
+        if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init.clone(), key.intermediate.clone())) {
             label.push_str(&format!(" (MLM freeze {})", key.mlm_freeze.unwrap_or(0)));
+        }
+        if self.several_poolings {
+            label.push_str(&format!(", {} pooling", key.pooling));
         }
         label
     }

@@ -77,8 +77,8 @@ fn setup_section(data: &SweepData, metric: Metric) -> String {
     rows.push(("Backend".into(), get("backend").map_or_else(|| backends_from_rows(data), json_text)));
     rows.push(("Hardware".into(), get("hardware").map_or("not recorded".to_string(), json_text)));
     if let Some(object) = setup.as_object() {
-        for (k, v) in object.iter().filter(|(k, _)| !KNOWN_SETUP_KEYS.contains(&k.as_str())) {
-            rows.push((k.clone(), json_text(v)));
+        for (k, v) in object.iter().filter(|(k, v)| !KNOWN_SETUP_KEYS.contains(&k.as_str()) && !v.is_null()) {
+            rows.push((setup_label(k), json_text(v)));
         }
     }
     rows.push((
@@ -91,6 +91,17 @@ fn setup_section(data: &SweepData, metric: Metric) -> String {
     }
     md.push('\n');
     md
+}
+
+/// Row names for the other setup keys the orchestrator records.
+fn setup_label(key: &str) -> String {
+    match key {
+        "description" => "Description".into(),
+        "max_length" => "Max length (tokens)".into(),
+        "rules" => "Rules applied".into(),
+        "stages" => "Intermediate stages".into(),
+        other => other.to_string(),
+    }
 }
 
 fn examples_text(setup: &Value) -> String {

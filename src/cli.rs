@@ -1,0 +1,129 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// thaw: measure whether to freeze, unfreeze, intermediate-train or train from scratch, on your data.
+#[derive(Debug, Parser)]
+#[command(name = "thaw", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the jobs and shared stages a sweep file expands to, without running anything.
+    Plan {
+        /// The sweep file (TOML).
+        file: PathBuf,
+        /// List every job, not only the counts per cell.
+        #[arg(long)]
+        jobs: bool,
+    },
+    /// Run a sweep: expand it into the database, run pending work, write the report.
+    Run {
+        file: PathBuf,
+        /// Worker processes to run at once; 0 only registers the plan (join with `thaw worker`).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        /// The database (default: results/<sweep name>.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Put failed jobs and stages back to pending first.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Skip writing the report at the end.
+        #[arg(long)]
+        no_report: bool,
+    },
+    /// Join a sweep already in a database: claim and run its pending work.
+    Worker {
+        #[arg(long)]
+        db: PathBuf,
+        /// The sweep's name (needed only when the database holds several).
+        #[arg(long)]
+        sweep: Option<String>,
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        /// Speak JSON lines on stdout and stop when stdin closes (used by `thaw run`).
+        #[arg(long, hide = true)]
+        child: bool,
+    },
+    /// Counts per state, running jobs, failures with their reasons.
+    Status(Target),
+    /// One row per job, or per cell with --aggregate.
+    Results {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Mean and 95% CI over seeds per cell, each cell at its best validation lr.
+        #[arg(long)]
+        aggregate: bool,
+        /// With --aggregate: which accuracy to summarise.
+        #[arg(long, value_enum, default_value_t = Metric::Test)]
+        metric: Metric,
+    },
+    /// Write the charts and report.md of a sweep from its database.
+    Report {
+        #[command(flatten)]
+        target: Target,
+        /// Output folder (default: results/<sweep name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Metric::Test)]
+        metric: Metric,
+        /// Also draw every learning rate tried, faintly.
+        #[arg(long)]
+        all_lrs: bool,
+    },
+    /// Fetch the model and datasets of the asset route into the cache (done on first use anyway).
+    Fetch {
+        /// minilm, rotten_tomatoes, bbc_news (default: all).
+        assets: Vec<String>,
+    },
+}
+
+/// Which sweep database a read-only command looks at.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// A sweep file: its database is results/<name>.db unless --db says otherwise.
+    pub file: Option<PathBuf>,
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// The sweep's name, when the database holds several.
+    #[arg(long)]
+    pub sweep: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Backend {
+    Flex,
+    Ndarray,
+    Wgpu,
+}
+
+impl From<Backend> for thaw_worker::BackendKind {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Flex => thaw_worker::BackendKind::Flex,
+            Backend::Ndarray => thaw_worker::BackendKind::Ndarray,
+            Backend::Wgpu => thaw_worker::BackendKind::Wgpu,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    Test,
+    Validation,
+}

@@ -1,0 +1,261 @@
+//! The `thaw` binary end to end on tiny real sweeps: real MiniLM weights (through the
+//! asset route), real Rotten Tomatoes snippets, a real SQLite file, real charts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const THAW: &str = env!("CARGO_BIN_EXE_thaw");
+
+fn thaw(dir: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(THAW).args(args).current_dir(dir).output().expect("run thaw");
+    if !out.status.success() {
+        eprintln!("thaw {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn sweep_file(dir: &Path, name: &str, grid: &str) -> PathBuf {
+    let body = format!(
+        r#"
+[sweep]
+name = "{name}"
+
+[model]
+hub = "sentence-transformers/all-MiniLM-L6-v2"
+
+[data]
+builtin = "rotten_tomatoes"
+max_length = 24
+max_validation = 32
+max_test = 48
+
+[train]
+epochs = 1
+batch_size = 16
+pooling = "mean"
+
+[intermediate.task]
+steps = 3
+batch_size = 8
+
+[grid]
+{grid}
+"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn sqlite_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    // Through the store crate would hide schema mistakes; read the file as a user would.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use sqlx::Row;
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                (0..r.columns().len())
+                    .map(|i| {
+                        r.try_get::<String, _>(i)
+                            .or_else(|_| r.try_get::<i64, _>(i).map(|v| v.to_string()))
+                            .or_else(|_| r.try_get::<f64, _>(i).map(|v| v.to_string()))
+                            .unwrap_or_else(|_| "NULL".into())
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn a_tiny_real_sweep_fills_the_database_and_writes_charts_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [0, 3, 6]
+init = ["pretrained", "scratch"]
+intermediate = ["none", "task"]
+seeds = [1, 2]
+train_size = [48]
+lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#;
+    let file = sweep_file(dir.path(), "tiny", grid);
+    let plan = thaw(dir.path(), &["plan", file.to_str().unwrap()]);
+    assert!(plan.status.success());
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan_text.contains("14 jobs, 1 shared intermediate-MLM stages"), "{plan_text}");
+
+    let run = thaw(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(run.status.success(), "thaw run failed");
+    let db = dir.path().join("results/tiny.db");
+    let counts = sqlite_rows(&db, "SELECT status, COUNT(*) FROM jobs GROUP BY status");
+    assert_eq!(counts, vec![vec!["done".to_string(), "14".to_string()]]);
+    let stage = sqlite_rows(&db, "SELECT status, perplexity_before > 1.0, perplexity_after > 1.0 FROM stages");
+    assert_eq!(stage, vec![vec!["done".to_string(), "1".into(), "1".into()]]);
+    let rows = sqlite_rows(
+        &db,
+        "SELECT init, intermediate, freeze, unfrozen_layers, test_accuracy, trainable_params, prefix_cache FROM job_results ORDER BY ord",
+    );
+    for r in &rows {
+        let acc: f64 = r[4].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{r:?}");
+        assert_eq!(r[2].parse::<i64>().unwrap() + r[3].parse::<i64>().unwrap(), 6);
+    }
+    // Frozen jobs of the second seed reuse the first seed's prefix activations.
+    assert!(rows.iter().any(|r| r[2] == "3" && r[6] == "reused"), "{rows:?}");
+    let head_only: Vec<i64> = rows.iter().filter(|r| r[2] == "6").map(|r| r[5].parse().unwrap()).collect();
+    assert!(head_only.iter().all(|&n| n == 384 * 2 + 2), "a head-only job trains only the head: {head_only:?}");
+    let epochs = sqlite_rows(&db, "SELECT COUNT(*) FROM epochs");
+    assert_eq!(epochs, vec![vec!["14".to_string()]]);
+
+    let report_dir = dir.path().join("results/tiny");
+    let report = std::fs::read_to_string(report_dir.join("report.md")).expect("report.md");
+    assert!(report.contains("sentence-transformers/all-MiniLM-L6-v2"), "report names the model");
+    let mut pngs = 0;
+    let mut svgs = 0;
+    for entry in walk(&report_dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        match entry.extension().and_then(|e| e.to_str()) {
+            Some("png") => {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", entry.display());
+                pngs += 1;
+            }
+            Some("svg") => {
+                assert!(String::from_utf8_lossy(&bytes).contains("<svg"), "{}", entry.display());
+                svgs += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(pngs >= 4 && pngs == svgs, "charts: {pngs} png, {svgs} svg");
+
+    let results = thaw(dir.path(), &["results", "--db", db.to_str().unwrap(), "--format", "csv"]);
+    assert!(results.status.success());
+    let csv = String::from_utf8_lossy(&results.stdout);
+    assert!(csv.starts_with("job_key,init,intermediate,freeze,unfrozen_layers,seed,lr,train_size"), "{csv}");
+    assert_eq!(csv.lines().count(), 15);
+    let aggregate = thaw(dir.path(), &["results", "--db", db.to_str().unwrap(), "--aggregate"]);
+    assert!(aggregate.status.success());
+    let status = thaw(dir.path(), &["status", "--db", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("14 total, 14 done"));
+
+    // Running again finds nothing to do and reruns nothing.
+    let before = sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key");
+    assert!(thaw(dir.path(), &["run", file.to_str().unwrap(), "--no-report"]).status.success());
+    assert_eq!(sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key"), before);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn kill_group(child: &Child) {
+    // The run and its worker children share a process group: kill -9 them all at once.
+    let status = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_sweep_killed_mid_run_resumes_without_losing_or_repeating_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [0]
+seeds = [1, 2, 3, 4, 5, 6, 7, 8]
+train_size = [96]
+lr = [5e-5]"#;
+    let file = sweep_file(dir.path(), "killed", grid);
+    let db = dir.path().join("results/killed.db");
+    let mut run = Command::new(THAW);
+    run.args(["run", file.to_str().unwrap(), "--no-report"]).current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
+    let mut child = run.spawn().unwrap();
+    wait_until(Duration::from_secs(300), || {
+        // Before the schema exists the query fails: keep polling.
+        let done = std::panic::catch_unwind(|| sqlite_rows(&db, "SELECT COUNT(*) FROM results")[0][0].parse::<i64>().unwrap());
+        db.exists() && done.unwrap_or(0) >= 2
+    });
+    kill_group(&child);
+    child.wait().unwrap();
+    let finished_before: BTreeMap<String, String> =
+        sqlite_rows(&db, "SELECT job_key, finished_at FROM results").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    let running = sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'");
+    assert!(finished_before.len() >= 2 && finished_before.len() < 8, "killed mid-sweep: {} done, {running:?} running", finished_before.len());
+
+    let again = thaw(dir.path(), &["run", file.to_str().unwrap(), "--no-report"]);
+    assert!(again.status.success());
+    let after: BTreeMap<String, String> =
+        sqlite_rows(&db, "SELECT job_key, finished_at FROM results").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(after.len(), 8, "every job done");
+    for (key, at) in &finished_before {
+        assert_eq!(after.get(key), Some(at), "job {key} finished before the kill was not run again");
+    }
+    let statuses = sqlite_rows(&db, "SELECT status, COUNT(*), MAX(attempts) FROM jobs GROUP BY status");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0][0..2], ["done".to_string(), "8".to_string()]);
+    assert!(statuses[0][2].parse::<i64>().unwrap() <= 2, "{statuses:?}");
+}
+
+#[test]
+fn several_worker_processes_share_one_sweep_and_run_each_job_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [6]
+seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+train_size = [32]
+lr = [3e-3]"#;
+    let file = sweep_file(dir.path(), "shared", grid);
+    let db = dir.path().join("results/shared.db");
+    // --jobs 0 registers the plan and starts no worker: the three below race for the jobs.
+    let registered = thaw(dir.path(), &["run", file.to_str().unwrap(), "--jobs", "0"]);
+    assert!(registered.status.success());
+    assert_eq!(sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'pending'"), vec![vec!["12".to_string()]]);
+    let mut workers: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new(THAW)
+                .args(["worker", "--db", db.to_str().unwrap(), "--child"])
+                .current_dir(dir.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // A child worker stops when its stdin closes: hold the pipes open until all have finished.
+    let _stdins: Vec<_> = workers.iter_mut().map(|w| w.stdin.take()).collect();
+    let mut done_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut workers_seen = std::collections::BTreeSet::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success());
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["type"] == "finished" && v["outcome"] == "done" {
+                done_by.entry(v["key"].as_str().unwrap().to_string()).or_default().push(v["worker"].as_str().unwrap().to_string());
+                workers_seen.insert(v["worker"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(done_by.len(), 12, "every job done");
+    assert!(done_by.values().all(|w| w.len() == 1), "no job done twice: {done_by:?}");
+    assert!(workers_seen.len() >= 2, "the work was shared: {workers_seen:?}");
+    let attempts = sqlite_rows(&db, "SELECT MAX(attempts), COUNT(*) FROM jobs WHERE status = 'done'");
+    assert_eq!(attempts, vec![vec!["1".to_string(), "12".to_string()]]);
+}
