@@ -39,6 +39,7 @@ pooling = "mean"
 [intermediate.task]
 steps = 3
 batch_size = 8
+head_warmup_steps = 4
 
 [grid]
 {grid}

@@ -122,6 +122,8 @@ fn mlm_settings(section: &IntermediateSection, data: &DataSpec, freeze: usize) -
         mask_prob: section.mask_prob,
         freeze,
         max_length: section.max_length.unwrap_or(data.max_length),
+        head_warmup_steps: section.head_warmup_steps,
+        head_warmup_lr: section.head_warmup_lr,
         ..MlmSettings::default()
     }
 }

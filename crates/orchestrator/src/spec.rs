@@ -208,6 +208,11 @@ pub struct IntermediateSection {
     pub weight_decay: f64,
     #[serde(default = "d_mlm_warmup")]
     pub warmup_ratio: f64,
+    /// Steps fitting a fresh MLM head on the frozen encoder first (MiniLM has no MLM head).
+    #[serde(default = "d_head_warmup_steps")]
+    pub head_warmup_steps: usize,
+    #[serde(default = "d_head_warmup_lr")]
+    pub head_warmup_lr: f64,
 }
 
 impl Default for IntermediateSection {
@@ -222,8 +227,17 @@ impl Default for IntermediateSection {
             seed: 0,
             weight_decay: d_weight_decay(),
             warmup_ratio: d_mlm_warmup(),
+            head_warmup_steps: d_head_warmup_steps(),
+            head_warmup_lr: d_head_warmup_lr(),
         }
     }
+}
+
+fn d_head_warmup_steps() -> usize {
+    100
+}
+fn d_head_warmup_lr() -> f64 {
+    1e-3
 }
 
 fn d_mlm_steps() -> usize {

@@ -44,6 +44,10 @@ pub struct MlmSettings {
     pub max_length: usize,
     /// Documents held out for the before/after loss (at most this many).
     pub heldout_docs: usize,
+    /// Steps fitting the fresh MLM head on the frozen encoder before the "before" loss.
+    pub head_warmup_steps: usize,
+    /// A fresh head on frozen features takes larger steps than the encoder does.
+    pub head_warmup_lr: f64,
 }
 
 impl Default for MlmSettings {
@@ -59,6 +63,8 @@ impl Default for MlmSettings {
             freeze: 0,
             max_length: 64,
             heldout_docs: 256,
+            head_warmup_steps: 100,
+            head_warmup_lr: 1e-3,
         }
     }
 }
@@ -186,51 +192,29 @@ pub fn train_mlm(
     plain.seed(job.seed);
     let device = plain.clone().autodiff();
     observer.phase(Phase::Load, format!("{:?} weights, MLM freeze {}", job.start, s.freeze));
-    let encoder = freeze_bottom(load_encoder(files, config, &job.start, &device)?, s.freeze)?;
-    let mut model = build_masked_lm(config, encoder, &mut RandomInit { std: config.initializer_range, device: device.clone() }, &device)?;
-    let trainable_params = count_params(&model).trainable;
+    let encoder = load_encoder(files, config, &job.start, &device)?;
+    let layers = encoder.num_layers();
+    // MiniLM ships no MLM head: a fresh one is fitted on frozen features first, so that the
+    // "before" loss measures the text against the pretrained encoder, not against random
+    // weights, and so that the encoder is not trained through a random head.
+    let head_only = freeze_bottom(encoder, layers)?;
+    let mut model = build_masked_lm(config, head_only, &mut RandomInit { std: config.initializer_range, device: device.clone() }, &device)?;
+    let mut rng = StdRng::seed_from_u64(job.seed);
+    let mut batches = DocBatches { docs: &train_docs, order: Vec::new(), batch_size: s.batch_size };
+    let warmup_started = Instant::now();
+    if s.head_warmup_steps > 0 {
+        model = train_steps(model, s.head_warmup_steps, s.head_warmup_lr, s, &mut batches, &tokenizer, &mut rng, &device, observer, "head warm-up")?;
+    }
+    let head_warmup_seconds = warmup_started.elapsed().as_secs_f64();
 
     observer.phase(Phase::Evaluate, format!("MLM loss before, {} held-out documents", heldout.len()));
     let loss_before = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
 
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(s.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping((s.max_grad_norm > 0.0).then(|| GradientClippingConfig::Norm(s.max_grad_norm as f32)))
-        .init();
-    let warmup = ((s.steps as f64) * s.warmup_ratio).round() as usize;
-    let mut rng = StdRng::seed_from_u64(job.seed);
-    let mut order: Vec<usize> = Vec::new();
+    model.encoder = freeze_bottom(model.encoder.unfreeze(), s.freeze)?;
+    let trainable_params = count_params(&model).trainable;
     let started = Instant::now();
-    for step in 0..s.steps {
-        if observer.should_stop() {
-            return Err(WorkerError::Interrupted);
-        }
-        if order.len() < s.batch_size {
-            let mut epoch: Vec<usize> = (0..train_docs.len()).collect();
-            epoch.shuffle(&mut rng);
-            order.extend(epoch);
-        }
-        let picked: Vec<usize> = order.drain(..s.batch_size.min(order.len())).collect();
-        let docs: Vec<&[u32]> = picked.iter().map(|&i| train_docs[i].as_slice()).collect();
-        let batch = mask_batch(&docs, &tokenizer.special, tokenizer.vocab_size, s.mask_prob, &mut rng);
-        let loss = masked_loss(&model, &batch, tokenizer.special.pad, &device);
-        let value: f32 = loss.clone().into_scalar();
-        if !value.is_finite() {
-            return Err(WorkerError::Numerical(format!("MLM loss became {value} at step {}; lower the MLM learning rate", step + 1)));
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(lr_at(step, s.steps, warmup, s.lr), model, grads);
-        observer.emit(Event::Step {
-            phase: Phase::Mlm,
-            epoch: 1,
-            step: step + 1,
-            steps: s.steps,
-            loss: value as f64,
-            examples_per_second: ((step + 1) * s.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        });
-    }
-    let train_seconds = started.elapsed().as_secs_f64();
+    model = train_steps(model, s.steps, s.lr, s, &mut batches, &tokenizer, &mut rng, &device, observer, "MLM")?;
+    let train_seconds = started.elapsed().as_secs_f64() + head_warmup_seconds;
 
     observer.phase(Phase::Evaluate, "MLM loss after");
     let loss_after = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
@@ -245,6 +229,72 @@ pub fn train_mlm(
         trainable_params,
         train_seconds,
     })
+}
+
+/// Endless shuffled passes over the training documents.
+struct DocBatches<'a> {
+    docs: &'a [Vec<u32>],
+    order: Vec<usize>,
+    batch_size: usize,
+}
+
+impl DocBatches<'_> {
+    fn next(&mut self, rng: &mut StdRng) -> Vec<&[u32]> {
+        if self.order.len() < self.batch_size {
+            let mut epoch: Vec<usize> = (0..self.docs.len()).collect();
+            epoch.shuffle(rng);
+            self.order.extend(epoch);
+        }
+        let take = self.batch_size.min(self.order.len());
+        self.order.drain(..take).map(|i| self.docs[i].as_slice()).collect()
+    }
+}
+
+/// `steps` AdamW steps on whatever in `model` is trainable, warmup then linear decay.
+#[allow(clippy::too_many_arguments)]
+fn train_steps(
+    mut model: MaskedLm,
+    steps: usize,
+    lr: f64,
+    s: &MlmSettings,
+    batches: &mut DocBatches,
+    tokenizer: &TextTokenizer,
+    rng: &mut StdRng,
+    device: &Device,
+    observer: &mut Observer,
+    what: &str,
+) -> Result<MaskedLm> {
+    observer.phase(Phase::Mlm, format!("{what}: {steps} steps"));
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(s.weight_decay as f32)
+        .with_epsilon(1e-8)
+        .with_grad_clipping((s.max_grad_norm > 0.0).then(|| GradientClippingConfig::Norm(s.max_grad_norm as f32)))
+        .init();
+    let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;
+    let started = Instant::now();
+    for step in 0..steps {
+        if observer.should_stop() {
+            return Err(WorkerError::Interrupted);
+        }
+        let docs = batches.next(rng);
+        let batch = mask_batch(&docs, &tokenizer.special, tokenizer.vocab_size, s.mask_prob, rng);
+        let loss = masked_loss(&model, &batch, tokenizer.special.pad, device);
+        let value: f32 = loss.clone().into_scalar();
+        if !value.is_finite() {
+            return Err(WorkerError::Numerical(format!("MLM loss became {value} at {what} step {}; lower the MLM learning rate", step + 1)));
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(lr_at(step, steps, warmup, lr), model, grads);
+        observer.emit(Event::Step {
+            phase: Phase::Mlm,
+            epoch: 1,
+            step: step + 1,
+            steps,
+            loss: value as f64,
+            examples_per_second: ((step + 1) * s.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        });
+    }
+    Ok(model)
 }
 
 fn save_encoder(model: MaskedLm, out: &Path) -> Result<()> {

@@ -215,3 +215,31 @@ fn corrupt_or_mismatched_checkpoints_are_named_errors() {
     let err = load_encoder(&files, &cfg, &Start::Pretrained, &device).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("do not belong to the architecture") && err.contains("encoder.layer.5."), "{err}");
 }
+
+#[test]
+fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
+    let cfg = config();
+    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    let texts: Vec<String> = thaw_worker::data::read_examples(&dir.join("train.jsonl"), "text", "label")
+        .unwrap()
+        .into_iter()
+        .take(600)
+        .map(|e| e.text)
+        .collect();
+    let settings = MlmSettings { steps: 15, batch_size: 12, lr: 1e-4, max_length: 32, head_warmup_steps: 20, heldout_docs: 48, ..Default::default() };
+    let job = MlmJob { start: Start::Pretrained, seed: 3, settings, backend: BackendKind::Flex };
+    let out = tempfile::tempdir().unwrap();
+    let checkpoint = out.path().join("stage.bpk");
+    let done = silently(|o| train_mlm(minilm(), &cfg, &texts, &job, &checkpoint, o)).unwrap();
+    // Even a briefly fitted head on pretrained features beats a uniform guess (ln 30522 = 10.3).
+    assert!(done.loss_before < 9.0, "before {}", done.loss_before);
+    assert!(done.loss_after < done.loss_before, "MLM training lowers held-out loss: {} -> {}", done.loss_before, done.loss_after);
+    assert!((done.perplexity_before - done.loss_before.exp()).abs() < 1e-6);
+    assert_eq!(done.trainable_params, count_params(&freeze_bottom(load_encoder(minilm(), &cfg, &Start::Pretrained, &BackendKind::Flex.device().unwrap().autodiff()).unwrap(), 0).unwrap()).trainable + 384 * 384 + 384 + 2 * 384 + 30522);
+    // The checkpoint loads as a fine-tuning start and differs from the pretrained weights.
+    let device = BackendKind::Flex.device().unwrap();
+    let adapted = load_encoder(minilm(), &cfg, &Start::Checkpoint(checkpoint.clone()), &device).unwrap();
+    let pretrained = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
+    assert_ne!(snapshot(&adapted.layers[5]), snapshot(&pretrained.layers[5]));
+    assert!(!checkpoint.with_extension("partial.bpk").exists());
+}
