@@ -372,5 +372,7 @@ fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut 
         trainable_params: done.trainable_params as i64,
         train_seconds: done.train_seconds,
         backend: backend.to_string(),
+        // thaw always builds a fresh MLM head (see thaw_worker::mlm).
+        head_warmup_steps: Some(done.head_warmup_steps as i64),
     })
 }

@@ -165,6 +165,7 @@ impl Scenario {
                 trainable_params: 100,
                 train_seconds: 30.0,
                 backend: "wgpu".into(),
+                head_warmup_steps: None,
             };
             store.finish_stage(&claimed.key, "fixture", &outcome).await.expect("finish stage");
         }

@@ -209,8 +209,8 @@ fn cells_section(cells: &[Cell], names: &Names, metric: Metric) -> String {
         let s = cell.summary();
         let size = if several_sizes { format!(" {} |", train_size_text(s.train_size)) } else { String::new() };
         let time = match (s.train_seconds_mean, s.train_seconds_ci95) {
-            (Some(m), Some(h)) => format!("{m:.1} ± {h:.1}"),
-            (Some(m), None) => format!("{m:.1}"),
+            (Some(m), Some(h)) => format!("{} ± {}", seconds_text(m), seconds_text(h)),
+            (Some(m), None) => seconds_text(m),
             _ => "-".into(),
         };
         let _ = writeln!(
@@ -251,6 +251,12 @@ fn charts_section(charts: &[ChartFile], report_dir: &Path) -> String {
 
 fn relative(path: &Path, base: &Path) -> String {
     path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Seconds with one decimal, or two significant digits below one second (head-only jobs on
+/// cached activations train in hundredths of a second; "0.0" would hide that they ran).
+fn seconds_text(s: f64) -> String {
+    if s >= 1.0 || s == 0.0 { format!("{s:.1}") } else { format!("{s:.2}") }
 }
 
 fn stages_section(data: &SweepData) -> String {

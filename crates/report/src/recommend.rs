@@ -213,11 +213,20 @@ pub fn perplexity_reading(stage: &StageRow) -> String {
     if stage.init == "scratch" {
         return "random init: perplexity before MLM measures nothing about the text".to_string();
     }
-    match stage.perplexity_before {
-        None => "not measured yet".to_string(),
+    let reading = match stage.perplexity_before {
+        None => return "not measured yet".to_string(),
         Some(p) if p < CLOSE_PERPLEXITY => format!("close to the pretraining data (< {CLOSE_PERPLEXITY})"),
         Some(p) if p <= FAR_PERPLEXITY => format!("moderately far from the pretraining data ({CLOSE_PERPLEXITY}–{FAR_PERPLEXITY})"),
         Some(_) => format!("far from the pretraining data (> {FAR_PERPLEXITY})"),
+    };
+    match stage.head_warmup_steps.filter(|&n| n > 0) {
+        // A head fitted briefly on frozen features overstates perplexity: the thresholds assume
+        // the model's own pretrained MLM head, so this reading is an upper bound.
+        Some(n) => format!(
+            "{reading}, read with care: the checkpoint has no MLM head, so a fresh one was fitted for {n} steps on the frozen encoder \
+             and the perplexity is an upper bound; compare stages with each other"
+        ),
+        None => reading,
     }
 }
 
@@ -240,4 +249,40 @@ pub fn perplexity_paragraph(stages: &[StageRow]) -> Option<String> {
          heuristic thresholds: below {CLOSE_PERPLEXITY} close, {CLOSE_PERPLEXITY}–{FAR_PERPLEXITY} moderate, above {FAR_PERPLEXITY} far): {}.",
         read.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(perplexity: f64, head_warmup_steps: Option<i64>) -> StageRow {
+        StageRow {
+            key: "s".into(),
+            name: "task".into(),
+            init: "pretrained".into(),
+            mlm_freeze: 0,
+            status: "done".into(),
+            attempts: 1,
+            worker: None,
+            error: None,
+            checkpoint_path: None,
+            loss_before: Some(perplexity.ln()),
+            perplexity_before: Some(perplexity),
+            loss_after: None,
+            perplexity_after: None,
+            train_docs: None,
+            heldout_docs: None,
+            trainable_params: None,
+            train_seconds: None,
+            head_warmup_steps,
+        }
+    }
+
+    #[test]
+    fn a_freshly_fitted_head_qualifies_the_perplexity_reading() {
+        assert_eq!(perplexity_reading(&stage(8.0, None)), "close to the pretraining data (< 10)");
+        let fresh = perplexity_reading(&stage(900.0, Some(60)));
+        assert!(fresh.starts_with("far from the pretraining data (> 50), read with care"), "{fresh}");
+        assert!(fresh.contains("fitted for 60 steps") && fresh.contains("upper bound"), "{fresh}");
+    }
 }

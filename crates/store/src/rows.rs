@@ -96,6 +96,7 @@ pub struct StageOutcomeRow {
     pub trainable_params: i64,
     pub train_seconds: f64,
     pub backend: String,
+    pub head_warmup_steps: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -165,6 +166,8 @@ pub struct StageRow {
     pub heldout_docs: Option<i64>,
     pub trainable_params: Option<i64>,
     pub train_seconds: Option<f64>,
+    /// Set when the MLM head was fresh and fitted on the frozen encoder for this many steps first.
+    pub head_warmup_steps: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -87,6 +87,8 @@ pub struct MlmOutcome {
     pub heldout_docs: usize,
     pub trainable_params: usize,
     pub train_seconds: f64,
+    /// Steps fitting the fresh MLM head before the "before" loss (0: none).
+    pub head_warmup_steps: usize,
 }
 
 /// One masked batch: inputs with masks applied, flat positions of the chosen tokens, their original ids.
@@ -228,6 +230,7 @@ pub fn train_mlm(
         heldout_docs: heldout.len(),
         trainable_params,
         train_seconds,
+        head_warmup_steps: s.head_warmup_steps,
     })
 }
 
