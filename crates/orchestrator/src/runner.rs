@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
 use thaw_worker::data::{DataFiles, SplitOptions, load_splits, read_corpus, subsample};
-use thaw_worker::encode::{EncodedData, encode_splits};
+use thaw_worker::encode::{EncodedData, TokenMemo, encode_splits_with};
 use thaw_worker::prefix::PrefixCache;
 use thaw_worker::tokenize::TextTokenizer;
 use thaw_worker::{BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, WorkerError};
@@ -78,6 +78,8 @@ pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
 struct Caches {
     tokens: HashMap<String, Arc<EncodedData>>,
+    /// Token ids per (model, max length): each text is tokenized once per worker process.
+    memos: HashMap<(String, usize), TokenMemo>,
     prefix: Option<PrefixCache>,
 }
 
@@ -99,7 +101,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(store: Store, options: WorkerOptions) -> Self {
-        Worker { store, options, caches: Arc::new(Mutex::new(Caches { tokens: HashMap::new(), prefix: None })), last_group: None }
+        Worker { store, options, caches: Arc::new(Mutex::new(Caches { tokens: HashMap::new(), memos: HashMap::new(), prefix: None })), last_group: None }
     }
 
     fn stopping(&self) -> bool {
@@ -292,7 +294,8 @@ fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: 
         splits.test = subsample(&splits.test, n, d.subsample_seed);
     }
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, d.max_length)?;
-    let encoded = encode_splits(&tokenizer, &splits, key.clone())?;
+    let memo = caches.memos.entry((spec.model.identity.clone(), d.max_length)).or_default();
+    let encoded = encode_splits_with(&tokenizer, &splits, key.clone(), memo)?;
     caches.tokens.insert(key, encoded.clone());
     Ok(encoded)
 }

@@ -1,7 +1,7 @@
-//! Tokenized splits: what training consumes. Tokenizing once per (tokenizer, data,
-//! max length) and sharing the result between jobs is the caller's choice (see
-//! [`crate::cache::TokenCache`]).
+//! Tokenized splits: what training consumes. A [`TokenMemo`] per (tokenizer, max length)
+//! tokenizes each distinct text once, however many jobs, subsamples and splits use it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::data::Splits;
@@ -43,10 +43,36 @@ pub struct EncodedData {
     pub identity: String,
 }
 
+/// Token ids by text, for one tokenizer at one max length.
+#[derive(Debug, Default)]
+pub struct TokenMemo {
+    ids: HashMap<String, Vec<u32>>,
+    /// Texts tokenized so far (each once).
+    pub tokenized: usize,
+}
+
+impl TokenMemo {
+    pub fn encode(&mut self, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let mut missing: Vec<&str> = texts.iter().copied().filter(|t| !self.ids.contains_key(*t)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for (text, ids) in missing.iter().zip(tokenizer.encode_all(&missing)?) {
+            self.ids.insert((*text).to_string(), ids);
+        }
+        self.tokenized += missing.len();
+        Ok(texts.iter().map(|t| self.ids[*t].clone()).collect())
+    }
+}
+
 pub fn encode_splits(tokenizer: &TextTokenizer, splits: &Splits, identity: String) -> Result<Arc<EncodedData>> {
-    let encode = |examples: &[crate::data::Example]| -> Result<EncodedSplit> {
+    encode_splits_with(tokenizer, splits, identity, &mut TokenMemo::default())
+}
+
+/// [`encode_splits`], taking token ids from (and adding them to) `memo`.
+pub fn encode_splits_with(tokenizer: &TextTokenizer, splits: &Splits, identity: String, memo: &mut TokenMemo) -> Result<Arc<EncodedData>> {
+    let mut encode = |examples: &[crate::data::Example]| -> Result<EncodedSplit> {
         let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-        Ok(EncodedSplit { ids: tokenizer.encode_all(&texts)?, labels: splits.label_ids(examples) })
+        Ok(EncodedSplit { ids: memo.encode(tokenizer, &texts)?, labels: splits.label_ids(examples) })
     };
     Ok(Arc::new(EncodedData {
         train: encode(&splits.train)?,
@@ -57,3 +83,4 @@ pub fn encode_splits(tokenizer: &TextTokenizer, splits: &Splits, identity: Strin
         identity,
     }))
 }
+

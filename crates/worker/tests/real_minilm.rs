@@ -243,3 +243,16 @@ fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
     assert_ne!(snapshot(&adapted.layers[5]), snapshot(&pretrained.layers[5]));
     assert!(!checkpoint.with_extension("partial.bpk").exists());
 }
+
+#[test]
+fn token_memo_tokenizes_each_distinct_text_once_and_matches_direct_encoding() {
+    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, 16).unwrap();
+    let mut memo = encode::TokenMemo::default();
+    let first = memo.encode(&tokenizer, &["a fine film", "a fine film", "dull and long"]).unwrap();
+    let again = memo.encode(&tokenizer, &["dull and long", "bright"]).unwrap();
+    assert_eq!(memo.tokenized, 3, "three distinct texts");
+    assert_eq!(first[0], first[1]);
+    assert_eq!(first[2], again[0]);
+    assert_eq!(again, tokenizer.encode_all(&["dull and long", "bright"]).unwrap());
+    assert_eq!(first[0], vec![101, 1037, 2986, 2143, 102], "[CLS] a fine film [SEP]");
+}
