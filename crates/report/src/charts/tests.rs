@@ -221,3 +221,17 @@ async fn a_full_size_grid_with_many_series_keeps_every_series_and_elides_long_na
     let (_, height) = assert_png(file(&r.files, "learning_curves.png"));
     assert!(height > 900, "three rows of panels need room: {height}");
 }
+
+#[tokio::test]
+async fn the_accuracy_chart_names_each_cells_selected_lr_when_few_series() {
+    // One series: each point carries its selected lr (validation picks 1e-5 in this fixture).
+    let mut one_series = fixtures::overlapping();
+    one_series.series.truncate(1);
+    let (_fixture, r) = rendered(one_series, false).await;
+    let svg = read_svg(file(&r.files, "accuracy_vs_unfrozen.svg"));
+    assert_eq!(svg.matches("\nlr 1e-5\n").count(), 3, "one label per cell");
+    assert!(!svg.contains("lr 3e-5"));
+    // Two series: close lines would make the labels collide; report.md's table names the lrs.
+    let (_fixture, r) = rendered(fixtures::overlapping(), false).await;
+    assert!(!read_svg(file(&r.files, "accuracy_vs_unfrozen.svg")).contains("\nlr "));
+}

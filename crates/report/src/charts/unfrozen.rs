@@ -2,7 +2,7 @@
 //! encoder layers, one line per series, each cell at its selected lr.
 
 use super::*;
-use crate::aggregate::LrSummary;
+use crate::aggregate::{LrSummary, format_lr};
 use crate::stats::Estimate;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +23,8 @@ struct Point {
     mean: f64,
     low: f64,
     high: f64,
+    /// The cell's selected learning rate.
+    lr: f64,
 }
 
 struct SeriesLine {
@@ -74,7 +76,7 @@ impl<'a> UnfrozenChart<'a> {
                 let mine: Vec<&&Cell> = cells.iter().filter(|c| c.key.series() == key).collect();
                 let points: Vec<Point> = mine
                     .iter()
-                    .filter_map(|c| c.selected_lr().and_then(|l| self.value(l)).map(|e| self.point(c.unfrozen_layers(), e)))
+                    .filter_map(|c| c.selected_lr().and_then(|l| self.value(l).map(|e| self.point(c.unfrozen_layers(), e, l.lr))))
                     .collect();
                 if points.is_empty() {
                     return None;
@@ -84,9 +86,9 @@ impl<'a> UnfrozenChart<'a> {
             .collect()
     }
 
-    fn point(&self, unfrozen: i64, e: Estimate) -> Point {
+    fn point(&self, unfrozen: i64, e: Estimate, lr: f64) -> Point {
         let s = self.scale();
-        Point { x: unfrozen as f64, mean: s * e.mean, low: s * e.low(), high: s * e.high() }
+        Point { x: unfrozen as f64, mean: s * e.mean, low: s * e.low(), high: s * e.high(), lr }
     }
 
     fn per_lr_lines(&self, cells: &[&&Cell]) -> Vec<Vec<(f64, f64)>> {
@@ -119,6 +121,10 @@ impl<'a> UnfrozenChart<'a> {
         }
     }
 }
+
+/// Above this many series the selected-lr labels would collide (close lines share points);
+/// the report's table names every cell's lr instead.
+const LR_LABEL_MAX_SERIES: usize = 1;
 
 impl Chart for UnfrozenChart<'_> {
     fn stem(&self) -> &'static str {
@@ -183,6 +189,15 @@ impl Chart for UnfrozenChart<'_> {
             let means: Vec<(f64, f64)> = line.points.iter().map(|p| (p.x, p.mean)).collect();
             draw_line(&mut chart, &means, line.style.colour.stroke_width(2), line.style.dashed)?;
             draw_markers(&mut chart, &means, line.style.marker, line.style.colour.to_rgba(), 4)?;
+        }
+        // Which lr each cell got, written at its point; with many series the labels would collide.
+        if self.quantity == Quantity::Accuracy && lines.len() <= LR_LABEL_MAX_SERIES {
+            for line in &lines {
+                let labels = line.points.iter().map(|p| {
+                    Text::new(format!("lr {}", format_lr(p.lr)), (p.x, p.mean), text_style(12).pos(Pos::new(HPos::Left, VPos::Bottom)))
+                });
+                chart.draw_series(labels).map_err(draw_err)?;
+            }
         }
         let mut entries: Vec<LegendEntry> = lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
         entries.push(LegendEntry { label: "95% CI over seeds".into(), swatch: Swatch::Band(BLACK.mix(0.15)) });
