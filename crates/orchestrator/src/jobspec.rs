@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use thaw_worker::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
 use thaw_worker::{FineTuneSettings, MlmSettings};
 
 use crate::spec::Init;
@@ -24,6 +25,32 @@ pub struct DataSpec {
     pub max_length: usize,
     /// Hash of the files' contents and of every setting above.
     pub identity: String,
+}
+
+impl DataSpec {
+    pub fn files(&self) -> DataFiles {
+        DataFiles {
+            train: self.train.clone(),
+            validation: self.validation.clone(),
+            test: self.test.clone(),
+            text_field: self.text_field.clone(),
+            label_field: self.label_field.clone(),
+        }
+    }
+
+    /// The splits as every job and stage sees them: validation and test carved from train
+    /// when absent, capped at max_validation / max_test, train subsampled to `train_size`.
+    pub fn load(&self, train_size: Option<usize>) -> thaw_worker::Result<Splits> {
+        let options = SplitOptions { holdout_fraction: self.holdout_fraction, train_size, subsample_seed: self.subsample_seed };
+        let mut splits = load_splits(&self.files(), &options)?;
+        if let Some(n) = self.max_validation {
+            splits.validation = subsample(&splits.validation, n, self.subsample_seed);
+        }
+        if let Some(n) = self.max_test {
+            splits.test = subsample(&splits.test, n, self.subsample_seed);
+        }
+        Ok(splits)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

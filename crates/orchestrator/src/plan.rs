@@ -352,27 +352,16 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
 /// Reads the data once at plan time: bad rows fail here, before any job runs, and the
 /// report gets the split sizes. Returns (train, validation, test) as jobs will see them.
 fn count_examples(source: &Source, data: &DataSpec, sizes: &[Option<usize>]) -> Result<(usize, usize, usize), SpecError> {
-    let files = thaw_worker::data::DataFiles {
-        train: data.train.clone(),
-        validation: data.validation.clone(),
-        test: data.test.clone(),
-        text_field: data.text_field.clone(),
-        label_field: data.label_field.clone(),
-    };
-    let options = thaw_worker::data::SplitOptions { holdout_fraction: data.holdout_fraction, train_size: None, subsample_seed: data.subsample_seed };
-    let splits = thaw_worker::data::load_splits(&files, &options).map_err(|e| source.error(None, format!("data: {e}")))?;
+    let splits = data.load(None).map_err(|e| source.error(None, format!("data: {e}")))?;
     let largest = sizes.iter().flatten().max().copied();
-    if let Some(n) = largest {
-        if n > splits.train.len() {
-            return Err(source.error(None, format!(
-                "grid.train_size {n} is larger than the {} training examples of {}",
-                splits.train.len(),
-                data.name
-            )));
-        }
+    if let Some(n) = largest.filter(|&n| n > splits.train.len()) {
+        return Err(source.error(None, format!(
+            "grid.train_size {n} is larger than the {} training examples of {}",
+            splits.train.len(),
+            data.name
+        )));
     }
-    let cap = |n: usize, cap: Option<usize>| cap.map_or(n, |c| c.min(n));
-    Ok((largest.unwrap_or(splits.train.len()), cap(splits.validation.len(), data.max_validation), cap(splits.test.len(), data.max_test)))
+    Ok((largest.unwrap_or(splits.train.len()), splits.validation.len(), splits.test.len()))
 }
 
 /// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).

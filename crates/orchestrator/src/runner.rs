@@ -12,13 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
-use thaw_worker::data::{DataFiles, SplitOptions, load_splits, read_corpus, subsample};
+use thaw_worker::data::read_corpus;
 use thaw_worker::encode::{EncodedData, TokenMemo, encode_splits_with};
 use thaw_worker::prefix::PrefixCache;
 use thaw_worker::tokenize::TextTokenizer;
 use thaw_worker::{BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, WorkerError};
 
-use crate::jobspec::{Corpus, DataSpec, JobSpec, StageSpec};
+use crate::jobspec::{Corpus, JobSpec, StageSpec};
 use crate::spec::Init;
 
 /// How often a running job refreshes its heartbeat, and when a silent one counts as abandoned.
@@ -268,16 +268,6 @@ fn model_files(dir: &Path) -> thaw_worker::Result<(ModelFiles, BertConfig)> {
     Ok((files, config))
 }
 
-fn data_files(d: &DataSpec) -> DataFiles {
-    DataFiles {
-        train: d.train.clone(),
-        validation: d.validation.clone(),
-        test: d.test.clone(),
-        text_field: d.text_field.clone(),
-        label_field: d.label_field.clone(),
-    }
-}
-
 fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<Arc<EncodedData>> {
     let d = &spec.data;
     let key = format!("{}|{}|{:?}", spec.model.identity, d.identity, spec.train_size);
@@ -285,14 +275,7 @@ fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: 
         return Ok(hit.clone());
     }
     observer.phase(thaw_worker::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
-    let options = SplitOptions { holdout_fraction: d.holdout_fraction, train_size: spec.train_size, subsample_seed: d.subsample_seed };
-    let mut splits = load_splits(&data_files(d), &options)?;
-    if let Some(n) = d.max_validation {
-        splits.validation = subsample(&splits.validation, n, d.subsample_seed);
-    }
-    if let Some(n) = d.max_test {
-        splits.test = subsample(&splits.test, n, d.subsample_seed);
-    }
+    let splits = d.load(spec.train_size)?;
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, d.max_length)?;
     let memo = caches.memos.entry((spec.model.identity.clone(), d.max_length)).or_default();
     let encoded = encode_splits_with(&tokenizer, &splits, key.clone(), memo)?;
@@ -351,11 +334,8 @@ fn run_job(spec: &JobSpec, start: Start, backend: BackendKind, caches: &mut Cach
 fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut Observer) -> thaw_worker::Result<StageOutcomeRow> {
     let (files, config) = model_files(&spec.model.dir)?;
     let texts: Vec<String> = match &spec.corpus {
-        Corpus::Task => {
-            let options = SplitOptions { holdout_fraction: spec.data.holdout_fraction, train_size: None, subsample_seed: spec.data.subsample_seed };
-            // Only the training split's text: validation and test stay unseen.
-            load_splits(&data_files(&spec.data), &options)?.train.into_iter().map(|e| e.text).collect()
-        }
+        // Only the training split's text: validation and test stay unseen.
+        Corpus::Task => spec.data.load(None)?.train.into_iter().map(|e| e.text).collect(),
         Corpus::File { path, .. } => read_corpus(path)?,
     };
     let start = match spec.init {
