@@ -19,6 +19,7 @@ skipped. Usage: fetch_assets.py CACHE [minilm] [rotten_tomatoes] [bbc_news]
 
 import bz2
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -73,7 +74,7 @@ def sha256_file(path):
 
 def write_atomic(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".partial"
+    tmp = f"{path}.partial-{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -227,7 +228,13 @@ def main():
     for name in wanted:
         if name not in FETCHERS:
             sys.exit(f"error: unknown asset '{name}'; known: {', '.join(FETCHERS)}")
-        FETCHERS[name](cache)
+    os.makedirs(cache, exist_ok=True)
+    # Several processes (parallel tests, workers) may ask at once: one fetches, the others
+    # wait and then find everything in place.
+    with open(os.path.join(cache, ".fetch.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in wanted:
+            FETCHERS[name](cache)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ pub fn cache_dir() -> PathBuf {
 pub fn fetch(assets: &[&str]) -> Result<()> {
     let cache = cache_dir();
     std::fs::create_dir_all(&cache).with_context(|| format!("cannot create the asset cache {}", cache.display()))?;
-    let script = cache.join("fetch_assets.py");
+    // Written under this process's own name: several processes may fetch at once.
+    let script = cache.join(format!("fetch_assets-{}.py", std::process::id()));
     std::fs::write(&script, FETCH_SCRIPT).with_context(|| format!("cannot write {}", script.display()))?;
     let python = std::env::var("THAW_PYTHON").unwrap_or_else(|_| "python3".into());
     let status = Command::new(&python)
@@ -44,8 +45,9 @@ pub fn fetch(assets: &[&str]) -> Result<()> {
         .arg(&cache)
         .args(assets)
         .status()
-        .with_context(|| format!("cannot run {python}: thaw fetches its assets with Python 3 and pip (set THAW_PYTHON to use another interpreter)"))?;
-    if !status.success() {
+        .with_context(|| format!("cannot run {python}: thaw fetches its assets with Python 3 and pip (set THAW_PYTHON to use another interpreter)"));
+    let _ = std::fs::remove_file(&script);
+    if !status?.success() {
         bail!("fetching {} failed (see the message above); nothing half-fetched is used, run the command again once fixed", assets.join(", "));
     }
     Ok(())
