@@ -307,7 +307,7 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
         ));
     }
     if overlapping_top(cells) {
-        caveats.push("The top cells' 95% CIs overlap: the ranking among them is not settled (see the recommendation).".into());
+        caveats.push("The top cells' validation 95% CIs overlap: the ranking among them is not settled (see the recommendation).".into());
     }
     let failed: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().0 > 0).map(|c| format!("{} ({} failed)", names.cell(c), c.failed_and_unfinished().0)).collect();
     if !failed.is_empty() {
@@ -346,7 +346,7 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
 fn overlapping_top(cells: &[Cell]) -> bool {
     let sizes = train_sizes(cells);
     sizes.iter().any(|size| {
-        let mut ranked: Vec<_> = cells.iter().filter(|c| c.key.train_size == *size).filter_map(|c| c.accuracy()).collect();
+        let mut ranked: Vec<_> = cells.iter().filter(|c| c.key.train_size == *size).filter_map(|c| c.selected_lr()?.val_accuracy).collect();
         ranked.sort_by(|a, b| b.mean.total_cmp(&a.mean));
         ranked.len() > 1 && ranked[1..].iter().any(|e| !ranked[0].separated_from(e))
     })
@@ -363,11 +363,13 @@ fn first_error(data: &SweepData) -> String {
 fn method_section(metric: Metric) -> String {
     format!(
         "## How cells are scored\n\n\
-         A cell is one (init, intermediate, MLM freeze, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
+         A cell is one (init, intermediate, MLM freeze, pooling, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
          For each lr the finished seeds are averaged. The lr with the best mean validation accuracy is selected; ties go to the higher mean \
          validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
          The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). Differences between cells use Welch's interval. \
+         The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
+         cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell.\n\n"
     )
 }

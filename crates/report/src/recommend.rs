@@ -20,20 +20,35 @@ const LIST_LIMIT: usize = 5;
 /// training-set size.
 pub fn recommend(cells: &[&Cell], names: &Names, metric: Metric) -> Vec<String> {
     let ranked = ranked(cells);
-    let Some(&(best, best_acc)) = ranked.first() else {
+    if ranked.is_empty() {
         return vec!["No cell has a finished job yet, so there is nothing to recommend.".to_string()];
-    };
+    }
     let mut out = vec![best_paragraph(&ranked, names, metric)];
-    out.push(cheapest_paragraph(&ranked, best, best_acc, names));
+    out.push(cheapest_paragraph(&ranked, names));
     out.extend(mlm_paragraphs(cells, names));
     out.push(scratch_paragraph(cells, names));
     out
 }
 
-/// Cells with a result, best mean first (equal means: cheaper first).
-fn ranked<'a>(cells: &[&'a Cell]) -> Vec<(&'a Cell, Estimate)> {
-    let mut ranked: Vec<(&Cell, Estimate)> = cells.iter().filter_map(|c| Some((*c, c.accuracy()?))).collect();
-    ranked.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean).then_with(|| seconds(a.0).total_cmp(&seconds(b.0))));
+/// A cell with a result: `shown` is the displayed metric (test unless asked otherwise) and
+/// `chosen_on` the validation accuracy at the selected lr, the only number any choice here
+/// looks at, so the test split never picks a winner.
+#[derive(Clone, Copy)]
+struct Scored<'a> {
+    cell: &'a Cell,
+    shown: Estimate,
+    chosen_on: Estimate,
+}
+
+fn scored(cell: &Cell) -> Option<Scored<'_>> {
+    let selected = cell.selected_lr()?;
+    Some(Scored { cell, shown: selected.accuracy?, chosen_on: selected.val_accuracy? })
+}
+
+/// Cells with a result, best validation mean first (equal means: cheaper first).
+fn ranked<'a>(cells: &[&'a Cell]) -> Vec<Scored<'a>> {
+    let mut ranked: Vec<Scored> = cells.iter().filter_map(|c| scored(c)).collect();
+    ranked.sort_by(|a, b| b.chosen_on.mean.total_cmp(&a.chosen_on.mean).then_with(|| seconds(a.cell).total_cmp(&seconds(b.cell))));
     ranked
 }
 
@@ -53,36 +68,36 @@ fn seeds(n: usize) -> String {
     format!("{n} seed{}", if n == 1 { "" } else { "s" })
 }
 
-/// Cells whose interval overlaps the best one's (or that have no interval to compare).
-fn contenders<'a>(ranked: &[(&'a Cell, Estimate)]) -> Vec<(&'a Cell, Estimate)> {
-    let best = ranked[0].1;
-    ranked[1..].iter().filter(|(_, e)| !best.separated_from(e)).copied().collect()
+/// Cells whose validation interval overlaps the best one's (or that have no interval to compare).
+fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
+    let best = ranked[0].chosen_on;
+    ranked[1..].iter().filter(|s| !best.separated_from(&s.chosen_on)).copied().collect()
 }
 
-fn best_paragraph(ranked: &[(&Cell, Estimate)], names: &Names, metric: Metric) -> String {
-    let (best, acc) = ranked[0];
+fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
+    let Scored { cell: best, shown, .. } = ranked[0];
     let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
-    let described = format!("*{}*{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&acc), seeds(acc.n));
+    let described = format!("*{}*{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&shown), seeds(shown.n));
     let rivals = contenders(ranked);
     if ranked.len() == 1 {
         return format!("**Only one cell has results: {described}.** Nothing to compare it with yet.");
     }
     if rivals.is_empty() {
         return format!(
-            "**Best cell: {described}.** Its 95% CI does not overlap any other cell's, so it beats every other configuration tried.{}",
+            "**Best cell: {described}.** Chosen on validation accuracy: its 95% CI does not overlap any other cell's, so it beats every other configuration tried.{}",
             partial_freezing_note(best)
         );
     }
-    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|(c, e)| format!("*{}*: {}", names.cell(c), percent(e))).collect();
+    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|s| format!("*{}*: {}", names.cell(s.cell), percent(&s.shown))).collect();
     let more = rivals.len().saturating_sub(LIST_LIMIT);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    let single = if acc.ci95.is_none() || rivals.iter().any(|(_, e)| e.ci95.is_none()) {
+    let single = if ranked[0].chosen_on.ci95.is_none() || rivals.iter().any(|s| s.chosen_on.ci95.is_none()) {
         " Cells with a single seed have no interval and cannot be told apart from anything."
     } else {
         ""
     };
     format!(
-        "**Cannot separate the top cells.** The highest mean is {described}, but its 95% CI overlaps {} other cell{}: {}{more}.{single} \
+        "**Cannot separate the top cells.** The highest validation mean is {described}, but its validation 95% CI overlaps {} other cell{}: {}{more}.{single} \
          The data do not single out a winner; more seeds would narrow the intervals. Until then treat these as equivalent and prefer the cheapest (below).",
         rivals.len(),
         if rivals.len() == 1 { "'s" } else { "s'" },
@@ -98,40 +113,50 @@ fn partial_freezing_note(cell: &Cell) -> String {
     }
 }
 
-fn cheapest_paragraph(ranked: &[(&Cell, Estimate)], best: &Cell, best_acc: Estimate, names: &Names) -> String {
-    if best_acc.ci95.is_none() {
+/// The cheapest cell whose validation mean lies within the best cell's validation CI.
+fn cheapest_paragraph(ranked: &[Scored], names: &Names) -> String {
+    let best = ranked[0];
+    if best.chosen_on.ci95.is_none() {
         return "The best cell has a single seed, so no cheaper cell can be shown to be as good.".to_string();
     }
-    let within: Vec<&(&Cell, Estimate)> = ranked.iter().filter(|(_, e)| e.mean >= best_acc.low()).collect();
-    let Some(&&(cheapest, acc)) = within.iter().filter(|(c, _)| c.train_seconds().is_some()).min_by(|a, b| seconds(a.0).total_cmp(&seconds(b.0))) else {
+    let within: Vec<&Scored> = ranked.iter().filter(|s| s.chosen_on.mean >= best.chosen_on.low()).collect();
+    let Some(cheapest) = within.iter().filter(|s| s.cell.train_seconds().is_some()).min_by(|a, b| seconds(a.cell).total_cmp(&seconds(b.cell))) else {
         return "No training times were recorded, so the cheapest good cell cannot be named.".to_string();
     };
     let others = within.len() - 1;
     if within.len() == 1 {
-        return format!("No other cell's mean lies within the best cell's CI, so nothing cheaper is as good ({:.1} s mean training time).", seconds(best));
-    }
-    if std::ptr::eq(cheapest, best) {
         return format!(
-            "The best cell is also the cheapest ({:.1} s mean training time) of the {} cells whose means lie within its CI.",
-            seconds(best),
+            "No other cell's validation mean lies within the best cell's CI, so nothing cheaper is as good ({:.1} s mean training time).",
+            seconds(best.cell)
+        );
+    }
+    if std::ptr::eq(cheapest.cell, best.cell) {
+        return format!(
+            "The best cell is also the cheapest ({:.1} s mean training time) of the {} cells whose validation means lie within its CI.",
+            seconds(best.cell),
             within.len()
         );
     }
     format!(
-        "**Cheapest cell within the best cell's CI:** *{}*: {} at {:.1} s mean training time, against {:.1} s for the best ({:.1}× faster; {} other cell{} within the CI).",
-        names.cell(cheapest),
-        percent(&acc),
-        seconds(cheapest),
-        seconds(best),
-        seconds(best) / seconds(cheapest),
+        "**Cheapest cell within the best cell's validation CI:** *{}*: {} at {:.1} s mean training time, against {:.1} s for the best ({:.1}× faster; {} other cell{} within the CI).",
+        names.cell(cheapest.cell),
+        percent(&cheapest.shown),
+        seconds(cheapest.cell),
+        seconds(best.cell),
+        seconds(best.cell) / seconds(cheapest.cell),
         others,
         if others == 1 { "" } else { "s" }
     )
 }
 
-/// The best cell (by displayed mean) among those matching `filter`.
+/// The best cell by validation mean among those matching `filter`, with its displayed estimate.
 fn best_where<'a>(cells: &[&'a Cell], filter: impl Fn(&Cell) -> bool) -> Option<(&'a Cell, Estimate)> {
-    cells.iter().filter(|c| filter(c)).filter_map(|c| Some((*c, c.accuracy()?))).max_by(|a, b| a.1.mean.total_cmp(&b.1.mean))
+    cells
+        .iter()
+        .filter(|c| filter(c))
+        .filter_map(|c| scored(c))
+        .max_by(|a, b| a.chosen_on.mean.total_cmp(&b.chosen_on.mean))
+        .map(|s| (s.cell, s.shown))
 }
 
 /// "+1.2 pts (95% CI -0.3 to +2.7, Welch)".

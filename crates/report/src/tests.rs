@@ -32,7 +32,7 @@ async fn partial_freezing_that_wins_clearly_is_named_the_best() {
     assert!(rec.contains("This is partial freezing: the bottom 2 of 4 encoder layers stay frozen."), "{rec}");
     assert!(!rec.contains("Cannot separate"), "{rec}");
     // Nothing else is within the best cell's CI, so no cheaper alternative is offered.
-    assert!(rec.contains("No other cell's mean lies within the best cell's CI"), "{rec}");
+    assert!(rec.contains("No other cell's validation mean lies within the best cell's CI"), "{rec}");
     // Task MLM was 4 points worse in every cell.
     assert!(rec.contains("Intermediate MLM on **task** text (pretrained init): it hurt."), "{rec}");
     assert!(rec.contains("Scratch is not competitive."), "{rec}");
@@ -85,12 +85,31 @@ async fn overlapping_intervals_are_not_separated() {
     assert!(rec.contains("wiki text: perplexity 64.0 before MLM"), "{rec}");
     assert!(rec.contains("far from the pretraining data (> 50)"), "{rec}");
     assert!(text.contains("fewer than 3 finished seeds"), "{text}");
-    assert!(text.contains("The top cells' 95% CIs overlap"), "{text}");
+    assert!(text.contains("The top cells' validation 95% CIs overlap"), "{text}");
     // A setup_json that lacks most keys still gives a setup table.
     assert!(text.contains("| Dataset | imdb |"), "{text}");
     assert!(text.contains("| Hardware | not recorded |"), "{text}");
     assert!(text.contains("| Examples | not recorded |"), "{text}");
     assert!(text.contains("| Backend | wgpu |"), "falls back to the results' backend: {text}");
+}
+
+/// Validation and test disagree on purpose: the cell with the better validation mean is the
+/// one recommended, and its (worse) test number is what the report quotes.
+#[tokio::test]
+async fn the_recommendation_chooses_on_validation_never_on_test() {
+    let mut scenario = fixtures::overlapping();
+    scenario.series = vec![("pretrained", "none", None)];
+    scenario.freezes = vec![0, 2];
+    scenario.lrs = vec![1e-5];
+    scenario.seeds = vec![1, 2, 3];
+    scenario.fate = |p| {
+        let (val, test) = if p.freeze == 0 { (0.90, 0.80) } else { (0.80, 0.90) };
+        Fate::Done { val_accuracy: val + 0.002 * p.noise(1), test_accuracy: test + 0.002 * p.noise(2), train_seconds: 10.0 + p.unfrozen() as f64 }
+    };
+    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let rec = recommendation(&text);
+    assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/2 layers unfrozen (full fine-tuning)* at lr 1e-5: test accuracy 80."), "{rec}");
+    assert!(!rec.contains("Best cell: *pretrained, no MLM, 0/2"), "{rec}");
 }
 
 #[tokio::test]
