@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use thaw_worker::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
 use thaw_worker::{FineTuneSettings, MlmSettings};
 
+use crate::resolve::hash_json;
 use crate::spec::Init;
 
 /// A labelled dataset, resolved to files.
@@ -96,4 +97,22 @@ pub struct JobSpec {
     /// Memory for frozen-prefix activations in the worker, MiB.
     pub prefix_cache_mb: usize,
     pub prefix_group: String,
+}
+
+impl JobSpec {
+    /// The weights the frozen prefix is computed from; jobs with equal identities (and data,
+    /// train size, depth) share cached prefix activations.
+    pub fn start_identity(&self) -> String {
+        match (&self.stage_key, self.init) {
+            (Some(stage), _) => format!("stage:{stage}"),
+            // Scratch weights are drawn from the job's own seed: seeds must not share a prefix.
+            (None, Init::Scratch) => format!("scratch:{}:seed={}", self.model.identity, self.seed),
+            (None, Init::Pretrained) => format!("pretrained:{}", self.model.identity),
+        }
+    }
+
+    /// Jobs that can reuse one frozen-prefix computation; workers prefer to claim within a group.
+    pub fn prefix_group(&self) -> String {
+        hash_json(&serde_json::json!([self.start_identity(), self.data.identity, self.train_size, self.freeze]))
+    }
 }

@@ -241,7 +241,9 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                 };
                 for mlm_freeze in mlm_freezes {
                     if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate {
-                        skipped_scratch_mlm += freeze_depths.len() * seeds.len();
+                        for &freeze in &freeze_depths {
+                            skipped_scratch_mlm += lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len();
+                        }
                         continue;
                     }
                     let stage = match (corpus, mlm_freeze) {
@@ -266,18 +268,13 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                     };
                     for &freeze in &freeze_depths {
                         if init == Init::Scratch && freeze > 0 && !file.grid.scratch_freeze {
-                            skipped_scratch_freeze += seeds.len();
+                            skipped_scratch_freeze += lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len();
                             continue;
                         }
-                        let start_identity = match (&stage, init) {
-                            (Some(stage), _) => format!("stage:{stage}"),
-                            (None, init) => format!("{}:{}", init.as_str(), model.identity),
-                        };
-                        let prefix_group = hash_json(&json!([start_identity, data.identity, train_size, freeze]));
                         for &pooling in &poolings {
                             for lr in lrs_for(source, file, init, freeze, layers)? {
                                 for &seed in &seeds {
-                                    let spec = JobSpec {
+                                    let mut spec = JobSpec {
                                         model: model.clone(),
                                         data: data.clone(),
                                         train_size,
@@ -288,8 +285,9 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                                         seed,
                                         settings: trainer(file, lr, pooling),
                                         prefix_cache_mb: file.cache.prefix_mb,
-                                        prefix_group: prefix_group.clone(),
+                                        prefix_group: String::new(),
                                     };
+                                    spec.prefix_group = spec.prefix_group();
                                     jobs.push(JobPlan { key: job_key(&spec), spec, mlm_freeze, lr, pooling });
                                 }
                             }

@@ -290,11 +290,7 @@ fn run_job(spec: &JobSpec, start: Start, backend: BackendKind, caches: &mut Cach
     if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
         caches.prefix = Some(PrefixCache::new(budget));
     }
-    let start_identity = match &spec.stage_key {
-        Some(stage) => format!("stage:{stage}"),
-        None => format!("{}:{}", spec.init.as_str(), spec.model.identity),
-    };
-    let job = FineTuneJob { start, freeze: spec.freeze, seed: spec.seed, settings: spec.settings.clone(), backend, start_identity };
+    let job = FineTuneJob { start, freeze: spec.freeze, seed: spec.seed, settings: spec.settings.clone(), backend, start_identity: spec.start_identity() };
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
     let out = thaw_worker::fine_tune(&files, &config, &data, &job, cache, observer)?;
     let epochs = out

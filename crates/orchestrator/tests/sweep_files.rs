@@ -99,11 +99,22 @@ fn expansion_counts_follow_the_grid_and_the_rules() {
     let plan = f.plan(&with_rules_off).unwrap();
     assert_eq!(plan.jobs.len(), 7 * 2 * 2 * 2);
     assert_eq!(plan.stages.len(), 2);
+    // Seeds share a frozen prefix only when they start from the same weights: pretrained yes,
+    // scratch no (its random weights come from the seed).
+    let group = |init: &str, seed: u64| {
+        let job = plan.jobs.iter().find(|j| j.spec.init.as_str() == init && j.spec.intermediate == "none" && j.spec.freeze == 3 && j.spec.seed == seed);
+        job.expect("job").spec.prefix_group.clone()
+    };
+    assert_eq!(group("pretrained", 1), group("pretrained", 2));
+    assert_ne!(group("scratch", 1), group("scratch", 2));
+    assert_ne!(group("pretrained", 1), group("scratch", 1));
 
     let lr_axis = BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-4]\ntrain_size = [10, 20]\nmlm_freeze = [0, 3]");
     let plan = f.plan(&lr_axis).unwrap();
     assert_eq!(plan.jobs.len(), 2 * (7 * 3 * 2 + 7 * 2 * 3 * 2 + 3 * 2));
     assert_eq!(plan.stages.len(), 2, "the MLM stage does not depend on train_size");
+    // The rule notes count every job left out, lrs and sizes included: 6 scratch depths (k > 0) x 3 lrs x 2 seeds x 2 sizes.
+    assert!(plan.notes.iter().any(|n| n.contains("scratch-unfrozen: 72 scratch jobs")), "{:?}", plan.notes);
 }
 
 #[test]
