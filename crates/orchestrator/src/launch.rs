@@ -19,7 +19,7 @@ use thaw_worker::Event;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::runner::{Outcome, WorkerMessage, requeue};
+use crate::runner::{MAX_ATTEMPTS, Outcome, STALE_AFTER, WorkerMessage, requeue};
 
 /// How to start one worker process: the program and its arguments.
 #[derive(Debug, Clone)]
@@ -173,13 +173,13 @@ pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &Work
                     }
                     WorkerMessage::Finished { label, outcome, detail, key, .. } => {
                         bars.line(format!("{:>8} {label}: {detail}", format!("{outcome:?}").to_lowercase()));
-                        match outcome {
-                            Outcome::Done => bars.total.inc(1),
-                            Outcome::Failed => {
-                                bars.total.inc(1);
-                                summary.failures.push((key, detail));
-                            }
-                            Outcome::Released => {}
+                        if outcome == Outcome::Failed {
+                            summary.failures.push((key, detail));
+                        }
+                        // From the store, not a count of messages: stages are not jobs, and a
+                        // failed stage fails its waiting jobs without any message.
+                        if let Ok(p) = store.progress(sweep).await {
+                            bars.total.set_position((p.jobs.done + p.jobs.failed) as u64);
                         }
                     }
                 }
@@ -189,9 +189,18 @@ pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &Work
     for (mut child, _) in children {
         let _ = child.wait().await;
     }
-    // Safety net: whatever a child still held (it crashed, or was killed) goes back to pending now.
-    for id in worker_ids.values() {
-        store.release_worker(id).await?;
+    // Safety net for whatever a child still held. After Ctrl-C it goes back to pending with the
+    // attempt not counted; a child that crashed or was killed used up an attempt, so work that
+    // kills its worker every time is failed after MAX_ATTEMPTS instead of looping forever.
+    if interrupted.load(Ordering::Relaxed) {
+        for id in worker_ids.values() {
+            store.release_worker(id).await?;
+        }
+    } else {
+        let back = store.requeue_abandoned(STALE_AFTER, MAX_ATTEMPTS, |w| worker_ids.values().any(|id| id == w)).await?;
+        if !back.is_empty() {
+            bars.line(format!("{} jobs/stages were held by a worker that died: requeued, or failed after {MAX_ATTEMPTS} attempts", back.len()));
+        }
     }
     bars.total.finish_and_clear();
     let progress = store.progress(sweep).await?;

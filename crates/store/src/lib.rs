@@ -159,6 +159,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Jobs added to a sweep whose stage already failed would wait forever: fail them with its reason.
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', finished_at = ?,
+                 error = 'intermediate stage failed: ' || COALESCE((SELECT st.error FROM stages st WHERE st.key = jobs.stage_key), 'no reason recorded')
+             WHERE status = 'pending' AND stage_key IN (SELECT key FROM stages WHERE status = 'failed')",
+        )
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         summary.total_jobs = jobs.len();
         Ok(summary)
@@ -210,23 +219,33 @@ impl Store {
                     format!(
                         "UPDATE {} SET status = 'failed', worker = NULL, finished_at = ?,
                              error = 'abandoned ' || attempts || ' times (worker ' || ? || ' died or stopped answering); giving up'
-                         WHERE key = ? AND status = 'running' AND worker IS ?",
+                         WHERE key = ? AND status = 'running' AND worker IS ? AND heartbeat_at IS ?",
                         kind.table()
                     )
                 } else {
                     format!(
                         "UPDATE {} SET status = 'pending', worker = NULL, heartbeat_at = NULL, finished_at = ?,
                              error = 'requeued: worker ' || ? || ' died or stopped answering'
-                         WHERE key = ? AND status = 'running' AND worker IS ?",
+                         WHERE key = ? AND status = 'running' AND worker IS ? AND heartbeat_at IS ?",
                         kind.table()
                     )
                 };
-                let changed =
-                    sqlx::query(sql_for(sql)).bind(now()).bind(&worker).bind(&key).bind(&worker).execute(&self.pool).await?.rows_affected();
+                // The heartbeat read above is part of the condition: one that arrived meanwhile keeps the work.
+                let mut tx = self.pool.begin().await?;
+                let changed = sqlx::query(sql_for(sql))
+                    .bind(now())
+                    .bind(&worker)
+                    .bind(&key)
+                    .bind(row.get::<Option<String>, _>(1))
+                    .bind(heartbeat)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 1 && gave_up && kind == WorkKind::Stage {
+                    Self::fail_dependants(&mut tx, &key, "its intermediate-MLM stage was abandoned repeatedly").await?;
+                }
+                tx.commit().await?;
                 if changed == 1 {
-                    if gave_up && kind == WorkKind::Stage {
-                        self.fail_dependants(&key, "its intermediate-MLM stage was abandoned repeatedly").await?;
-                    }
                     requeued.push(key);
                 }
             }
@@ -336,26 +355,36 @@ impl Store {
         Ok(n)
     }
 
-    async fn owned(tx: &mut Transaction<'_, Sqlite>, kind: WorkKind, key: &str, worker: &str) -> Result<()> {
-        let status: Option<String> =
-            sqlx::query_scalar(sql_for(format!("SELECT status FROM {} WHERE key = ? AND worker = ?", kind.table())))
-                .bind(key)
-                .bind(worker)
-                .fetch_optional(&mut **tx)
-                .await?;
-        match status.as_deref() {
-            Some("running") => Ok(()),
-            other => Err(StoreError::Conflict(format!(
-                "{key} is no longer held by {worker} (status {other:?}); it was requeued after a missed heartbeat, so this result is discarded"
-            ))),
+    /// Marks held work done as its transaction's first statement. Writing first takes the write
+    /// lock (waiting under the busy timeout) before anything is read: a transaction that reads
+    /// first cannot upgrade once another worker has committed meanwhile, and the finished result
+    /// would be lost. Work no longer held by `worker` (requeued after a missed heartbeat) is a conflict.
+    async fn take_as_done(tx: &mut Transaction<'_, Sqlite>, kind: WorkKind, key: &str, worker: &str) -> Result<()> {
+        let changed = sqlx::query(sql_for(format!(
+            "UPDATE {} SET status = 'done', finished_at = ?, error = NULL WHERE key = ? AND worker = ? AND status = 'running'",
+            kind.table()
+        )))
+        .bind(now())
+        .bind(key)
+        .bind(worker)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            return Ok(());
         }
+        let status: Option<String> =
+            sqlx::query_scalar(sql_for(format!("SELECT status FROM {} WHERE key = ?", kind.table()))).bind(key).fetch_optional(&mut **tx).await?;
+        Err(StoreError::Conflict(format!(
+            "{key} is no longer held by {worker} (status {status:?}); it was requeued after a missed heartbeat, so this result is discarded"
+        )))
     }
 
     pub async fn finish_stage(&self, key: &str, worker: &str, done: &StageOutcomeRow) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        Self::owned(&mut tx, WorkKind::Stage, key, worker).await?;
+        Self::take_as_done(&mut tx, WorkKind::Stage, key, worker).await?;
         sqlx::query(
-            "UPDATE stages SET status = 'done', finished_at = ?, checkpoint_path = ?, loss_before = ?, perplexity_before = ?,
+            "UPDATE stages SET finished_at = ?, checkpoint_path = ?, loss_before = ?, perplexity_before = ?,
                  loss_after = ?, perplexity_after = ?, train_docs = ?, heldout_docs = ?, trainable_params = ?, train_seconds = ?, backend = ?,
                  head_warmup_steps = ?
              WHERE key = ?",
@@ -379,26 +408,33 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a stage failed and fails every pending job that waits on it, with the stage's reason.
+    /// Marks a stage failed and fails every pending job that waits on it, with the stage's
+    /// reason, in one transaction; nothing happens when the stage is no longer this worker's.
     pub async fn fail_stage(&self, key: &str, worker: &str, error: &str) -> Result<()> {
-        sqlx::query("UPDATE stages SET status = 'failed', finished_at = ?, error = ? WHERE key = ? AND worker = ? AND status = 'running'")
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE stages SET status = 'failed', finished_at = ?, error = ? WHERE key = ? AND worker = ? AND status = 'running'")
             .bind(now())
             .bind(error)
             .bind(key)
             .bind(worker)
-            .execute(&self.pool)
-            .await?;
-        self.fail_dependants(key, error).await
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            Self::fail_dependants(&mut tx, key, error).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn fail_dependants(&self, stage_key: &str, reason: &str) -> Result<()> {
+    async fn fail_dependants(tx: &mut Transaction<'_, Sqlite>, stage_key: &str, reason: &str) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET status = 'failed', finished_at = ?, error = 'intermediate stage failed: ' || ? WHERE stage_key = ? AND status = 'pending'",
         )
         .bind(now())
         .bind(reason)
         .bind(stage_key)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }
@@ -406,7 +442,7 @@ impl Store {
     /// Stores the epochs and the result and marks the job done, in one transaction.
     pub async fn finish_job(&self, key: &str, worker: &str, epochs: &[EpochRow], result: &ResultRow) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        Self::owned(&mut tx, WorkKind::Job, key, worker).await?;
+        Self::take_as_done(&mut tx, WorkKind::Job, key, worker).await?;
         sqlx::query("DELETE FROM epochs WHERE job_key = ?").bind(key).execute(&mut *tx).await?;
         for e in epochs {
             sqlx::query(
@@ -450,7 +486,6 @@ impl Store {
         .bind(t)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE jobs SET status = 'done', finished_at = ?, error = NULL WHERE key = ?").bind(t).bind(key).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

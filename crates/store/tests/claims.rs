@@ -71,11 +71,26 @@ async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
     let s = store.claim_stage("a", "w2").await.unwrap().unwrap();
     assert_eq!(s.key, "s1");
     assert!(store.claim_stage("a", "w3").await.unwrap().is_none(), "a running stage is not handed out twice");
+    // A worker that no longer holds the stage cannot fail it, nor the jobs waiting on it.
+    store.fail_stage("s1", "w-stale", "late report").await.unwrap();
+    let status = |rows: &[JobResultRow], key: &str| rows.iter().find(|r| r.job_key == key).unwrap().status.clone();
+    assert_eq!(status(&store.job_results("a").await.unwrap(), "j1"), "pending");
     store.fail_stage("s1", "w2", "corpus unreadable").await.unwrap();
     let rows = store.job_results("a").await.unwrap();
     let j1 = rows.iter().find(|r| r.job_key == "j1").unwrap();
     assert_eq!(j1.status, "failed");
     assert_eq!(j1.error.as_deref(), Some("intermediate stage failed: corpus unreadable"));
+    // A job added later to the failed stage fails at registration instead of waiting forever.
+    let stage = NewStage { key: "s1".into(), name: "task".into(), init: "pretrained".into(), mlm_freeze: 0, spec_json: "{}".into() };
+    store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None), job("j3", Some("s1"))]).await.unwrap();
+    let rows = store.job_results("a").await.unwrap();
+    let j3 = rows.iter().find(|r| r.job_key == "j3").unwrap();
+    assert_eq!((j3.status.as_str(), j3.error.as_deref()), ("failed", Some("intermediate stage failed: corpus unreadable")));
+    // --retry-failed puts the stage and its jobs back.
+    store.retry_failed("a").await.unwrap();
+    let rows = store.job_results("a").await.unwrap();
+    assert_eq!((status(&rows, "j1"), status(&rows, "j3")), ("pending".to_string(), "pending".to_string()));
+    assert_eq!(store.claim_stage("a", "w4").await.unwrap().unwrap().key, "s1");
 }
 
 #[tokio::test]
