@@ -85,7 +85,47 @@ fn check_lrs(source: &Source, span: &Spanned<LrAxis>, lrs: &[f64]) -> Result<(),
     if let Some(bad) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0 && **lr < 1.0)) {
         return Err(source.at(span, format!("learning rate {bad} must be a number in (0, 1), e.g. 5e-5")));
     }
+    if let Some(twice) = listed_twice(lrs) {
+        return Err(source.at(span, format!("learning rate {twice} is listed twice")));
+    }
     Ok(())
+}
+
+/// The first value listed twice in a grid axis, if any.
+fn listed_twice<T: PartialEq>(values: &[T]) -> Option<&T> {
+    values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(v))
+}
+
+/// An `[intermediate.NAME]` section's settings, checked before anything runs (a bad value
+/// would otherwise fail, or panic, inside the stage after the sweep started).
+fn check_intermediate(source: &Source, name: &str, section: &Spanned<IntermediateSection>, max_positions: usize) -> Result<(), SpecError> {
+    let s = section.get_ref();
+    let bad = |key: &str, problem: String| Err(source.at(section, format!("[intermediate.{name}] {key} {problem}")));
+    if s.steps == 0 {
+        return bad("steps", "must be at least 1".into());
+    }
+    if s.batch_size == 0 {
+        return bad("batch_size", "must be at least 1".into());
+    }
+    if !(s.lr.is_finite() && s.lr > 0.0 && s.lr < 1.0) {
+        return bad("lr", format!("= {} must be a number in (0, 1), e.g. 5e-5", s.lr));
+    }
+    if !(s.head_warmup_lr.is_finite() && s.head_warmup_lr > 0.0 && s.head_warmup_lr < 1.0) {
+        return bad("head_warmup_lr", format!("= {} must be a number in (0, 1), e.g. 1e-3", s.head_warmup_lr));
+    }
+    if !(s.mask_prob > 0.0 && s.mask_prob < 1.0) {
+        return bad("mask_prob", format!("= {} must be in (0, 1); BERT used 0.15", s.mask_prob));
+    }
+    if !(0.0..=1.0).contains(&s.warmup_ratio) {
+        return bad("warmup_ratio", format!("= {} must be in [0, 1]", s.warmup_ratio));
+    }
+    if !(s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
+        return bad("weight_decay", format!("= {} must be 0 or more", s.weight_decay));
+    }
+    match s.max_length {
+        Some(n) if n < 3 || n > max_positions => bad("max_length", format!("= {n} must be in 3..={max_positions} (the model's max_position_embeddings)")),
+        _ => Ok(()),
+    }
 }
 
 /// The learning rates for one (init, depth), from the grid or the defaults.
@@ -153,6 +193,15 @@ fn check_trainer(source: &Source, file: &SweepFile) -> Result<(), SpecError> {
             return Err(source.at(lr, format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref())));
         }
     }
+    if !(0.0..=1.0).contains(&t.warmup_ratio) {
+        return Err(source.error(None, format!("[train] warmup_ratio = {} must be in [0, 1]", t.warmup_ratio)));
+    }
+    if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        return Err(source.error(None, format!("[train] weight_decay = {} must be 0 or more", t.weight_decay)));
+    }
+    if !(t.max_grad_norm.is_finite() && t.max_grad_norm >= 0.0) {
+        return Err(source.error(None, format!("[train] max_grad_norm = {} must be 0 (no clipping) or more", t.max_grad_norm)));
+    }
     Ok(())
 }
 
@@ -205,6 +254,19 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
     if file.grid.init.is_empty() {
         return Err(source.error(None, "grid.init is empty; valid: \"pretrained\", \"scratch\""));
     }
+    if let Some(init) = listed_twice(&file.grid.init) {
+        return Err(source.error(None, format!("grid.init lists \"{}\" twice", init.as_str())));
+    }
+    // Spanned values compare by value alone, so the span found is the second listing.
+    if let Some(k) = listed_twice(&file.grid.mlm_freeze) {
+        return Err(source.at(k, format!("mlm_freeze {} is listed twice", k.get_ref())));
+    }
+    if let Some(p) = file.grid.pooling.as_deref().and_then(listed_twice) {
+        return Err(source.error(None, format!("grid.pooling lists {p:?} twice")));
+    }
+    for (name, section) in &file.intermediate {
+        check_intermediate(source, name, section, config.max_position_embeddings)?;
+    }
     for k in &file.grid.mlm_freeze {
         if *k.get_ref() > layers {
             return Err(source.at(k, format!("mlm_freeze {} is larger than the model's {layers} layers; valid: 0..={layers}", k.get_ref())));
@@ -216,6 +278,9 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
         Some(list) => {
             if let Some(bad) = list.iter().find(|n| *n.get_ref() < 2) {
                 return Err(source.at(bad, "train_size must be at least 2"));
+            }
+            if let Some(n) = listed_twice(list) {
+                return Err(source.at(n, format!("train_size {} is listed twice", n.get_ref())));
             }
             list.iter().map(|n| Some(*n.get_ref())).collect()
         }
@@ -261,6 +326,12 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                                 settings: mlm_settings(section, &data, mlm_k),
                             };
                             let key = stage_key(&spec);
+                            if let Some(same) = stages.get(&key).filter(|s| s.spec.name != spec.name) {
+                                return Err(source.error(None, format!(
+                                    "[intermediate.{}] and [intermediate.{}] describe the same stage (same corpus and settings); keep one of them",
+                                    same.spec.name, spec.name
+                                )));
+                            }
                             stages.entry(key.clone()).or_insert(StagePlan { key: key.clone(), spec, mlm_freeze: mlm_k });
                             Some(key)
                         }

@@ -76,6 +76,7 @@ pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
 }
 
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
+#[derive(Default)]
 struct Caches {
     tokens: HashMap<String, Arc<EncodedData>>,
     /// Token ids per (model, max length): each text is tokenized once per worker process.
@@ -101,7 +102,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(store: Store, options: WorkerOptions) -> Self {
-        Worker { store, options, caches: Arc::new(Mutex::new(Caches { tokens: HashMap::new(), memos: HashMap::new(), prefix: None })), last_group: None }
+        Worker { store, options, caches: Arc::new(Mutex::new(Caches::default())), last_group: None }
     }
 
     fn stopping(&self) -> bool {
@@ -174,21 +175,29 @@ impl Worker {
                     sink(WorkerMessage::Progress { worker: worker.clone(), key: key.clone(), event: event.clone() });
                 };
                 let mut observer = Observer { on_event: &mut on_event, stop: &stop };
-                let mut caches = caches.lock().expect("cache lock");
+                let mut caches = caches.lock().expect("caches are replaced after a panic, so never seen poisoned");
                 task.execute(backend, &mut caches, &mut observer)
             })
         };
         tokio::pin!(handle);
         let result = loop {
             tokio::select! {
-                joined = &mut handle => break joined.context("the training thread panicked")?,
+                joined = &mut handle => break joined.unwrap_or_else(|e| {
+                    // A panic poisons the shared caches: start the next job with fresh ones.
+                    self.caches = Arc::new(Mutex::new(Caches::default()));
+                    Err(WorkerError::Invalid(format!("the training thread panicked: {}", panic_message(e))))
+                }),
                 _ = tokio::time::sleep(HEARTBEAT) => {
                     if self.stopping() {
                         job_stop.store(true, Ordering::Relaxed);
                     }
-                    if !self.store.heartbeat(claimed.kind, &key, &worker).await? {
+                    match self.store.heartbeat(claimed.kind, &key, &worker).await {
+                        Ok(true) => {}
                         // Requeued behind our back (e.g. a long stall): stop, the result would be discarded.
-                        job_stop.store(true, Ordering::Relaxed);
+                        Ok(false) => job_stop.store(true, Ordering::Relaxed),
+                        // A busy or briefly unreadable database must not kill a training job; the
+                        // next beat tries again (a long outage ends in a requeue and a discarded result).
+                        Err(e) => tracing::warn!("heartbeat for {key} failed: {e}"),
                     }
                 }
             }
@@ -196,7 +205,7 @@ impl Worker {
         let (outcome, detail) = match result {
             Ok(TaskOutput::Job { epochs, result }) => {
                 let summary = format!("test acc {:.4} (val {:.4})", result.test_accuracy, result.val_accuracy);
-                match self.store.finish_job(&key, &worker, &epochs, &result).await {
+                match retrying(|| self.store.finish_job(&key, &worker, &epochs, &result)).await {
                     Ok(()) => (Outcome::Done, summary),
                     Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
                     Err(e) => return Err(e.into()),
@@ -204,7 +213,7 @@ impl Worker {
             }
             Ok(TaskOutput::Stage(done)) => {
                 let summary = format!("MLM perplexity {:.2} -> {:.2}", done.perplexity_before, done.perplexity_after);
-                match self.store.finish_stage(&key, &worker, &done).await {
+                match retrying(|| self.store.finish_stage(&key, &worker, &done)).await {
                     Ok(()) => (Outcome::Done, summary),
                     Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
                     Err(e) => return Err(e.into()),
@@ -225,6 +234,38 @@ impl Worker {
         };
         (self.options.sink)(WorkerMessage::Finished { worker, key, label, outcome, detail });
         Ok(())
+    }
+}
+
+/// A finished result is worth waiting for: store errors other than a lost claim are retried
+/// with backoff (about half a minute in all) before the worker gives up.
+async fn retrying<F, Fut>(mut write: F) -> thaw_store::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = thaw_store::Result<()>>,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match write().await {
+            Err(thaw_store::StoreError::Conflict(why)) => return Err(thaw_store::StoreError::Conflict(why)),
+            Err(e) if delay <= Duration::from_secs(16) => {
+                tracing::warn!("storing a finished result failed ({e}); retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into()),
+        Err(e) => e.to_string(),
     }
 }
 

@@ -193,6 +193,16 @@ fn bad_sweep_files_are_located_and_explained() {
         (BASE.replace("lr = 5e-5", "lr = 5e-5\nlr = 1e-4"), "duplicate key"),
         (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = { full = [1e-5], frozen = [1e-3] }"), "unknown field `frozen`, expected one of `full`, `partial`, `head_only`, `scratch`"),
         ("[sweep\nname = 1".to_string(), "sweep.toml:1:"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-5]"), "learning rate 0.00001 is listed twice"),
+        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [0, 2, 0]"), "sweep.toml:29:21: mlm_freeze 0 is listed twice"),
+        (BASE.replace("[grid]", "[grid]\ntrain_size = [10, 10]"), "train_size 10 is listed twice"),
+        (BASE.replace("init = [\"pretrained\", \"scratch\"]", "init = [\"pretrained\", \"pretrained\"]"), "grid.init lists \"pretrained\" twice"),
+        (BASE.replace("steps = 10", "steps = 10\nbatch_size = 0"), "sweep.toml:18:1: [intermediate.task] batch_size must be at least 1"),
+        (BASE.replace("steps = 10", "steps = 10\nmask_prob = 1.5"), "[intermediate.task] mask_prob = 1.5 must be in (0, 1)"),
+        (BASE.replace("steps = 10", "steps = 10\nmax_length = 4096"), "[intermediate.task] max_length = 4096 must be in 3..=128"),
+        (BASE.replace("batch_size = 8", "batch_size = 8\nwarmup_ratio = 2.0"), "[train] warmup_ratio = 2 must be in [0, 1]"),
+        (BASE.replace("corpus = \"domain.txt\"", "corpus = \"domain.txt\"\n[intermediate.domain2]\ncorpus = \"domain.txt\"")
+            .replace("[\"none\", \"task\"]", "[\"none\", \"domain\", \"domain2\"]"), "[intermediate.domain] and [intermediate.domain2] describe the same stage"),
     ];
     assert!(cases.len() >= 10);
     let mut wrong = Vec::new();
