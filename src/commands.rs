@@ -150,12 +150,14 @@ fn hardware(backend: Backend) -> serde_json::Value {
 
 async fn run(file: &Path, jobs: usize, backend: Backend, db: Option<PathBuf>, retry_failed: bool, no_report: bool) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    thaw_worker::BackendKind::from(backend).check_built()?;
     let (source, mut plan) = load_plan(file)?;
     if let serde_json::Value::Object(setup) = &mut plan.setup {
         setup.insert("hardware".into(), hardware(backend));
         setup.insert("backend".into(), thaw_worker::BackendKind::from(backend).as_str().into());
     }
-    let db = db.unwrap_or_else(|| default_db(&plan.sweep));
+    // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
+    let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
     let store = Store::open(&db).await?;
     let summary = register(&store, &source, &plan).await?;
     if retry_failed {
@@ -259,6 +261,7 @@ fn console_sink() -> Sink {
 }
 
 async fn worker(db: &Path, sweep: Option<String>, backend: Backend, child: bool) -> Result<ExitCode> {
+    thaw_worker::BackendKind::from(backend).check_built()?;
     if !db.is_file() {
         bail!("{}: no such database; start the sweep with `thaw run FILE` first", db.display());
     }
@@ -270,7 +273,7 @@ async fn worker(db: &Path, sweep: Option<String>, backend: Backend, child: bool)
         stop_on_stdin_eof(stop.clone());
     }
     let options = WorkerOptions {
-        db: db.to_path_buf(),
+        db: std::path::absolute(db)?,
         sweep,
         backend: backend.into(),
         worker_id: worker_id(""),

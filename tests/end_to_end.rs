@@ -260,3 +260,15 @@ lr = [3e-3]"#;
     let attempts = sqlite_rows(&db, "SELECT MAX(attempts), COUNT(*) FROM jobs WHERE status = 'done'");
     assert_eq!(attempts, vec![vec!["1".to_string(), "12".to_string()]]);
 }
+
+#[test]
+#[cfg(not(feature = "wgpu"))]
+fn asking_for_a_backend_this_build_lacks_is_one_clear_error_before_anything_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), "gpu", "freeze = [0]\nseeds = [1]");
+    let out = thaw(dir.path(), &["run", file.to_str().unwrap(), "--backend", "wgpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("built without the GPU backend") && stderr.contains("--features wgpu"), "{stderr}");
+    assert!(!dir.path().join("results/gpu.db").exists(), "no sweep was registered");
+}

@@ -58,14 +58,12 @@ impl Source {
         self.error(Some(value.span()), message)
     }
 
-    /// A path written in the file, resolved against the file's folder.
+    /// A path written in the file, resolved against the file's folder and made absolute: it is
+    /// stored with the jobs, and a worker started from another folder must find it too.
     pub fn resolve(&self, written: &str) -> PathBuf {
         let p = Path::new(written);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path.parent().unwrap_or(Path::new(".")).join(p)
-        }
+        let joined = if p.is_absolute() { p.to_path_buf() } else { self.path.parent().unwrap_or(Path::new(".")).join(p) };
+        std::path::absolute(&joined).unwrap_or(joined)
     }
 }
 

@@ -49,9 +49,21 @@ fn wgpu_device() -> Result<Device> {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    Err(WorkerError::Backend(
-        "this thaw was built without the GPU backend; rebuild with `cargo build --release --features wgpu`".into(),
-    ))
+    BackendKind::Wgpu.check_built().map(|_| unreachable!("checked above"))
+}
+
+impl BackendKind {
+    /// Whether this build contains the backend, checked before a sweep is registered so a
+    /// missing feature is one clear error, not a failed job per job. A GPU that exists in the
+    /// build but fails to start is found by the first job.
+    pub fn check_built(self) -> Result<()> {
+        match self {
+            BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(WorkerError::Backend(
+                "this thaw was built without the GPU backend; rebuild with `cargo build --release --features wgpu`".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl fmt::Display for BackendKind {
