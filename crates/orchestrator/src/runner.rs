@@ -1,7 +1,7 @@
 //! One worker: claims stages and jobs from the store, runs them with thaw-worker on a
-//! blocking thread, keeps a heartbeat, records results. Many workers (threads of
-//! `thaw run`, or `thaw worker` processes anywhere that can open the file) share a
-//! sweep through the store's atomic claim.
+//! blocking thread, keeps a heartbeat, records results. Many workers (the child processes of
+//! `thaw run`, or `thaw worker` processes anywhere that can open the file) share a sweep
+//! through the store's atomic claim.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

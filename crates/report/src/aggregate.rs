@@ -1,7 +1,7 @@
 //! Per-cell statistics from the `job_results` rows, with a learning-rate selection that never
 //! looks at test metrics.
 //!
-//! A *cell* is one configuration: (init, intermediate, mlm_freeze, freeze, train_size). Its jobs
+//! A *cell* is one configuration: (init, intermediate, mlm_freeze, pooling, freeze, train_size). Its jobs
 //! differ only by learning rate and seed. For each cell:
 //!
 //! 1. every lr is summarised over its *done* seeds (failed, pending and running seeds are

@@ -76,7 +76,8 @@ impl SweepData {
         Ok(SweepData { sweep: sweep_row, setup, rows, epochs, stages })
     }
 
-    /// The size of the whole training split, when the orchestrator recorded it.
+    /// The training examples of the sweep's largest training-set size (the whole split without
+    /// a train_size axis), when the orchestrator recorded it.
     fn full_train_size(&self) -> Option<i64> {
         self.setup.get("train_examples").and_then(Value::as_i64)
     }

@@ -244,7 +244,8 @@ pub fn perplexity_reading(stage: &StageRow) -> String {
         Some(p) if p <= FAR_PERPLEXITY => format!("moderately far from the pretraining data ({CLOSE_PERPLEXITY}–{FAR_PERPLEXITY})"),
         Some(_) => format!("far from the pretraining data (> {FAR_PERPLEXITY})"),
     };
-    match stage.head_warmup_steps.filter(|&n| n > 0) {
+    match stage.head_warmup_steps {
+        Some(0) => "not readable: the MLM head was untrained (head_warmup_steps = 0), so the perplexity before MLM measures a random head, not the text".to_string(),
         // A head fitted briefly on frozen features overstates perplexity: the thresholds assume
         // the model's own pretrained MLM head, so this reading is an upper bound.
         Some(n) => format!(
@@ -309,5 +310,7 @@ mod tests {
         let fresh = perplexity_reading(&stage(900.0, Some(60)));
         assert!(fresh.starts_with("far from the pretraining data (> 50), read with care"), "{fresh}");
         assert!(fresh.contains("fitted for 60 steps") && fresh.contains("upper bound"), "{fresh}");
+        let untrained = perplexity_reading(&stage(30000.0, Some(0)));
+        assert!(untrained.starts_with("not readable: the MLM head was untrained"), "{untrained}");
     }
 }

@@ -577,8 +577,4 @@ impl Store {
             .collect();
         Ok(p)
     }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
 }

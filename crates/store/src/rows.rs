@@ -191,11 +191,6 @@ impl StatusCounts {
     pub fn total(&self) -> usize {
         self.pending + self.running + self.done + self.failed
     }
-
-    /// Nothing left to run or running.
-    pub fn settled(&self) -> bool {
-        self.pending == 0 && self.running == 0
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -50,8 +50,6 @@ pub struct Splits {
     pub test: Vec<Example>,
     /// Sorted label names; a label's index is its class id.
     pub labels: Vec<String>,
-    /// How each split was obtained, for the report ("file", "carved from train").
-    pub provenance: BTreeMap<&'static str, String>,
 }
 
 impl Splits {
@@ -260,30 +258,20 @@ pub fn subsample(pool: &[Example], n: usize, seed: u64) -> Vec<Example> {
 
 /// Loads and checks the three splits.
 pub fn load_splits(files: &DataFiles, options: &SplitOptions) -> Result<Splits> {
-    let mut provenance = BTreeMap::new();
     let mut train = read_examples(&files.train, &files.text_field, &files.label_field)?;
-    provenance.insert("train", files.train.display().to_string());
     let validation = match &files.validation {
-        Some(path) => {
-            provenance.insert("validation", path.display().to_string());
-            read_examples(path, &files.text_field, &files.label_field)?
-        }
+        Some(path) => read_examples(path, &files.text_field, &files.label_field)?,
         None => {
             let (kept, taken) = carve(train, options.holdout_fraction, "validation");
             train = kept;
-            provenance.insert("validation", format!("{:.0}% of train, stratified", options.holdout_fraction * 100.0));
             taken
         }
     };
     let test = match &files.test {
-        Some(path) => {
-            provenance.insert("test", path.display().to_string());
-            read_examples(path, &files.text_field, &files.label_field)?
-        }
+        Some(path) => read_examples(path, &files.text_field, &files.label_field)?,
         None => {
             let (kept, taken) = carve(train, options.holdout_fraction, "test");
             train = kept;
-            provenance.insert("test", format!("{:.0}% of train, stratified", options.holdout_fraction * 100.0));
             taken
         }
     };
@@ -311,7 +299,7 @@ pub fn load_splits(files: &DataFiles, options: &SplitOptions) -> Result<Splits> 
         }
         train = subsample(&train, n, options.subsample_seed);
     }
-    Ok(Splits { train, validation, test, labels, provenance })
+    Ok(Splits { train, validation, test, labels })
 }
 
 fn check_labels_known(split: &str, path: Option<&Path>, field: &str, examples: &[Example], labels: &[String]) -> Result<()> {

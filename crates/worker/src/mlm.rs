@@ -196,7 +196,7 @@ pub fn train_mlm(
     observer.phase(Phase::Load, format!("{:?} weights, MLM freeze {}", job.start, s.freeze));
     let encoder = load_encoder(files, config, &job.start, &device)?;
     let layers = encoder.num_layers();
-    // MiniLM ships no MLM head: a fresh one is fitted on frozen features first, so that the
+    // The MLM head always starts fresh (MiniLM ships none): it is fitted on frozen features first, so that the
     // "before" loss measures the text against the pretrained encoder, not against random
     // weights, and so that the encoder is not trained through a random head.
     let head_only = freeze_bottom(encoder, layers)?;

@@ -218,8 +218,9 @@ pub fn build_classifier(
     })
 }
 
-/// An MLM head on `encoder`; the checkpoint is asked first (`cls.predictions.*`, present in
-/// BERT-base but not in MiniLM), else the head is initialised as BERT does.
+/// An MLM head on `encoder`, its weights asked of `head_init` by their Hugging Face names
+/// (`cls.predictions.*`). The MLM stage passes a fresh initialiser, so the head starts as
+/// BERT initialises it; loading a checkpoint's own head (BERT-base has one) is not wired up.
 pub fn build_masked_lm(cfg: &BertConfig, encoder: Encoder, head_init: &mut impl WeightSource, device: &Device) -> Result<MaskedLm> {
     let h = cfg.hidden_size;
     Ok(MaskedLm {
