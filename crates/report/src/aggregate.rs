@@ -6,7 +6,9 @@
 //!
 //! 1. every lr is summarised over its *done* seeds (failed, pending and running seeds are
 //!    counted but never enter a mean);
-//! 2. the lr with the best mean **validation** accuracy is selected; ties (means within
+//! 2. an lr with a failed seed (usually a diverged run) ranks below every lr without one, so
+//!    it cannot win on the seeds that survived; among the rest, the lr with the best mean
+//!    **validation** accuracy is selected; ties (means within
 //!    [`TIE_TOLERANCE`]) go to the higher mean validation macro-F1, then the lower mean
 //!    validation loss, then the smaller lr (the more conservative choice);
 //! 3. the cell reports the displayed metric (test by default), macro-F1 and training time at
@@ -363,7 +365,10 @@ pub fn select_lr(lrs: &[LrSummary]) -> Option<usize> {
 /// Greater means a better candidate.
 fn selection_order(a: &LrSummary, b: &LrSummary) -> Ordering {
     let mean = |e: Option<Estimate>| e.map(|e| e.mean);
-    compare_scores(mean(a.val_accuracy), mean(b.val_accuracy))
+    // Fewer failures is better: (a.failed == 0) > (b.failed == 0) when only a is clean.
+    (a.failed == 0)
+        .cmp(&(b.failed == 0))
+        .then_with(|| compare_scores(mean(a.val_accuracy), mean(b.val_accuracy)))
         .then_with(|| compare_scores(mean(a.val_macro_f1), mean(b.val_macro_f1)))
         // Lower loss is better, so the arguments swap.
         .then_with(|| compare_scores(mean(b.val_loss), mean(a.val_loss)))
@@ -622,6 +627,21 @@ mod tests {
         assert_eq!((s.n, s.failed, s.unfinished), (2, 1, 1), "counts are for the selected lr only");
         assert!((s.accuracy_mean.unwrap() - 0.72).abs() < 1e-12);
         assert!(s.accuracy_ci95.is_some());
+    }
+
+    #[test]
+    fn an_lr_that_lost_a_seed_cannot_win_on_its_survivors() {
+        let rows = vec![
+            done(2, 1e-3, 0, 0.95, 0.60),
+            row(2, 1e-3, 1, "failed", None, 0.0),
+            done(2, 1e-4, 0, 0.80, 0.78),
+            done(2, 1e-4, 1, 0.81, 0.79),
+        ];
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.selected_lr, Some(1e-4), "the clean lr wins over a higher mean with a failed seed");
+        // When every lr lost seeds, validation decides among them as usual.
+        let rows = vec![done(2, 1e-3, 0, 0.95, 0.6), row(2, 1e-3, 1, "failed", None, 0.0), done(2, 1e-4, 0, 0.8, 0.78), row(2, 1e-4, 1, "failed", None, 0.0)];
+        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(1e-3));
     }
 
     #[test]

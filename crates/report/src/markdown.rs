@@ -309,9 +309,14 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
     if overlapping_top(cells) {
         caveats.push("The top cells' validation 95% CIs overlap: the ranking among them is not settled (see the recommendation).".into());
     }
-    let failed: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().0 > 0).map(|c| format!("{} ({} failed)", names.cell(c), c.failed_and_unfinished().0)).collect();
+    let failed: Vec<String> = cells.iter().filter_map(|c| failures(c).map(|f| format!("{} ({f})", names.cell(c)))).collect();
     if !failed.is_empty() {
-        caveats.push(format!("{} cell(s) lost seeds to failed jobs at the selected lr (excluded from the means): {}.{}", failed.len(), list(failed), first_error(data)));
+        caveats.push(format!(
+            "{} cell(s) lost seeds to failed jobs (excluded from the means; an lr with a failed seed is selected only when every lr has one): {}.{}",
+            failed.len(),
+            list(failed),
+            first_error(data)
+        ));
     }
     let pending: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().1 > 0).map(|c| format!("{} ({} pending)", names.cell(c), c.failed_and_unfinished().1)).collect();
     if !pending.is_empty() {
@@ -343,6 +348,12 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
     md
 }
 
+/// "2 failed at lr 1e-4" over every lr of the cell; None when nothing failed.
+fn failures(cell: &Cell) -> Option<String> {
+    let at: Vec<String> = cell.lrs.iter().filter(|l| l.failed > 0).map(|l| format!("{} at lr {}", l.failed, format_lr(l.lr))).collect();
+    (!at.is_empty()).then(|| format!("failed: {}", at.join(", ")))
+}
+
 fn overlapping_top(cells: &[Cell]) -> bool {
     let sizes = train_sizes(cells);
     sizes.iter().any(|size| {
@@ -364,7 +375,8 @@ fn method_section(metric: Metric) -> String {
     format!(
         "## How cells are scored\n\n\
          A cell is one (init, intermediate, MLM freeze, pooling, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
-         For each lr the finished seeds are averaged. The lr with the best mean validation accuracy is selected; ties go to the higher mean \
+         For each lr the finished seeds are averaged. An lr with a failed seed (usually a diverged run) ranks below every lr without one; \
+         among the rest, the lr with the best mean validation accuracy is selected; ties go to the higher mean \
          validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
          The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). Differences between cells use Welch's interval. \
