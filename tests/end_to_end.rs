@@ -234,7 +234,7 @@ lr = [3e-3]"#;
                 .current_dir(dir.path())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -245,7 +245,7 @@ lr = [3e-3]"#;
     let mut workers_seen = std::collections::BTreeSet::new();
     for w in workers {
         let out = w.wait_with_output().unwrap();
-        assert!(out.status.success());
+        assert!(out.status.success(), "a worker failed:\n{}", String::from_utf8_lossy(&out.stderr));
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             if v["type"] == "finished" && v["outcome"] == "done" {
