@@ -43,7 +43,8 @@ fn default_db(sweep: &str) -> PathBuf {
 fn plan(file: &Path, list_jobs: bool) -> Result<ExitCode> {
     let (_, plan) = load_plan(file)?;
     println!("sweep {}: model {} ({} layers), data {}", plan.sweep, plan.model.origin, plan.model.num_layers, plan.data.name);
-    println!("{} jobs, {} shared intermediate-MLM stages", plan.jobs.len(), plan.stages.len());
+    let stages = plan.stages.len();
+    println!("{} jobs, {stages} shared intermediate-MLM stage{}", plan.jobs.len(), if stages == 1 { "" } else { "s" });
     for stage in &plan.stages {
         let users = plan.jobs.iter().filter(|j| j.spec.stage_key.as_deref() == Some(stage.key.as_str())).count();
         println!(

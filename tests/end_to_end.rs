@@ -86,7 +86,7 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     let plan = thaw(dir.path(), &["plan", file.to_str().unwrap()]);
     assert!(plan.status.success());
     let plan_text = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan_text.contains("14 jobs, 1 shared intermediate-MLM stages"), "{plan_text}");
+    assert!(plan_text.contains("14 jobs, 1 shared intermediate-MLM stage\n"), "{plan_text}");
 
     let run = thaw(dir.path(), &["run", file.to_str().unwrap()]);
     assert!(run.status.success(), "thaw run failed");

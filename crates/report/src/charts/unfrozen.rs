@@ -88,7 +88,12 @@ impl<'a> UnfrozenChart<'a> {
 
     fn point(&self, unfrozen: i64, e: Estimate, lr: f64) -> Point {
         let s = self.scale();
-        Point { x: unfrozen as f64, mean: s * e.mean, low: s * e.low(), high: s * e.high(), lr }
+        // A t-interval over two noisy timings can reach below zero; no job takes negative time.
+        let floor = match self.quantity {
+            Quantity::TrainSeconds => 0.0,
+            Quantity::Accuracy => f64::NEG_INFINITY,
+        };
+        Point { x: unfrozen as f64, mean: s * e.mean, low: (s * e.low()).max(floor), high: s * e.high(), lr }
     }
 
     fn per_lr_lines(&self, cells: &[&&Cell]) -> Vec<Vec<(f64, f64)>> {
