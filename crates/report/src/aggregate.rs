@@ -18,7 +18,7 @@
 //! reported number upwards; that is why the test columns are never read during selection.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -184,7 +184,7 @@ pub struct LrSummary {
 }
 
 impl LrSummary {
-    fn of(lr: f64, rows: &[&JobResultRow], metric: Metric) -> LrSummary {
+    fn of(lr: f64, rows: &[&JobResultRow], metric: Metric, costs: &JobCosts) -> LrSummary {
         let done: Vec<&JobResultRow> = rows.iter().copied().filter(|r| is_done(r)).collect();
         let collect = |f: &dyn Fn(&JobResultRow) -> Option<f64>| -> Option<Estimate> {
             Estimate::of(&done.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
@@ -199,9 +199,41 @@ impl LrSummary {
             val_loss: collect(&|r| r.val_loss),
             accuracy: collect(&|r| metric.accuracy(r)),
             macro_f1: collect(&|r| metric.macro_f1(r)),
-            train_seconds: collect(&|r| r.train_seconds),
+            train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
         }
+    }
+}
+
+/// What each done job's training cost: its own steps plus an equal share of the frozen-prefix
+/// passes of its prefix group (the jobs, of any seed or lr, that reused one cached
+/// computation). Charging the pass only to the job that happened to compute it would make
+/// the others look free and make the cost depend on claim order.
+#[derive(Debug, Clone, Default)]
+pub struct JobCosts(HashMap<String, f64>);
+
+impl JobCosts {
+    pub fn of(rows: &[JobResultRow]) -> JobCosts {
+        let done: Vec<&JobResultRow> = rows.iter().filter(|r| is_done(r) && r.train_seconds.is_some()).collect();
+        let mut groups: HashMap<&str, (f64, usize)> = HashMap::new();
+        for r in &done {
+            let g = groups.entry(r.prefix_group.as_str()).or_default();
+            g.0 += r.prefix_seconds.unwrap_or(0.0);
+            g.1 += 1;
+        }
+        JobCosts(
+            done.iter()
+                .map(|r| {
+                    let (prefix, n) = groups[r.prefix_group.as_str()];
+                    (r.job_key.clone(), r.train_seconds.unwrap_or(0.0) + prefix / n as f64)
+                })
+                .collect(),
+        )
+    }
+
+    /// Seconds for a done job; None for one without a result.
+    pub fn get(&self, job_key: &str) -> Option<f64> {
+        self.0.get(job_key).copied()
     }
 }
 
@@ -331,14 +363,15 @@ pub fn cells(rows: &[JobResultRow], metric: Metric) -> Vec<Cell> {
     for row in rows {
         by_cell.entry(CellKey::of(row)).or_default().push(row);
     }
-    let mut cells: Vec<Cell> = by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric)).collect();
+    let costs = JobCosts::of(rows);
+    let mut cells: Vec<Cell> = by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric, &costs)).collect();
     cells.sort_by(|a, b| {
         (a.key.series(), a.key.train_size, a.unfrozen_layers()).cmp(&(b.key.series(), b.key.train_size, b.unfrozen_layers()))
     });
     cells
 }
 
-fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric) -> Cell {
+fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric, costs: &JobCosts) -> Cell {
     let mut by_lr: Vec<(f64, Vec<&JobResultRow>)> = Vec::new();
     for row in rows {
         match by_lr.iter_mut().find(|(lr, _)| lr.to_bits() == row.lr.to_bits()) {
@@ -347,7 +380,7 @@ fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric) -> Cell {
         }
     }
     by_lr.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let lrs: Vec<LrSummary> = by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric)).collect();
+    let lrs: Vec<LrSummary> = by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric, costs)).collect();
     let selected = select_lr(&lrs);
     let edge = edge_of(selected, lrs.len());
     Cell { key, num_layers: rows[0].num_layers, lrs, selected, edge, metric }
@@ -500,6 +533,7 @@ mod tests {
             total_params: val.map(|_| 2000),
             prefix_cache: val.map(|_| "none".into()),
             backend: val.map(|_| "ndarray".into()),
+            prefix_group: format!("g-f{freeze}"),
         }
     }
 
@@ -627,6 +661,22 @@ mod tests {
         assert_eq!((s.n, s.failed, s.unfinished), (2, 1, 1), "counts are for the selected lr only");
         assert!((s.accuracy_mean.unwrap() - 0.72).abs() < 1e-12);
         assert!(s.accuracy_ci95.is_some());
+    }
+
+    #[test]
+    fn training_time_shares_each_prefix_pass_among_the_jobs_that_used_it() {
+        let mut computed = done(4, 1e-3, 0, 0.8, 0.7);
+        computed.prefix_seconds = Some(12.0);
+        let reused = done(4, 1e-3, 1, 0.8, 0.7);
+        let other_lr = done(4, 1e-2, 0, 0.7, 0.6);
+        let rows = [computed, reused, other_lr];
+        // One pass of 12 s served three jobs (two lrs): 4 s each, whoever computed it.
+        let costs = JobCosts::of(&rows);
+        assert_eq!(costs.get(&rows[0].job_key), Some(10.0 + 4.0));
+        assert_eq!(costs.get(&rows[2].job_key), Some(10.0 + 4.0));
+        let s = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.selected_lr, Some(1e-3));
+        assert_eq!(s.train_seconds_mean, Some(((10.0 + 4.0) + (11.0 + 4.0)) / 2.0));
     }
 
     #[test]

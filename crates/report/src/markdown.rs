@@ -382,7 +382,9 @@ fn method_section(metric: Metric) -> String {
          over seeds (df = n − 1; one seed gives no interval). Differences between cells use Welch's interval. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
          cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
-         An lr flagged \"edge\" is the smallest or largest of those tried for the cell.\n\n"
+         An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \
+         Training time is a job's training steps plus an equal share of the frozen-prefix pass it used (one cached pass serves \
+         every seed and lr of a frozen depth, so each of those jobs pays its share); evaluation is not included.\n\n"
     )
 }
 

@@ -526,7 +526,12 @@ impl Store {
     }
 
     pub async fn job_results(&self, sweep: &str) -> Result<Vec<JobResultRow>> {
-        Ok(sqlx::query_as::<_, JobResultRow>("SELECT * FROM job_results WHERE sweep = ? ORDER BY ord").bind(sweep).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as::<_, JobResultRow>(
+            "SELECT v.*, j.prefix_group FROM job_results v JOIN jobs j ON j.key = v.job_key WHERE v.sweep = ? ORDER BY v.ord",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn epochs(&self, sweep: &str) -> Result<Vec<EpochRow>> {

@@ -145,6 +145,8 @@ pub struct JobResultRow {
     pub total_params: Option<i64>,
     pub prefix_cache: Option<String>,
     pub backend: Option<String>,
+    /// Jobs that share one frozen-prefix computation (from `jobs`, not the view).
+    pub prefix_group: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]

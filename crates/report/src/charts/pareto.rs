@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::aggregate::JobCosts;
 use super::unfrozen::{capitalise, decimals_for};
 use super::*;
 
@@ -22,9 +23,10 @@ impl ParetoChart<'_, '_> {
     fn points(&self) -> Vec<JobPoints> {
         let by_key: HashMap<&str, &JobResultRow> = self.data.rows.iter().map(|r| (r.job_key.as_str(), r)).collect();
         let metric = self.data.metric;
+        let costs = JobCosts::of(&self.data.rows);
         let to_point = |key: &String| -> Option<(f64, f64)> {
             let row = by_key.get(key.as_str())?;
-            Some((row.train_seconds?, 100.0 * metric.accuracy(row)?))
+            Some((costs.get(&row.job_key)?, 100.0 * metric.accuracy(row)?))
         };
         let cells = self.data.primary_cells();
         let names = self.data.names();
