@@ -126,7 +126,7 @@ fn cheapest_paragraph(ranked: &[Scored], names: &Names) -> String {
     let others = within.len() - 1;
     if within.len() == 1 {
         return format!(
-            "No other cell's validation mean lies within the best cell's CI, so nothing cheaper is as good ({:.1} s mean training time).",
+            "No other cell's validation mean lies within the best cell's CI ({:.1} s mean training time), so no cheaper cell is shown to be as good.",
             seconds(best.cell)
         );
     }
