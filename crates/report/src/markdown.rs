@@ -179,8 +179,7 @@ fn recommendation_section(data: &SweepData, cells: &[Cell], names: &Names, metri
         if sizes.len() > 1 {
             let _ = writeln!(md, "### Training-set size {}\n", train_size_text(*size));
         }
-        let group: Vec<&Cell> = cells.iter().filter(|c| c.key.train_size == *size).collect();
-        for paragraph in recommend::recommend(&group, names, metric) {
+        for paragraph in recommend::recommend(&cells_of_size(cells, *size), names, metric) {
             let _ = writeln!(md, "- {paragraph}");
         }
         md.push('\n');
@@ -355,12 +354,11 @@ fn failures(cell: &Cell) -> Option<String> {
 }
 
 fn overlapping_top(cells: &[Cell]) -> bool {
-    let sizes = train_sizes(cells);
-    sizes.iter().any(|size| {
-        let mut ranked: Vec<_> = cells.iter().filter(|c| c.key.train_size == *size).filter_map(|c| c.selected_lr()?.val_accuracy).collect();
-        ranked.sort_by(|a, b| b.mean.total_cmp(&a.mean));
-        ranked.len() > 1 && ranked[1..].iter().any(|e| !ranked[0].separated_from(e))
-    })
+    train_sizes(cells).iter().any(|size| recommend::top_cells_overlap(&cells_of_size(cells, *size)))
+}
+
+fn cells_of_size(cells: &[Cell], size: Option<i64>) -> Vec<&Cell> {
+    cells.iter().filter(|c| c.key.train_size == size).collect()
 }
 
 fn first_error(data: &SweepData) -> String {

@@ -68,6 +68,13 @@ fn seeds(n: usize) -> String {
     format!("{n} seed{}", if n == 1 { "" } else { "s" })
 }
 
+/// True when the best cell (by validation) cannot be told apart from another one: the
+/// recommendation then says "cannot separate", and the report's caveats say so too.
+pub fn top_cells_overlap(cells: &[&Cell]) -> bool {
+    let ranked = ranked(cells);
+    ranked.len() > 1 && !contenders(&ranked).is_empty()
+}
+
 /// Cells whose validation interval overlaps the best one's (or that have no interval to compare).
 fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
     let best = ranked[0].chosen_on;
