@@ -40,6 +40,10 @@ fn default_db(sweep: &str) -> PathBuf {
     Path::new("results").join(format!("{sweep}.db"))
 }
 
+fn default_report_dir(sweep: &str) -> PathBuf {
+    Path::new("results").join(sweep)
+}
+
 fn plan(file: &Path, list_jobs: bool) -> Result<ExitCode> {
     let (_, plan) = load_plan(file)?;
     println!("sweep {}: model {} ({} layers), data {}", plan.sweep, plan.model.origin, plan.model.num_layers, plan.data.name);
@@ -133,29 +137,30 @@ async fn register(store: &Store, source: &thaw_orchestrator::spec::Source, plan:
             lr: j.lr,
             train_size: j.spec.train_size.map(|n| n as i64),
             pooling: j.pooling.as_str().into(),
-            prefix_group: j.spec.prefix_group.clone(),
+            prefix_group: j.spec.prefix_group(),
             spec_json: serde_json::to_string(&j.spec).expect("json"),
         })
         .collect();
     Ok(store.register_plan(&sweep, &stages, &jobs).await?)
 }
 
-fn hardware(backend: Backend) -> serde_json::Value {
+fn hardware(backend: thaw_worker::BackendKind) -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    serde_json::json!({ "cpu": cpu, "cores": cores, "backend": thaw_worker::BackendKind::from(backend).as_str() })
+    serde_json::json!({ "cpu": cpu, "cores": cores, "backend": backend.as_str() })
 }
 
 async fn run(file: &Path, jobs: usize, backend: Backend, db: Option<PathBuf>, retry_failed: bool, no_report: bool) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    thaw_worker::BackendKind::from(backend).check_built()?;
+    let backend = thaw_worker::BackendKind::from(backend);
+    backend.check_built()?;
     let (source, mut plan) = load_plan(file)?;
     if let serde_json::Value::Object(setup) = &mut plan.setup {
         setup.insert("hardware".into(), hardware(backend));
-        setup.insert("backend".into(), thaw_worker::BackendKind::from(backend).as_str().into());
+        setup.insert("backend".into(), backend.as_str().into());
     }
     // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
     let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
@@ -193,7 +198,7 @@ async fn run(file: &Path, jobs: usize, backend: Backend, db: Option<PathBuf>, re
             "--sweep".into(),
             plan.sweep.clone(),
             "--backend".into(),
-            thaw_worker::BackendKind::from(backend).as_str().into(),
+            backend.as_str().into(),
             "--child".into(),
         ],
     };
@@ -214,8 +219,7 @@ async fn run(file: &Path, jobs: usize, backend: Backend, db: Option<PathBuf>, re
         return Ok(ExitCode::from(130));
     }
     if !no_report {
-        let out = Path::new("results").join(&plan.sweep);
-        let files = write_report(&store, &plan.sweep, &out, Metric::Test, false).await?;
+        let files = write_report(&store, &plan.sweep, &default_report_dir(&plan.sweep), Metric::Test, false).await?;
         eprintln!("report: {}", files.display());
     }
     Ok(if outcome.failed > 0 || outcome.pending > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -262,7 +266,8 @@ fn console_sink() -> Sink {
 }
 
 async fn worker(db: &Path, sweep: Option<String>, backend: Backend, child: bool) -> Result<ExitCode> {
-    thaw_worker::BackendKind::from(backend).check_built()?;
+    let backend = thaw_worker::BackendKind::from(backend);
+    backend.check_built()?;
     if !db.is_file() {
         bail!("{}: no such database; start the sweep with `thaw run FILE` first", db.display());
     }
@@ -276,7 +281,7 @@ async fn worker(db: &Path, sweep: Option<String>, backend: Backend, child: bool)
     let options = WorkerOptions {
         db: std::path::absolute(db)?,
         sweep,
-        backend: backend.into(),
+        backend,
         worker_id: worker_id(""),
         stop,
         sink: if child { child_sink() } else { console_sink() },
@@ -436,7 +441,7 @@ async fn write_report(store: &Store, sweep: &str, out: &Path, metric: Metric, sh
 
 async fn report(target: &Target, out: Option<PathBuf>, metric: Metric, all_lrs: bool) -> Result<ExitCode> {
     let (store, sweep) = open_target(target).await?;
-    let out = out.unwrap_or_else(|| Path::new("results").join(&sweep));
+    let out = out.unwrap_or_else(|| default_report_dir(&sweep));
     let md = write_report(&store, &sweep, &out, metric, all_lrs).await?;
     println!("{}", md.display());
     Ok(ExitCode::SUCCESS)

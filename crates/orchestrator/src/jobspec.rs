@@ -96,7 +96,6 @@ pub struct JobSpec {
     pub settings: FineTuneSettings,
     /// Memory for frozen-prefix activations in the worker, MiB.
     pub prefix_cache_mb: usize,
-    pub prefix_group: String,
 }
 
 impl JobSpec {

@@ -82,13 +82,18 @@ fn check_lrs(source: &Source, span: &Spanned<LrAxis>, lrs: &[f64]) -> Result<(),
     if lrs.is_empty() {
         return Err(source.at(span, "an lr list is empty"));
     }
-    if let Some(bad) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0 && **lr < 1.0)) {
+    if let Some(bad) = lrs.iter().find(|lr| !is_learning_rate(**lr)) {
         return Err(source.at(span, format!("learning rate {bad} must be a number in (0, 1), e.g. 5e-5")));
     }
     if let Some(twice) = listed_twice(lrs) {
         return Err(source.at(span, format!("learning rate {twice} is listed twice")));
     }
     Ok(())
+}
+
+/// A learning rate thaw accepts anywhere: a finite number in (0, 1).
+fn is_learning_rate(x: f64) -> bool {
+    x.is_finite() && x > 0.0 && x < 1.0
 }
 
 /// The first value listed twice in a grid axis, if any.
@@ -107,10 +112,10 @@ fn check_intermediate(source: &Source, name: &str, section: &Spanned<Intermediat
     if s.batch_size == 0 {
         return bad("batch_size", "must be at least 1".into());
     }
-    if !(s.lr.is_finite() && s.lr > 0.0 && s.lr < 1.0) {
+    if !is_learning_rate(s.lr) {
         return bad("lr", format!("= {} must be a number in (0, 1), e.g. 5e-5", s.lr));
     }
-    if !(s.head_warmup_lr.is_finite() && s.head_warmup_lr > 0.0 && s.head_warmup_lr < 1.0) {
+    if !is_learning_rate(s.head_warmup_lr) {
         return bad("head_warmup_lr", format!("= {} must be a number in (0, 1), e.g. 1e-3", s.head_warmup_lr));
     }
     if !(s.mask_prob > 0.0 && s.mask_prob < 1.0) {
@@ -189,7 +194,7 @@ fn check_trainer(source: &Source, file: &SweepFile) -> Result<(), SpecError> {
         return Err(source.at(&t.batch_size, "batch_size must be at least 1"));
     }
     if let Some(lr) = &t.lr {
-        if !(lr.get_ref().is_finite() && *lr.get_ref() > 0.0 && *lr.get_ref() < 1.0) {
+        if !is_learning_rate(*lr.get_ref()) {
             return Err(source.at(lr, format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref())));
         }
     }
@@ -296,6 +301,8 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
 
     let mut stages: BTreeMap<String, StagePlan> = BTreeMap::new();
     let mut jobs = Vec::new();
+    // How many jobs one (init, depth) expands to, for the rule notes' counts of what was left out.
+    let jobs_at = |init: Init, freeze: usize| -> Result<usize, SpecError> { Ok(lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len()) };
     let (mut skipped_scratch_freeze, mut skipped_scratch_mlm) = (0usize, 0usize);
     for &train_size in &sizes {
         for &init in &file.grid.init {
@@ -307,7 +314,7 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                 for mlm_freeze in mlm_freezes {
                     if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate {
                         for &freeze in &freeze_depths {
-                            skipped_scratch_mlm += lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len();
+                            skipped_scratch_mlm += jobs_at(init, freeze)?;
                         }
                         continue;
                     }
@@ -339,13 +346,13 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                     };
                     for &freeze in &freeze_depths {
                         if init == Init::Scratch && freeze > 0 && !file.grid.scratch_freeze {
-                            skipped_scratch_freeze += lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len();
+                            skipped_scratch_freeze += jobs_at(init, freeze)?;
                             continue;
                         }
                         for &pooling in &poolings {
                             for lr in lrs_for(source, file, init, freeze, layers)? {
                                 for &seed in &seeds {
-                                    let mut spec = JobSpec {
+                                    let spec = JobSpec {
                                         model: model.clone(),
                                         data: data.clone(),
                                         train_size,
@@ -356,9 +363,7 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                                         seed,
                                         settings: trainer(file, lr, pooling),
                                         prefix_cache_mb: file.cache.prefix_mb,
-                                        prefix_group: String::new(),
                                     };
-                                    spec.prefix_group = spec.prefix_group();
                                     jobs.push(JobPlan { key: job_key(&spec), spec, mlm_freeze, lr, pooling });
                                 }
                             }

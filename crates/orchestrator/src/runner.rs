@@ -145,7 +145,7 @@ impl Worker {
             }
             WorkKind::Job => {
                 let spec: JobSpec = serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
-                self.last_group = Some(spec.prefix_group.clone());
+                self.last_group = Some(spec.prefix_group());
                 let start = match (&spec.stage_key, spec.init) {
                     (Some(stage), _) => match self.store.stage_checkpoint(stage).await? {
                         Some(path) => Start::Checkpoint(PathBuf::from(path)),

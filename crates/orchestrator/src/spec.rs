@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use thaw_worker::Pooling;
+use thaw_worker::{MlmSettings, Pooling};
 
 /// An error in a sweep file, located where the TOML allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,27 +231,28 @@ impl Default for IntermediateSection {
     }
 }
 
+// The intermediate stage's defaults are the worker's own (one place to change them).
 fn d_head_warmup_steps() -> usize {
-    100
+    MlmSettings::default().head_warmup_steps
 }
 fn d_head_warmup_lr() -> f64 {
-    1e-3
+    MlmSettings::default().head_warmup_lr
 }
 
 fn d_mlm_steps() -> usize {
-    200
+    MlmSettings::default().steps
 }
 fn d_batch_plain() -> usize {
     32
 }
 fn d_mlm_lr() -> f64 {
-    5e-5
+    MlmSettings::default().lr
 }
 fn d_mask() -> f64 {
-    0.15
+    MlmSettings::default().mask_prob
 }
 fn d_mlm_warmup() -> f64 {
-    0.06
+    MlmSettings::default().warmup_ratio
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

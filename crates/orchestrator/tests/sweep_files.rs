@@ -103,7 +103,7 @@ fn expansion_counts_follow_the_grid_and_the_rules() {
     // scratch no (its random weights come from the seed).
     let group = |init: &str, seed: u64| {
         let job = plan.jobs.iter().find(|j| j.spec.init.as_str() == init && j.spec.intermediate == "none" && j.spec.freeze == 3 && j.spec.seed == seed);
-        job.expect("job").spec.prefix_group.clone()
+        job.expect("job").spec.prefix_group()
     };
     assert_eq!(group("pretrained", 1), group("pretrained", 2));
     assert_ne!(group("scratch", 1), group("scratch", 2));
