@@ -439,6 +439,8 @@ fn count_examples(source: &Source, data: &DataSpec, sizes: &[Option<usize>]) -> 
 }
 
 /// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).
+/// `v` counts changes to the training computation itself (v2: BERT's own dropout placement
+/// and thaw's CPU GELU/dropout kernels), so a store never mixes results of two trainers.
 pub fn stage_key(spec: &StageSpec) -> String {
     let corpus = match &spec.corpus {
         Corpus::Task => json!({"task": spec.data.identity}),
@@ -447,7 +449,7 @@ pub fn stage_key(spec: &StageSpec) -> String {
     format!(
         "s-{}",
         hash_json(&json!({
-            "v": 1,
+            "v": 2,
             "model": spec.model.identity,
             "corpus": corpus,
             "init": spec.init,
@@ -459,11 +461,12 @@ pub fn stage_key(spec: &StageSpec) -> String {
 
 /// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
 /// no order), so adding a seed or a depth to a finished sweep runs only the new jobs.
+/// `v` as in [`stage_key`].
 pub fn job_key(spec: &JobSpec) -> String {
     format!(
         "j-{}",
         hash_json(&json!({
-            "v": 1,
+            "v": 2,
             "model": spec.model.identity,
             "data": spec.data.identity,
             "train_size": spec.train_size,

@@ -313,8 +313,8 @@ fn prepare_inputs(
         return Ok((Inputs::Tokens, PrefixUse::None));
     }
     let Some(cache) = cache else { return Ok((Inputs::Tokens, PrefixUse::Recomputed)) };
-    let key = format!("{}|{}|depth={}", job.start_identity, data.identity, job.freeze);
-    if let Some(hit) = cache.get(&key) {
+    let key = |depth: usize| format!("{}|{}|depth={depth}", job.start_identity, data.identity);
+    if let Some(hit) = cache.get(&key(job.freeze)) {
         return Ok((Inputs::Cached(hit), PrefixUse::Reused));
     }
     let width = model.encoder.embeddings.word.weight.dims()[1];
@@ -322,9 +322,10 @@ fn prepare_inputs(
         observer.phase(Phase::Prefix, "frozen prefix exceeds the cache budget; recomputing it every step");
         return Ok((Inputs::Tokens, PrefixUse::Recomputed));
     }
+    let shallower = (1..job.freeze).rev().find_map(|depth| cache.get(&key(depth)));
     let encoder = model.encoder.valid();
-    let activations = Arc::new(compute_prefix(&encoder, data, job.freeze, job.settings.batch_size * 2, plain, observer)?);
-    cache.insert(key, activations.clone());
+    let activations = Arc::new(compute_prefix(&encoder, data, job.freeze, shallower.as_deref(), job.settings.batch_size * 2, plain, observer)?);
+    cache.insert(key(job.freeze), activations.clone());
     Ok((Inputs::Cached(activations), PrefixUse::Computed))
 }
 

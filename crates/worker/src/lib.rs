@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod finetune;
 pub mod freeze;
+pub mod kernels;
 pub mod load;
 pub mod metrics;
 pub mod mlm;

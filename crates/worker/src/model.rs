@@ -6,14 +6,14 @@
 //! and scratch models are built by the same code.
 
 use burn::module::{Module, Param};
-use burn::nn::transformer::{TransformerEncoderConfig, TransformerEncoderLayer};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::BertConfig;
 use crate::error::Result;
+use crate::kernels::{dropout, gelu};
 use crate::weights::{Init, WeightSource};
 
 /// How a sequence becomes one vector for the classifier.
@@ -53,7 +53,72 @@ impl Embeddings {
         let position = self.position.weight.val().slice(0..seq).reshape([1, seq, hidden]);
         let token_type = self.token_type.weight.val().slice(0..1).reshape([1, 1, hidden]);
         let x = self.word.forward(input_ids) + position + token_type;
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout(&self.dropout, self.layer_norm.forward(x))
+    }
+}
+
+/// BERT's self-attention (`attention.self` and `attention.output.dense` in the checkpoint).
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    /// On the attention probabilities (`attention_probs_dropout_prob`).
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub heads: usize,
+}
+
+impl SelfAttention {
+    pub fn forward(&self, x: Tensor<3>, mask_pad: &Tensor<2, Bool>) -> Tensor<3> {
+        let [batch, seq, width] = x.dims();
+        let head_width = width / self.heads;
+        let split = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_width]).swap_dims(1, 2);
+        // Scaling the queries costs a [seq, head] pass instead of a [seq, seq] one.
+        let query = split(self.query.forward(x.clone())).div_scalar((head_width as f32).sqrt());
+        let key = split(self.key.forward(x.clone()));
+        let value = split(self.value.forward(x));
+        // Padding keys get -10000 before the softmax, as BERT's extended attention mask does.
+        let scores = query.matmul(key.swap_dims(2, 3)).mask_fill(mask_pad.clone().reshape([batch, 1, 1, seq]), -1.0e4);
+        let probs = dropout(&self.dropout, softmax(scores, 3));
+        let context = probs.matmul(value).swap_dims(1, 2).reshape([batch, seq, width]);
+        self.output.forward(context)
+    }
+}
+
+/// BERT's feed-forward block (`intermediate.dense`, gelu, `output.dense`).
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    pub linear_inner: Linear,
+    pub linear_outer: Linear,
+}
+
+impl FeedForward {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.linear_outer.forward(gelu(self.linear_inner.forward(x)))
+    }
+}
+
+/// One post-LayerNorm BERT encoder layer, as Hugging Face's `BertLayer` computes it:
+/// dropout on the attention probabilities and on each sublayer's output before its
+/// residual sum, none after the activation.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub mha: SelfAttention,
+    pub pwff: FeedForward,
+    pub norm_1: LayerNorm,
+    pub norm_2: LayerNorm,
+    /// On each sublayer's output (`hidden_dropout_prob`).
+    pub dropout: Dropout,
+}
+
+impl BertLayer {
+    pub fn forward(&self, x: Tensor<3>, mask_pad: &Tensor<2, Bool>) -> Tensor<3> {
+        let attended = self.mha.forward(x.clone(), mask_pad);
+        let x = self.norm_1.forward(x + dropout(&self.dropout, attended));
+        let fed = self.pwff.forward(x.clone());
+        self.norm_2.forward(x + dropout(&self.dropout, fed))
     }
 }
 
@@ -61,7 +126,7 @@ impl Embeddings {
 #[derive(Module, Debug)]
 pub struct Encoder {
     pub embeddings: Embeddings,
-    pub layers: Vec<TransformerEncoderLayer>,
+    pub layers: Vec<BertLayer>,
 }
 
 impl Encoder {
@@ -78,7 +143,7 @@ impl Encoder {
     /// Layers `[from, upto)` applied to hidden states that entered layer `from`.
     pub fn layers_range(&self, mut x: Tensor<3>, mask_pad: &Tensor<2, Bool>, from: usize, upto: usize) -> Tensor<3> {
         for layer in &self.layers[from..upto] {
-            x = layer.forward(x, Some(mask_pad.clone()), None);
+            x = layer.forward(x, mask_pad);
         }
         x
     }
@@ -104,7 +169,7 @@ impl Classifier {
     pub fn logits_from(&self, hidden: Tensor<3>, mask_pad: &Tensor<2, Bool>, from: usize) -> Tensor<2> {
         let last = self.encoder.layers_range(hidden, mask_pad, from, self.encoder.num_layers());
         let pooled = pool(last, mask_pad, self.pooling);
-        self.head.forward(self.dropout.forward(pooled))
+        self.head.forward(dropout(&self.dropout, pooled))
     }
 
     pub fn forward(&self, input_ids: Tensor<2, Int>, mask_pad: &Tensor<2, Bool>) -> Tensor<2> {
@@ -179,25 +244,26 @@ pub fn build_encoder(cfg: &BertConfig, src: &mut impl WeightSource, device: &Dev
         layer_norm: layer_norm(src, "embeddings.LayerNorm", h, eps, device)?,
         dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
     };
-    // burn's post-LN TransformerEncoderLayer is BERT's layer; only the weights are replaced.
-    let layer_config = TransformerEncoderConfig::new(h, cfg.intermediate_size, cfg.num_attention_heads, 1)
-        .with_norm_first(false)
-        .with_dropout(cfg.hidden_dropout_prob)
-        .with_layer_norm_eps(eps);
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
     for i in 0..cfg.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
-        let mut layer = TransformerEncoderLayer::new(&layer_config, device);
-        layer.mha.query = linear(src, &format!("{p}.attention.self.query"), h, h)?;
-        layer.mha.key = linear(src, &format!("{p}.attention.self.key"), h, h)?;
-        layer.mha.value = linear(src, &format!("{p}.attention.self.value"), h, h)?;
-        layer.mha.output = linear(src, &format!("{p}.attention.output.dense"), h, h)?;
-        layer.mha.dropout = DropoutConfig::new(cfg.attention_probs_dropout_prob).init();
-        layer.norm_1 = layer_norm(src, &format!("{p}.attention.output.LayerNorm"), h, eps, device)?;
-        layer.pwff.linear_inner = linear(src, &format!("{p}.intermediate.dense"), h, cfg.intermediate_size)?;
-        layer.pwff.linear_outer = linear(src, &format!("{p}.output.dense"), cfg.intermediate_size, h)?;
-        layer.norm_2 = layer_norm(src, &format!("{p}.output.LayerNorm"), h, eps, device)?;
-        layers.push(layer);
+        layers.push(BertLayer {
+            mha: SelfAttention {
+                query: linear(src, &format!("{p}.attention.self.query"), h, h)?,
+                key: linear(src, &format!("{p}.attention.self.key"), h, h)?,
+                value: linear(src, &format!("{p}.attention.self.value"), h, h)?,
+                output: linear(src, &format!("{p}.attention.output.dense"), h, h)?,
+                dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
+                heads: cfg.num_attention_heads,
+            },
+            norm_1: layer_norm(src, &format!("{p}.attention.output.LayerNorm"), h, eps, device)?,
+            pwff: FeedForward {
+                linear_inner: linear(src, &format!("{p}.intermediate.dense"), h, cfg.intermediate_size)?,
+                linear_outer: linear(src, &format!("{p}.output.dense"), cfg.intermediate_size, h)?,
+            },
+            norm_2: layer_norm(src, &format!("{p}.output.LayerNorm"), h, eps, device)?,
+            dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+        });
     }
     Ok(Encoder { embeddings, layers })
 }

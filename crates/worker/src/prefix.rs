@@ -1,7 +1,8 @@
 //! The frozen-prefix cache. With the embeddings and layers `[0, k)` frozen (no gradient,
 //! no dropout), their output is a pure function of the tokens, so it is computed once
 //! per example and reused by every epoch and by every job that shares (start weights,
-//! k, data, max length): other seeds, other learning rates.
+//! k, data, max length): other seeds, other learning rates. A deeper prefix starts from
+//! the deepest shallower one already cached.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,25 +47,34 @@ impl PrefixActivations {
     }
 }
 
-/// Runs the frozen prefix (inference mode) over all three splits.
+/// Runs the frozen prefix (inference mode) over all three splits: from the tokens, or on
+/// from `shallower`, the cached output of fewer frozen layers of the same start weights
+/// (the output of layers `[0, k)` is layer `k - 1` applied to that of `[0, k - 1)`), so a
+/// sweep over depths pays for each frozen layer once.
 pub fn compute_prefix(
     encoder: &Encoder,
     data: &EncodedData,
     depth: usize,
+    shallower: Option<&PrefixActivations>,
     batch_size: usize,
     device: &Device,
     observer: &mut Observer,
 ) -> Result<PrefixActivations> {
     let width = encoder.embeddings.word.weight.dims()[1];
-    let mut run = |split: &EncodedSplit, name: &str| -> Result<Vec<Vec<f32>>> {
-        observer.phase(Phase::Prefix, format!("frozen layers 0..{depth} over {} {name} examples", split.len()));
+    let from = shallower.map_or(0, |p| p.depth);
+    debug_assert!(from < depth, "a shallower prefix is shallower");
+    let mut run = |split: &EncodedSplit, earlier: Option<&[Vec<f32>]>, name: &str| -> Result<Vec<Vec<f32>>> {
+        observer.phase(Phase::Prefix, format!("frozen layers {from}..{depth} over {} {name} examples", split.len()));
         let mut rows = vec![Vec::new(); split.len()];
         for picked in eval_batches(&split.lengths(), batch_size) {
             if observer.should_stop() {
                 return Err(WorkerError::Interrupted);
             }
             let (ids, mask): (_, Tensor<2, Bool>) = token_batch(&split.ids, &picked, data.pad, device);
-            let hidden = encoder.prefix(ids, &mask, depth);
+            let hidden = match earlier {
+                None => encoder.prefix(ids, &mask, depth),
+                Some(earlier) => encoder.layers_range(PrefixActivations::batch(earlier, split, &picked, width, device), &mask, from, depth),
+            };
             let [_, longest, _] = hidden.dims();
             let values: Vec<f32> = hidden.into_data().try_to_vec().map_err(|e| WorkerError::Backend(format!("{e:?}")))?;
             for (b, &i) in picked.iter().enumerate() {
@@ -78,9 +88,9 @@ pub fn compute_prefix(
     Ok(PrefixActivations {
         depth,
         width,
-        train: run(&data.train, "train")?,
-        validation: run(&data.validation, "validation")?,
-        test: run(&data.test, "test")?,
+        train: run(&data.train, shallower.map(|p| p.train.as_slice()), "train")?,
+        validation: run(&data.validation, shallower.map(|p| p.validation.as_slice()), "validation")?,
+        test: run(&data.test, shallower.map(|p| p.test.as_slice()), "test")?,
     })
 }
 

@@ -12,6 +12,7 @@ use thaw_worker::encode::encode_splits;
 use thaw_worker::events::silently;
 use thaw_worker::freeze::{count_params, freeze_bottom};
 use thaw_worker::load::load_encoder;
+use thaw_worker::finetune::PrefixUse;
 use thaw_worker::prefix::PrefixCache;
 use thaw_worker::tokenize::TextTokenizer;
 use thaw_worker::*;
@@ -22,6 +23,14 @@ fn minilm() -> &'static ModelFiles {
         let resolved = thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).expect("asset route");
         ModelFiles::in_dir(&resolved.dir).expect("model files")
     })
+}
+
+/// burn seeds one process-wide RNG per backend, and the test harness runs tests on parallel
+/// threads: tests that draw random numbers (dropout, initialisation) hold this lock, so a
+/// seed fixes their draws as it does in a worker process, which runs one job at a time.
+fn exclusive_rng() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn config() -> BertConfig {
@@ -115,6 +124,7 @@ fn small_data(n_train: usize, max_length: usize) -> std::sync::Arc<encode::Encod
 
 #[test]
 fn freezing_keeps_frozen_tensors_bit_identical_and_moves_the_rest() {
+    let _rng = exclusive_rng();
     let cfg = config();
     let device = BackendKind::Flex.device().unwrap().autodiff();
     let depth = 3;
@@ -158,30 +168,45 @@ fn freezing_keeps_frozen_tensors_bit_identical_and_moves_the_rest() {
 
 #[test]
 fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
+    let _rng = exclusive_rng();
     let cfg = config();
     let data = small_data(96, 32);
-    let job = |freeze| FineTuneJob {
+    let job = |freeze, backend| FineTuneJob {
         start: Start::Pretrained,
         freeze,
         seed: 11,
         settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-4, ..Default::default() },
-        backend: BackendKind::Ndarray,
+        backend,
         start_identity: "pretrained".into(),
     };
-    let a = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4), None, o)).unwrap();
-    let b = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4), None, o)).unwrap();
-    assert_eq!(a.epochs, b.epochs.iter().map(|e| EpochMetrics { seconds: a.epochs[0].seconds, ..e.clone() }).collect::<Vec<_>>());
-    assert_eq!((a.test.accuracy, a.test.loss), (b.test.accuracy, b.test.loss));
+    // Flex runs thaw's own GELU and dropout kernels, ndarray burn's: both must repeat exactly.
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        let a = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4, backend), None, o)).unwrap();
+        let b = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4, backend), None, o)).unwrap();
+        assert_eq!(a.epochs, b.epochs.iter().map(|e| EpochMetrics { seconds: a.epochs[0].seconds, ..e.clone() }).collect::<Vec<_>>(), "{backend:?}");
+        assert_eq!((a.test.accuracy, a.test.loss), (b.test.accuracy, b.test.loss), "{backend:?}");
+    }
 
+    // Depth 2 computes its prefix from the tokens, depth 4 from depth 2's; a second depth-4
+    // job reuses it. All must train as if the frozen layers ran on every step.
     let mut cache = PrefixCache::new(1 << 30);
-    let cached = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4), Some(&mut cache), o)).unwrap();
-    assert_eq!(cached.prefix_cache, finetune::PrefixUse::Computed);
-    let reused = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4), Some(&mut cache), o)).unwrap();
-    assert_eq!(reused.prefix_cache, finetune::PrefixUse::Reused);
-    for run in [&cached, &reused] {
-        assert!((run.epochs[0].train_loss - a.epochs[0].train_loss).abs() < 1e-4, "{} vs {}", run.epochs[0].train_loss, a.epochs[0].train_loss);
-        assert!((run.validation.loss - a.validation.loss).abs() < 1e-4);
-        assert!((run.test.loss - a.test.loss).abs() < 1e-4);
+    let plan = [(2, PrefixUse::Computed, "frozen layers 0..2"), (4, PrefixUse::Computed, "frozen layers 2..4"), (4, PrefixUse::Reused, "")];
+    for (depth, expected, prefix_phase) in plan {
+        let uncached = silently(|o| fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), None, o)).unwrap();
+        let mut phases = Vec::new();
+        let mut on_event = |e: &Event| {
+            if let Event::Phase { phase: Phase::Prefix, detail } = e {
+                phases.push(detail.clone());
+            }
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut observer = Observer { on_event: &mut on_event, stop: &stop };
+        let run = fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), Some(&mut cache), &mut observer).unwrap();
+        assert_eq!(run.prefix_cache, expected);
+        assert_eq!(phases.iter().any(|p| p.starts_with(prefix_phase)), expected == PrefixUse::Computed, "k={depth}: {phases:?}");
+        assert!((run.epochs[0].train_loss - uncached.epochs[0].train_loss).abs() < 1e-4, "k={depth}: {} vs {}", run.epochs[0].train_loss, uncached.epochs[0].train_loss);
+        assert!((run.validation.loss - uncached.validation.loss).abs() < 1e-4, "k={depth}");
+        assert!((run.test.loss - uncached.test.loss).abs() < 1e-4, "k={depth}");
     }
 }
 
@@ -218,6 +243,7 @@ fn corrupt_or_mismatched_checkpoints_are_named_errors() {
 
 #[test]
 fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
+    let _rng = exclusive_rng();
     let cfg = config();
     let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
     let texts: Vec<String> = thaw_worker::data::read_examples(&dir.join("train.jsonl"), "text", "label")
