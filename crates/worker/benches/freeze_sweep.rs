@@ -56,6 +56,30 @@ impl Setup {
     }
 }
 
+/// Seconds a sweep's jobs spent per phase.
+#[derive(Default)]
+struct Parts {
+    train: f64,
+    prefix: f64,
+    eval: f64,
+    load: f64,
+}
+
+impl Parts {
+    fn add(&mut self, outcome: &FineTuneOutcome) {
+        self.train += outcome.train_seconds;
+        self.prefix += outcome.prefix_seconds;
+        self.eval += outcome.eval_seconds;
+        self.load += outcome.load_seconds;
+    }
+
+    /// The phases, and what is left of `wall` (tokenizing, batching, bookkeeping).
+    fn row(&self, wall: f64) -> String {
+        let rest = wall - self.train - self.prefix - self.eval - self.load;
+        format!("{:.1} | {:.1} | {:.1} | {:.1} | {rest:.1}", self.train, self.prefix, self.eval, self.load)
+    }
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -125,28 +149,30 @@ fn main() {
         );
     }
 
-    // Table 2: the whole k-sweep x seeds, naive against shared.
+    // Table 2: the whole k-sweep x seeds, naive against shared, with where the time went.
     let naive_started = Instant::now();
+    let mut naive_parts = Parts::default();
     for k in 0..=layers {
         for seed in 1..=seeds {
             let own = setup.tokenize();
-            setup.run(&own, k, seed, None);
+            naive_parts.add(&setup.run(&own, k, seed, None));
         }
     }
     let naive = naive_started.elapsed().as_secs_f64();
     let shared_started = Instant::now();
+    let mut shared_parts = Parts::default();
     let shared_data = setup.tokenize();
     let mut cache = PrefixCache::new(8 << 30);
     for k in 0..=layers {
         for seed in 1..=seeds {
-            setup.run(&shared_data, k, seed, Some(&mut cache));
+            shared_parts.add(&setup.run(&shared_data, k, seed, Some(&mut cache)));
         }
     }
     let shared = shared_started.elapsed().as_secs_f64();
-    println!("\n| sweep k = 0..{layers} x {seeds} seeds, 1 epoch each | wall s | ratio |");
-    println!("|---|---|---|");
-    println!("| naive: every job tokenizes, frozen layers run every step | {naive:.1} | 1.000 |");
-    println!("| shared: tokenize once, frozen-prefix cache across seeds | {shared:.1} | {:.3} |", shared / naive);
+    println!("\n| sweep k = 0..{layers} x {seeds} seeds, 1 epoch each | wall s | ratio | train s | frozen prefix s | evaluation s | loading s | rest s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!("| naive: every job tokenizes, frozen layers run every step | {naive:.1} | 1.000 | {} |", naive_parts.row(naive));
+    println!("| shared: tokenize once, frozen-prefix cache across seeds and depths | {shared:.1} | {:.3} | {} |", shared / naive, shared_parts.row(shared));
     println!(
         "\npeak resident memory of this process: {:.0} MiB (prefix cache held at the end: {:.0} MiB)",
         peak_rss_mib(),
