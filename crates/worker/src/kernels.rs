@@ -98,18 +98,20 @@ fn gelu_autodiff(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> 
 }
 
 fn gelu_flex(x: &FlexTensor) -> FlexTensor {
-    let shape = x.shape();
-    let x = contiguous_f32(x);
-    let mut out = vec![0.0f32; x.len()];
-    parallel_map(&x, &[], &mut out, Kernel::GeluForward);
-    FlexTensor::from_data(TensorData::new(out, shape))
+    map_flex(Kernel::GeluForward, x, None)
 }
 
 fn gelu_backward_flex(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-    let shape = grad.shape();
-    let (x, grad) = (contiguous_f32(x), contiguous_f32(grad));
+    map_flex(Kernel::GeluBackward, x, Some(grad))
+}
+
+/// `kernel` over `x` (and the incoming gradient), into a new contiguous tensor of x's shape.
+fn map_flex(kernel: Kernel, x: &FlexTensor, grad: Option<&FlexTensor>) -> FlexTensor {
+    let shape = x.shape();
+    let x = contiguous_f32(x);
+    let grad = grad.map(contiguous_f32);
     let mut out = vec![0.0f32; x.len()];
-    parallel_map(&x, &grad, &mut out, Kernel::GeluBackward);
+    parallel_map(&x, grad.as_deref().unwrap_or(&[]), &mut out, kernel);
     FlexTensor::from_data(TensorData::new(out, shape))
 }
 

@@ -190,23 +190,25 @@ fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
     // Depth 2 computes its prefix from the tokens, depth 4 from depth 2's; a second depth-4
     // job reuses it. All must train as if the frozen layers ran on every step.
     let mut cache = PrefixCache::new(1 << 30);
-    let plan = [(2, PrefixUse::Computed, "frozen layers 0..2"), (4, PrefixUse::Computed, "frozen layers 2..4"), (4, PrefixUse::Reused, "")];
-    for (depth, expected, prefix_phase) in plan {
+    let plan = [(2, vec![(PrefixUse::Computed, "frozen layers 0..2")]), (4, vec![(PrefixUse::Computed, "frozen layers 2..4"), (PrefixUse::Reused, "")])];
+    for (depth, runs) in plan {
         let uncached = silently(|o| fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), None, o)).unwrap();
-        let mut phases = Vec::new();
-        let mut on_event = |e: &Event| {
-            if let Event::Phase { phase: Phase::Prefix, detail } = e {
-                phases.push(detail.clone());
-            }
-        };
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let mut observer = Observer { on_event: &mut on_event, stop: &stop };
-        let run = fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), Some(&mut cache), &mut observer).unwrap();
-        assert_eq!(run.prefix_cache, expected);
-        assert_eq!(phases.iter().any(|p| p.starts_with(prefix_phase)), expected == PrefixUse::Computed, "k={depth}: {phases:?}");
-        assert!((run.epochs[0].train_loss - uncached.epochs[0].train_loss).abs() < 1e-4, "k={depth}: {} vs {}", run.epochs[0].train_loss, uncached.epochs[0].train_loss);
-        assert!((run.validation.loss - uncached.validation.loss).abs() < 1e-4, "k={depth}");
-        assert!((run.test.loss - uncached.test.loss).abs() < 1e-4, "k={depth}");
+        for (expected, prefix_phase) in runs {
+            let mut phases = Vec::new();
+            let mut on_event = |e: &Event| {
+                if let Event::Phase { phase: Phase::Prefix, detail } = e {
+                    phases.push(detail.clone());
+                }
+            };
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mut observer = Observer { on_event: &mut on_event, stop: &stop };
+            let run = fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), Some(&mut cache), &mut observer).unwrap();
+            assert_eq!(run.prefix_cache, expected);
+            assert_eq!(phases.iter().any(|p| p.starts_with(prefix_phase)), expected == PrefixUse::Computed, "k={depth}: {phases:?}");
+            assert!((run.epochs[0].train_loss - uncached.epochs[0].train_loss).abs() < 1e-4, "k={depth}: {} vs {}", run.epochs[0].train_loss, uncached.epochs[0].train_loss);
+            assert!((run.validation.loss - uncached.validation.loss).abs() < 1e-4, "k={depth}");
+            assert!((run.test.loss - uncached.test.loss).abs() < 1e-4, "k={depth}");
+        }
     }
 }
 
