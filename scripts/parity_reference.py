@@ -3,7 +3,7 @@
 
 Computes the last hidden state of all-MiniLM-L6-v2 for a few sentences without any of
 thaw's code (tokenized by the Python `tokenizers` package, the forward pass written
-out below in numpy, float64) and writes crates/worker/tests/fixtures/minilm_parity.json.
+out below in numpy, float64) and writes crates/train/tests/fixtures/minilm_parity.json.
 The worker's parity test compares its encoder against this file to 1e-4.
 
 Usage: pip install numpy tokenizers

@@ -1,6 +1,9 @@
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use thaw_report::Metric;
+use thaw_report::tables::Format;
+use thaw_train::BackendKind;
 
 /// thaw: measure whether to freeze, unfreeze, intermediate-train or train from scratch, on your data.
 #[derive(Debug, Parser)]
@@ -25,9 +28,9 @@ pub enum Command {
         file: PathBuf,
         /// Worker processes to run at once; 0 only registers the plan (join with `thaw worker`).
         #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
+        workers: usize,
+        #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
+        backend: BackendKind,
         /// The database (default: results/<sweep name>.db).
         #[arg(long)]
         db: Option<PathBuf>,
@@ -45,8 +48,8 @@ pub enum Command {
         /// The sweep's name (needed only when the database holds several).
         #[arg(long)]
         sweep: Option<String>,
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
+        #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
+        backend: BackendKind,
         /// Speak JSON lines on stdout and stop when stdin closes (used by `thaw run`).
         #[arg(long, hide = true)]
         child: bool,
@@ -96,34 +99,4 @@ pub struct Target {
     /// The sweep's name, when the database holds several.
     #[arg(long)]
     pub sweep: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Backend {
-    Flex,
-    Ndarray,
-    Wgpu,
-}
-
-impl From<Backend> for thaw_worker::BackendKind {
-    fn from(b: Backend) -> Self {
-        match b {
-            Backend::Flex => thaw_worker::BackendKind::Flex,
-            Backend::Ndarray => thaw_worker::BackendKind::Ndarray,
-            Backend::Wgpu => thaw_worker::BackendKind::Wgpu,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Csv,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Metric {
-    Test,
-    Validation,
 }

@@ -11,7 +11,11 @@ const THAW: &str = env!("CARGO_BIN_EXE_thaw");
 fn thaw(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new(THAW).args(args).current_dir(dir).output().expect("run thaw");
     if !out.status.success() {
-        eprintln!("thaw {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "thaw {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -57,7 +61,8 @@ fn sqlite_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
         use sqlx::Row;
         let url = format!("sqlite://{}?mode=ro", db.display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
         rows.iter()
             .map(|r| {
                 (0..r.columns().len())
@@ -93,7 +98,10 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     let db = dir.path().join("results/tiny.db");
     let counts = sqlite_rows(&db, "SELECT status, COUNT(*) FROM jobs GROUP BY status");
     assert_eq!(counts, vec![vec!["done".to_string(), "14".to_string()]]);
-    let stage = sqlite_rows(&db, "SELECT status, perplexity_before > 1.0, perplexity_after > 1.0 FROM stages");
+    let stage = sqlite_rows(
+        &db,
+        "SELECT status, perplexity_before > 1.0, perplexity_after > 1.0 FROM stages",
+    );
     assert_eq!(stage, vec![vec!["done".to_string(), "1".into(), "1".into()]]);
     let rows = sqlite_rows(
         &db,
@@ -106,8 +114,12 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     }
     // Frozen jobs of the second seed reuse the first seed's prefix activations.
     assert!(rows.iter().any(|r| r[2] == "3" && r[6] == "reused"), "{rows:?}");
-    let head_only: Vec<i64> = rows.iter().filter(|r| r[2] == "6").map(|r| r[5].parse().unwrap()).collect();
-    assert!(head_only.iter().all(|&n| n == 384 * 2 + 2), "a head-only job trains only the head: {head_only:?}");
+    let head_only: Vec<i64> =
+        rows.iter().filter(|r| r[2] == "6").map(|r| r[5].parse().unwrap()).collect();
+    assert!(
+        head_only.iter().all(|&n| n == 384 * 2 + 2),
+        "a head-only job trains only the head: {head_only:?}"
+    );
     let epochs = sqlite_rows(&db, "SELECT COUNT(*) FROM epochs");
     assert_eq!(epochs, vec![vec!["14".to_string()]]);
 
@@ -135,7 +147,10 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     let results = thaw(dir.path(), &["results", "--db", db.to_str().unwrap(), "--format", "csv"]);
     assert!(results.status.success());
     let csv = String::from_utf8_lossy(&results.stdout);
-    assert!(csv.starts_with("job_key,init,intermediate,freeze,unfrozen_layers,seed,lr,train_size"), "{csv}");
+    assert!(
+        csv.starts_with("job_key,init,intermediate,freeze,unfrozen_layers,seed,lr,train_size"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 15);
     let aggregate = thaw(dir.path(), &["results", "--db", db.to_str().unwrap(), "--aggregate"]);
     assert!(aggregate.status.success());
@@ -145,7 +160,10 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     // Running again finds nothing to do and reruns nothing.
     let before = sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key");
     assert!(thaw(dir.path(), &["run", file.to_str().unwrap(), "--no-report"]).status.success());
-    assert_eq!(sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key"), before);
+    assert_eq!(
+        sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key"),
+        before
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -171,7 +189,10 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
 
 fn kill_group(child: &Child) {
     // The run and its worker children share a process group: kill -9 them all at once.
-    let status = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -185,30 +206,50 @@ lr = [5e-5]"#;
     let file = sweep_file(dir.path(), "killed", grid);
     let db = dir.path().join("results/killed.db");
     let mut run = Command::new(THAW);
-    run.args(["run", file.to_str().unwrap(), "--no-report"]).current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null());
+    run.args(["run", file.to_str().unwrap(), "--no-report"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     std::os::unix::process::CommandExt::process_group(&mut run, 0);
     let mut child = run.spawn().unwrap();
     wait_until(Duration::from_secs(300), || {
         // Before the schema exists the query fails: keep polling.
-        let done = std::panic::catch_unwind(|| sqlite_rows(&db, "SELECT COUNT(*) FROM results")[0][0].parse::<i64>().unwrap());
+        let done = std::panic::catch_unwind(|| {
+            sqlite_rows(&db, "SELECT COUNT(*) FROM results")[0][0].parse::<i64>().unwrap()
+        });
         db.exists() && done.unwrap_or(0) >= 2
     });
     kill_group(&child);
     child.wait().unwrap();
     let finished_before: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT job_key, finished_at FROM results").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+        sqlite_rows(&db, "SELECT job_key, finished_at FROM results")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
     let running = sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'");
-    assert!(finished_before.len() >= 2 && finished_before.len() < 8, "killed mid-sweep: {} done, {running:?} running", finished_before.len());
+    assert!(
+        finished_before.len() >= 2 && finished_before.len() < 8,
+        "killed mid-sweep: {} done, {running:?} running",
+        finished_before.len()
+    );
 
     let again = thaw(dir.path(), &["run", file.to_str().unwrap(), "--no-report"]);
     assert!(again.status.success());
     let after: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT job_key, finished_at FROM results").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+        sqlite_rows(&db, "SELECT job_key, finished_at FROM results")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
     assert_eq!(after.len(), 8, "every job done");
     for (key, at) in &finished_before {
-        assert_eq!(after.get(key), Some(at), "job {key} finished before the kill was not run again");
+        assert_eq!(
+            after.get(key),
+            Some(at),
+            "job {key} finished before the kill was not run again"
+        );
     }
-    let statuses = sqlite_rows(&db, "SELECT status, COUNT(*), MAX(attempts) FROM jobs GROUP BY status");
+    let statuses =
+        sqlite_rows(&db, "SELECT status, COUNT(*), MAX(attempts) FROM jobs GROUP BY status");
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     assert_eq!(statuses[0][0..2], ["done".to_string(), "8".to_string()]);
     assert!(statuses[0][2].parse::<i64>().unwrap() <= 2, "{statuses:?}");
@@ -223,10 +264,13 @@ train_size = [32]
 lr = [3e-3]"#;
     let file = sweep_file(dir.path(), "shared", grid);
     let db = dir.path().join("results/shared.db");
-    // --jobs 0 registers the plan and starts no worker: the three below race for the jobs.
-    let registered = thaw(dir.path(), &["run", file.to_str().unwrap(), "--jobs", "0"]);
+    // --workers 0 registers the plan and starts no worker: the three below race for the jobs.
+    let registered = thaw(dir.path(), &["run", file.to_str().unwrap(), "--workers", "0"]);
     assert!(registered.status.success());
-    assert_eq!(sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'pending'"), vec![vec!["12".to_string()]]);
+    assert_eq!(
+        sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'pending'"),
+        vec![vec!["12".to_string()]]
+    );
     let mut workers: Vec<Child> = (0..3)
         .map(|_| {
             Command::new(THAW)
@@ -249,7 +293,10 @@ lr = [3e-3]"#;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             if v["type"] == "finished" && v["outcome"] == "done" {
-                done_by.entry(v["key"].as_str().unwrap().to_string()).or_default().push(v["worker"].as_str().unwrap().to_string());
+                done_by
+                    .entry(v["key"].as_str().unwrap().to_string())
+                    .or_default()
+                    .push(v["worker"].as_str().unwrap().to_string());
                 workers_seen.insert(v["worker"].as_str().unwrap().to_string());
             }
         }
@@ -257,7 +304,8 @@ lr = [3e-3]"#;
     assert_eq!(done_by.len(), 12, "every job done");
     assert!(done_by.values().all(|w| w.len() == 1), "no job done twice: {done_by:?}");
     assert!(workers_seen.len() >= 2, "the work was shared: {workers_seen:?}");
-    let attempts = sqlite_rows(&db, "SELECT MAX(attempts), COUNT(*) FROM jobs WHERE status = 'done'");
+    let attempts =
+        sqlite_rows(&db, "SELECT MAX(attempts), COUNT(*) FROM jobs WHERE status = 'done'");
     assert_eq!(attempts, vec![vec!["1".to_string(), "12".to_string()]]);
 }
 
@@ -269,6 +317,9 @@ fn asking_for_a_backend_this_build_lacks_is_one_clear_error_before_anything_is_r
     let out = thaw(dir.path(), &["run", file.to_str().unwrap(), "--backend", "wgpu"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("built without the GPU backend") && stderr.contains("--features wgpu"), "{stderr}");
+    assert!(
+        stderr.contains("built without the GPU backend") && stderr.contains("--features wgpu"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("results/gpu.db").exists(), "no sweep was registered");
 }

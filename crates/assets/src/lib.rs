@@ -19,7 +19,10 @@ pub const MINILM: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// Datasets the asset route provides: name, and what it is.
 pub const DATASETS: &[(&str, &str)] = &[
-    ("rotten_tomatoes", "Rotten Tomatoes critic snippets, fresh/rotten, split by movie (plots.txt: movie plot summaries)"),
+    (
+        "rotten_tomatoes",
+        "Rotten Tomatoes critic snippets, fresh/rotten, split by movie (plots.txt: movie plot summaries)",
+    ),
     ("bbc_news", "BBC News articles in 5 topics"),
 ];
 
@@ -35,10 +38,12 @@ pub fn cache_dir() -> PathBuf {
 /// quiet once everything is in place.
 pub fn fetch(assets: &[&str]) -> Result<()> {
     let cache = cache_dir();
-    std::fs::create_dir_all(&cache).with_context(|| format!("cannot create the asset cache {}", cache.display()))?;
+    std::fs::create_dir_all(&cache)
+        .with_context(|| format!("cannot create the asset cache {}", cache.display()))?;
     // Written under this process's own name: several processes may fetch at once.
     let script = cache.join(format!("fetch_assets-{}.py", std::process::id()));
-    std::fs::write(&script, FETCH_SCRIPT).with_context(|| format!("cannot write {}", script.display()))?;
+    std::fs::write(&script, FETCH_SCRIPT)
+        .with_context(|| format!("cannot write {}", script.display()))?;
     let python = std::env::var("THAW_PYTHON").unwrap_or_else(|_| "python3".into());
     let status = Command::new(&python)
         .arg(&script)
@@ -48,7 +53,10 @@ pub fn fetch(assets: &[&str]) -> Result<()> {
         .with_context(|| format!("cannot run {python}: thaw fetches its assets with Python 3 and pip (set THAW_PYTHON to use another interpreter)"));
     let _ = std::fs::remove_file(&script);
     if !status?.success() {
-        bail!("fetching {} failed (see the message above); nothing half-fetched is used, run the command again once fixed", assets.join(", "));
+        bail!(
+            "fetching {} failed (see the message above); nothing half-fetched is used, run the command again once fixed",
+            assets.join(", ")
+        );
     }
     Ok(())
 }
@@ -79,7 +87,11 @@ pub struct ResolvedModel {
 const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
 fn from_hf_cache(cache: &hf_hub::Cache, id: &str, revision: &str) -> Option<PathBuf> {
-    let repo = cache.repo(hf_hub::Repo::with_revision(id.to_string(), hf_hub::RepoType::Model, revision.to_string()));
+    let repo = cache.repo(hf_hub::Repo::with_revision(
+        id.to_string(),
+        hf_hub::RepoType::Model,
+        revision.to_string(),
+    ));
     let paths: Option<Vec<PathBuf>> = MODEL_FILES.iter().map(|f| repo.get(f)).collect();
     paths.map(|p| p[0].parent().expect("a file in a snapshot").to_path_buf())
 }
@@ -103,7 +115,8 @@ pub fn resolve_hub_model(id: &str, revision: Option<&str>) -> Result<ResolvedMod
         bail!("the asset route ran but {id} is still not in {}", cache_dir().display());
     }
     download_from_hub(id, revision, &thaw_cache)?;
-    let dir = from_hf_cache(&thaw_cache, id, revision).with_context(|| format!("{id} downloaded but not found in the cache"))?;
+    let dir = from_hf_cache(&thaw_cache, id, revision)
+        .with_context(|| format!("{id} downloaded but not found in the cache"))?;
     Ok(ResolvedModel { dir, origin })
 }
 
@@ -135,7 +148,11 @@ fn download_from_hub(id: &str, revision: &str, cache: &hf_hub::Cache) -> Result<
 pub fn resolve_local_model(dir: &Path) -> Result<ResolvedModel> {
     for f in MODEL_FILES {
         if !dir.join(f).is_file() {
-            bail!("{}: missing {f}; a model folder needs {}", dir.display(), MODEL_FILES.join(", "));
+            bail!(
+                "{}: missing {f}; a model folder needs {}",
+                dir.display(),
+                MODEL_FILES.join(", ")
+            );
         }
     }
     Ok(ResolvedModel { dir: dir.to_path_buf(), origin: dir.display().to_string() })

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use thaw_worker::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
-use thaw_worker::{FineTuneSettings, MlmSettings};
+use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
+use thaw_train::{FineTuneSettings, MlmSettings};
 
-use crate::resolve::hash_json;
 use crate::spec::Init;
 
 /// A labelled dataset, resolved to files.
@@ -41,8 +40,12 @@ impl DataSpec {
 
     /// The splits as every job and stage sees them: validation and test carved from train
     /// when absent, capped at max_validation / max_test, train subsampled to `train_size`.
-    pub fn load(&self, train_size: Option<usize>) -> thaw_worker::Result<Splits> {
-        let options = SplitOptions { holdout_fraction: self.holdout_fraction, train_size, subsample_seed: self.subsample_seed };
+    pub fn load(&self, train_size: Option<usize>) -> thaw_train::Result<Splits> {
+        let options = SplitOptions {
+            holdout_fraction: self.holdout_fraction,
+            train_size,
+            subsample_seed: self.subsample_seed,
+        };
         let mut splits = load_splits(&self.files(), &options)?;
         if let Some(n) = self.max_validation {
             splits.validation = subsample(&splits.validation, n, self.subsample_seed);
@@ -96,22 +99,4 @@ pub struct JobSpec {
     pub settings: FineTuneSettings,
     /// Memory for frozen-prefix activations in the worker, MiB.
     pub prefix_cache_mb: usize,
-}
-
-impl JobSpec {
-    /// The weights the frozen prefix is computed from; jobs with equal identities (and data,
-    /// train size, depth) share cached prefix activations.
-    pub fn start_identity(&self) -> String {
-        match (&self.stage_key, self.init) {
-            (Some(stage), _) => format!("stage:{stage}"),
-            // Scratch weights are drawn from the job's own seed: seeds must not share a prefix.
-            (None, Init::Scratch) => format!("scratch:{}:seed={}", self.model.identity, self.seed),
-            (None, Init::Pretrained) => format!("pretrained:{}", self.model.identity),
-        }
-    }
-
-    /// Jobs that can reuse one frozen-prefix computation; workers prefer to claim within a group.
-    pub fn prefix_group(&self) -> String {
-        hash_json(&serde_json::json!([self.start_identity(), self.data.identity, self.train_size, self.freeze]))
-    }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use thaw_store::Store;
-use thaw_worker::Event;
+use thaw_train::Event;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -45,7 +45,11 @@ struct Bars {
 
 impl Bars {
     fn new(total: usize, done: usize, visible: bool) -> Self {
-        let multi = MultiProgress::with_draw_target(if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let multi = MultiProgress::with_draw_target(if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let bar = multi.add(ProgressBar::new(total as u64));
         bar.set_style(
             ProgressStyle::with_template("{spinner} jobs {pos}/{len} [{bar:30}] {elapsed_precise} elapsed, ETA {eta_precise}")
@@ -80,10 +84,12 @@ impl Bars {
 fn describe(event: &Event) -> Option<String> {
     match event {
         Event::Phase { phase, detail } => Some(format!("{phase:?}: {detail}")),
-        Event::Step { phase, epoch, step, steps, loss, examples_per_second } => {
-            Some(format!("{phase:?} epoch {epoch} step {step}/{steps} loss {loss:.4} ({examples_per_second:.1} ex/s)"))
+        Event::Step { phase, epoch, step, steps, loss, examples_per_second } => Some(format!(
+            "{phase:?} epoch {epoch} step {step}/{steps} loss {loss:.4} ({examples_per_second:.1} ex/s)"
+        )),
+        Event::Epoch(m) => {
+            Some(format!("epoch {} val acc {:.4} loss {:.4}", m.epoch, m.val_accuracy, m.val_loss))
         }
-        Event::Epoch(m) => Some(format!("epoch {} val acc {:.4} loss {:.4}", m.epoch, m.val_accuracy, m.val_loss)),
     }
 }
 
@@ -100,10 +106,17 @@ fn spawn(command: &WorkerCommand) -> Result<Child> {
 
 /// Runs the sweep's pending work with `jobs` worker processes until none is left or
 /// Ctrl-C; then every job a worker held goes back to pending.
-pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &WorkerCommand, show_bars: bool) -> Result<RunSummary> {
+pub async fn run_workers(
+    store: &Store,
+    sweep: &str,
+    jobs: usize,
+    command: &WorkerCommand,
+    show_bars: bool,
+) -> Result<RunSummary> {
     let requeued = requeue(store).await?;
     let progress = store.progress(sweep).await?;
-    let mut bars = Bars::new(progress.jobs.total(), progress.jobs.done + progress.jobs.failed, show_bars);
+    let mut bars =
+        Bars::new(progress.jobs.total(), progress.jobs.done + progress.jobs.failed, show_bars);
     if !requeued.is_empty() {
         bars.line(format!("requeued {} abandoned jobs/stages from an earlier run", requeued.len()));
     }
@@ -197,7 +210,9 @@ pub async fn run_workers(store: &Store, sweep: &str, jobs: usize, command: &Work
             store.release_worker(id).await?;
         }
     } else {
-        let back = store.requeue_abandoned(STALE_AFTER, MAX_ATTEMPTS, |w| worker_ids.values().any(|id| id == w)).await?;
+        let back = store
+            .requeue_abandoned(STALE_AFTER, MAX_ATTEMPTS, |w| worker_ids.values().any(|id| id == w))
+            .await?;
         if !back.is_empty() {
             bars.line(format!("{} jobs/stages were held by a worker that died: requeued, or failed after {MAX_ATTEMPTS} attempts", back.len()));
         }

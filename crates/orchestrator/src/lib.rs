@@ -1,16 +1,19 @@
 //! thaw-orchestrator: from a sweep file to finished jobs.
 //!
-//! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data and hashes
-//! them, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
-//! [`runner`] is one worker claiming work from the store, [`launch`] runs several worker
-//! processes with progress bars.
+//! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data, [`keys`]
+//! holds every hash and key rule, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
+//! [`register`] records the plan in the store, [`runner`] is one worker claiming work from
+//! the store, [`launch`] runs several worker processes with progress bars.
 
 pub mod jobspec;
+pub mod keys;
 pub mod launch;
 pub mod plan;
+pub mod register;
 pub mod resolve;
 pub mod runner;
 pub mod spec;
 
 pub use plan::{Plan, build_plan};
+pub use register::register;
 pub use spec::{SpecError, read};

@@ -10,12 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
-use thaw_worker::{BertConfig, FineTuneSettings, MlmSettings, Pooling};
+use thaw_train::{BertConfig, FineTuneSettings, MlmSettings, Pooling};
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
-use crate::resolve::{hash_json, resolve_corpus, resolve_data, resolve_model};
-use crate::spec::{FreezeAxis, Init, IntermediateSection, LrAxis, Source, SpecError, SweepFile, default_lrs};
+use crate::keys::{job_key, stage_key};
+use crate::resolve::{resolve_corpus, resolve_data, resolve_model};
+use crate::spec::{
+    FreezeAxis, Init, IntermediateSection, LrAxis, Source, SpecError, SweepFile, default_lrs,
+};
 
 #[derive(Debug, Clone)]
 pub struct StagePlan {
@@ -46,6 +49,82 @@ pub struct Plan {
     pub setup: serde_json::Value,
 }
 
+impl Plan {
+    /// What `thaw plan` prints: the model and data, the shared stages, the cells with their
+    /// learning rates and job counts, the rule notes, and with `list_jobs` every job's key.
+    pub fn describe(&self, list_jobs: bool) -> String {
+        let mut out = format!(
+            "sweep {}: model {} ({} layers), data {}\n",
+            self.sweep, self.model.origin, self.model.num_layers, self.data.name
+        );
+        let stages = self.stages.len();
+        out += &format!(
+            "{} jobs, {stages} shared intermediate-MLM stage{}\n",
+            self.jobs.len(),
+            if stages == 1 { "" } else { "s" }
+        );
+        for stage in &self.stages {
+            let users = self
+                .jobs
+                .iter()
+                .filter(|j| j.spec.stage_key.as_deref() == Some(stage.key.as_str()))
+                .count();
+            out += &format!(
+                "  stage {}  '{}' init={} mlm_freeze={} steps={}  -> serves {users} jobs\n",
+                stage.key,
+                stage.spec.name,
+                stage.spec.init,
+                stage.mlm_freeze,
+                stage.spec.settings.steps
+            );
+        }
+        let mut cells: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+        for j in &self.jobs {
+            let cell = format!(
+                "{:<10} {:<12} mlm_freeze={:<4} freeze={:<2} train_size={:<6} pooling={}",
+                j.spec.init.as_str(),
+                j.spec.intermediate,
+                j.mlm_freeze.map_or("-".into(), |k| k.to_string()),
+                j.spec.freeze,
+                train_size_text(j.spec.train_size),
+                j.pooling.as_str()
+            );
+            let entry = cells.entry(cell).or_default();
+            if !entry.0.contains(&j.lr) {
+                entry.0.push(j.lr);
+            }
+            entry.1 += 1;
+        }
+        out += &format!("cells ({}):\n", cells.len());
+        for (cell, (lrs, n)) in &cells {
+            let lrs: Vec<String> = lrs.iter().map(|lr| format!("{lr:e}")).collect();
+            out += &format!("  {cell}  lr=[{}]  {n} jobs\n", lrs.join(", "));
+        }
+        for note in &self.notes {
+            out += &format!("note: {note}\n");
+        }
+        if list_jobs {
+            for j in &self.jobs {
+                out += &format!(
+                    "  {} {} {} k={} lr={:e} seed={} n={}\n",
+                    j.key,
+                    j.spec.init,
+                    j.spec.intermediate,
+                    j.spec.freeze,
+                    j.lr,
+                    j.spec.seed,
+                    train_size_text(j.spec.train_size)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn train_size_text(size: Option<usize>) -> String {
+    size.map_or("all".into(), |n| n.to_string())
+}
+
 /// Everything resolved: model, data, corpora; then expanded.
 pub fn build_plan(source: &Source, file: &SweepFile) -> Result<Plan, SpecError> {
     check_name(source, &file.sweep.name)?;
@@ -55,17 +134,28 @@ pub fn build_plan(source: &Source, file: &SweepFile) -> Result<Plan, SpecError> 
 }
 
 fn check_name(source: &Source, name: &Spanned<String>) -> Result<(), SpecError> {
-    let ok = !name.get_ref().is_empty() && name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok { Ok(()) } else { Err(source.at(name, "sweep.name must be non-empty and use only letters, digits, '-', '_' and '.' (it names files)")) }
+    let ok = !name.get_ref().is_empty()
+        && name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(source.at(name, "sweep.name must be non-empty and use only letters, digits, '-', '_' and '.' (it names files)"))
+    }
 }
 
-fn depths(source: &Source, axis: &Spanned<FreezeAxis>, layers: usize) -> Result<Vec<usize>, SpecError> {
+fn depths(
+    source: &Source,
+    axis: &Spanned<FreezeAxis>,
+    layers: usize,
+) -> Result<Vec<usize>, SpecError> {
     let list = match axis.get_ref() {
         FreezeAxis::All => (0..=layers).collect(),
         FreezeAxis::Depths(d) => d.clone(),
     };
     if list.is_empty() {
-        return Err(source.at(axis, format!("freeze is empty; give \"all\" or depths in 0..={layers}")));
+        return Err(
+            source.at(axis, format!("freeze is empty; give \"all\" or depths in 0..={layers}"))
+        );
     }
     if let Some(bad) = list.iter().find(|&&k| k > layers) {
         return Err(source.at(axis, format!(
@@ -83,7 +173,9 @@ fn check_lrs(source: &Source, span: &Spanned<LrAxis>, lrs: &[f64]) -> Result<(),
         return Err(source.at(span, "an lr list is empty"));
     }
     if let Some(bad) = lrs.iter().find(|lr| !is_learning_rate(**lr)) {
-        return Err(source.at(span, format!("learning rate {bad} must be a number in (0, 1), e.g. 5e-5")));
+        return Err(
+            source.at(span, format!("learning rate {bad} must be a number in (0, 1), e.g. 5e-5"))
+        );
     }
     if let Some(twice) = listed_twice(lrs) {
         return Err(source.at(span, format!("learning rate {twice} is listed twice")));
@@ -103,9 +195,16 @@ fn listed_twice<T: PartialEq>(values: &[T]) -> Option<&T> {
 
 /// An `[intermediate.NAME]` section's settings, checked before anything runs (a bad value
 /// would otherwise fail, or panic, inside the stage after the sweep started).
-fn check_intermediate(source: &Source, name: &str, section: &Spanned<IntermediateSection>, max_positions: usize) -> Result<(), SpecError> {
+fn check_intermediate(
+    source: &Source,
+    name: &str,
+    section: &Spanned<IntermediateSection>,
+    max_positions: usize,
+) -> Result<(), SpecError> {
     let s = section.get_ref();
-    let bad = |key: &str, problem: String| Err(source.at(section, format!("[intermediate.{name}] {key} {problem}")));
+    let bad = |key: &str, problem: String| {
+        Err(source.at(section, format!("[intermediate.{name}] {key} {problem}")))
+    };
     if s.steps == 0 {
         return bad("steps", "must be at least 1".into());
     }
@@ -116,7 +215,10 @@ fn check_intermediate(source: &Source, name: &str, section: &Spanned<Intermediat
         return bad("lr", format!("= {} must be a number in (0, 1), e.g. 5e-5", s.lr));
     }
     if !is_learning_rate(s.head_warmup_lr) {
-        return bad("head_warmup_lr", format!("= {} must be a number in (0, 1), e.g. 1e-3", s.head_warmup_lr));
+        return bad(
+            "head_warmup_lr",
+            format!("= {} must be a number in (0, 1), e.g. 1e-3", s.head_warmup_lr),
+        );
     }
     if !(s.mask_prob > 0.0 && s.mask_prob < 1.0) {
         return bad("mask_prob", format!("= {} must be in (0, 1); BERT used 0.15", s.mask_prob));
@@ -128,13 +230,22 @@ fn check_intermediate(source: &Source, name: &str, section: &Spanned<Intermediat
         return bad("weight_decay", format!("= {} must be 0 or more", s.weight_decay));
     }
     match s.max_length {
-        Some(n) if n < 3 || n > max_positions => bad("max_length", format!("= {n} must be in 3..={max_positions} (the model's max_position_embeddings)")),
+        Some(n) if n < 3 || n > max_positions => bad(
+            "max_length",
+            format!("= {n} must be in 3..={max_positions} (the model's max_position_embeddings)"),
+        ),
         _ => Ok(()),
     }
 }
 
 /// The learning rates for one (init, depth), from the grid or the defaults.
-fn lrs_for(source: &Source, file: &SweepFile, init: Init, freeze: usize, layers: usize) -> Result<Vec<f64>, SpecError> {
+fn lrs_for(
+    source: &Source,
+    file: &SweepFile,
+    init: Init,
+    freeze: usize,
+    layers: usize,
+) -> Result<Vec<f64>, SpecError> {
     let Some(axis) = &file.grid.lr else {
         return Ok(match &file.train.lr {
             Some(lr) => vec![*lr.get_ref()],
@@ -195,23 +306,34 @@ fn check_trainer(source: &Source, file: &SweepFile) -> Result<(), SpecError> {
     }
     if let Some(lr) = &t.lr {
         if !is_learning_rate(*lr.get_ref()) {
-            return Err(source.at(lr, format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref())));
+            return Err(source.at(
+                lr,
+                format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref()),
+            ));
         }
     }
     if !(0.0..=1.0).contains(&t.warmup_ratio) {
-        return Err(source.error(None, format!("[train] warmup_ratio = {} must be in [0, 1]", t.warmup_ratio)));
+        return Err(source
+            .error(None, format!("[train] warmup_ratio = {} must be in [0, 1]", t.warmup_ratio)));
     }
     if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-        return Err(source.error(None, format!("[train] weight_decay = {} must be 0 or more", t.weight_decay)));
+        return Err(source
+            .error(None, format!("[train] weight_decay = {} must be 0 or more", t.weight_decay)));
     }
     if !(t.max_grad_norm.is_finite() && t.max_grad_norm >= 0.0) {
-        return Err(source.error(None, format!("[train] max_grad_norm = {} must be 0 (no clipping) or more", t.max_grad_norm)));
+        return Err(source.error(
+            None,
+            format!("[train] max_grad_norm = {} must be 0 (no clipping) or more", t.max_grad_norm),
+        ));
     }
     Ok(())
 }
 
 /// The intermediate names of the grid, checked against `[intermediate.*]`.
-fn intermediates(source: &Source, file: &SweepFile) -> Result<Vec<(String, Option<Corpus>)>, SpecError> {
+fn intermediates(
+    source: &Source,
+    file: &SweepFile,
+) -> Result<Vec<(String, Option<Corpus>)>, SpecError> {
     let mut out = Vec::new();
     for name in &file.grid.intermediate {
         let n = name.get_ref().as_str();
@@ -248,13 +370,22 @@ fn intermediates(source: &Source, file: &SweepFile) -> Result<Vec<(String, Optio
     Ok(out)
 }
 
-pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &BertConfig, data: DataSpec) -> Result<Plan, SpecError> {
+pub fn expand(
+    source: &Source,
+    file: &SweepFile,
+    model: ModelSpec,
+    config: &BertConfig,
+    data: DataSpec,
+) -> Result<Plan, SpecError> {
     let layers = config.num_hidden_layers;
     check_trainer(source, file)?;
     let freeze_depths = depths(source, &file.grid.freeze, layers)?;
     let seeds = file.grid.seeds.get_ref().clone();
     if seeds.is_empty() || seeds.iter().collect::<BTreeSet<_>>().len() != seeds.len() {
-        return Err(source.at(&file.grid.seeds, "seeds must be a non-empty list of distinct integers, e.g. [1, 2, 3]"));
+        return Err(source.at(
+            &file.grid.seeds,
+            "seeds must be a non-empty list of distinct integers, e.g. [1, 2, 3]",
+        ));
     }
     if file.grid.init.is_empty() {
         return Err(source.error(None, "grid.init is empty; valid: \"pretrained\", \"scratch\""));
@@ -274,12 +405,22 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
     }
     for k in &file.grid.mlm_freeze {
         if *k.get_ref() > layers {
-            return Err(source.at(k, format!("mlm_freeze {} is larger than the model's {layers} layers; valid: 0..={layers}", k.get_ref())));
+            return Err(source.at(
+                k,
+                format!(
+                    "mlm_freeze {} is larger than the model's {layers} layers; valid: 0..={layers}",
+                    k.get_ref()
+                ),
+            ));
         }
     }
     let sizes: Vec<Option<usize>> = match &file.grid.train_size {
         None => vec![None],
-        Some(list) if list.is_empty() => return Err(source.error(None, "grid.train_size is empty; remove it to use all examples")),
+        Some(list) if list.is_empty() => {
+            return Err(
+                source.error(None, "grid.train_size is empty; remove it to use all examples")
+            );
+        }
         Some(list) => {
             if let Some(bad) = list.iter().find(|n| *n.get_ref() < 2) {
                 return Err(source.at(bad, "train_size must be at least 2"));
@@ -295,14 +436,18 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
     let mut notes = Vec::new();
     for name in file.intermediate.keys() {
         if !inters.iter().any(|(n, _)| n == name) {
-            notes.push(format!("[intermediate.{name}] is defined but not in grid.intermediate; it does not run"));
+            notes.push(format!(
+                "[intermediate.{name}] is defined but not in grid.intermediate; it does not run"
+            ));
         }
     }
 
     let mut stages: BTreeMap<String, StagePlan> = BTreeMap::new();
     let mut jobs = Vec::new();
     // How many jobs one (init, depth) expands to, for the rule notes' counts of what was left out.
-    let jobs_at = |init: Init, freeze: usize| -> Result<usize, SpecError> { Ok(lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len()) };
+    let jobs_at = |init: Init, freeze: usize| -> Result<usize, SpecError> {
+        Ok(lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len())
+    };
     let (mut skipped_scratch_freeze, mut skipped_scratch_mlm) = (0usize, 0usize);
     for &train_size in &sizes {
         for &init in &file.grid.init {
@@ -312,7 +457,8 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                     Some(_) => file.grid.mlm_freeze.iter().map(|k| Some(*k.get_ref())).collect(),
                 };
                 for mlm_freeze in mlm_freezes {
-                    if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate {
+                    if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate
+                    {
                         for &freeze in &freeze_depths {
                             skipped_scratch_mlm += jobs_at(init, freeze)?;
                         }
@@ -333,13 +479,19 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                                 settings: mlm_settings(section, &data, mlm_k),
                             };
                             let key = stage_key(&spec);
-                            if let Some(same) = stages.get(&key).filter(|s| s.spec.name != spec.name) {
+                            if let Some(same) =
+                                stages.get(&key).filter(|s| s.spec.name != spec.name)
+                            {
                                 return Err(source.error(None, format!(
                                     "[intermediate.{}] and [intermediate.{}] describe the same stage (same corpus and settings); keep one of them",
                                     same.spec.name, spec.name
                                 )));
                             }
-                            stages.entry(key.clone()).or_insert(StagePlan { key: key.clone(), spec, mlm_freeze: mlm_k });
+                            stages.entry(key.clone()).or_insert(StagePlan {
+                                key: key.clone(),
+                                spec,
+                                mlm_freeze: mlm_k,
+                            });
                             Some(key)
                         }
                         _ => None,
@@ -364,7 +516,13 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
                                         settings: trainer(file, lr, pooling),
                                         prefix_cache_mb: file.cache.prefix_mb,
                                     };
-                                    jobs.push(JobPlan { key: job_key(&spec), spec, mlm_freeze, lr, pooling });
+                                    jobs.push(JobPlan {
+                                        key: job_key(&spec),
+                                        spec,
+                                        mlm_freeze,
+                                        lr,
+                                        pooling,
+                                    });
                                 }
                             }
                         }
@@ -384,7 +542,10 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
         ));
     }
     if jobs.is_empty() {
-        return Err(source.error(None, format!("the grid expands to no jobs after the rules: {}", notes.join("; "))));
+        return Err(source.error(
+            None,
+            format!("the grid expands to no jobs after the rules: {}", notes.join("; ")),
+        ));
     }
     let counts = count_examples(source, &data, &sizes)?;
     let setup = json!({
@@ -425,56 +586,22 @@ pub fn expand(source: &Source, file: &SweepFile, model: ModelSpec, config: &Bert
 
 /// Reads the data once at plan time: bad rows fail here, before any job runs, and the
 /// report gets the split sizes. Returns (train, validation, test) as jobs will see them.
-fn count_examples(source: &Source, data: &DataSpec, sizes: &[Option<usize>]) -> Result<(usize, usize, usize), SpecError> {
+fn count_examples(
+    source: &Source,
+    data: &DataSpec,
+    sizes: &[Option<usize>],
+) -> Result<(usize, usize, usize), SpecError> {
     let splits = data.load(None).map_err(|e| source.error(None, format!("data: {e}")))?;
     let largest = sizes.iter().flatten().max().copied();
     if let Some(n) = largest.filter(|&n| n > splits.train.len()) {
-        return Err(source.error(None, format!(
-            "grid.train_size {n} is larger than the {} training examples of {}",
-            splits.train.len(),
-            data.name
-        )));
+        return Err(source.error(
+            None,
+            format!(
+                "grid.train_size {n} is larger than the {} training examples of {}",
+                splits.train.len(),
+                data.name
+            ),
+        ));
     }
     Ok((largest.unwrap_or(splits.train.len()), splits.validation.len(), splits.test.len()))
-}
-
-/// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).
-/// `v` counts changes to the training computation itself (v2: BERT's own dropout placement
-/// and thaw's CPU GELU/dropout kernels), so a store never mixes results of two trainers.
-pub fn stage_key(spec: &StageSpec) -> String {
-    let corpus = match &spec.corpus {
-        Corpus::Task => json!({"task": spec.data.identity}),
-        Corpus::File { identity, .. } => json!({"file": identity}),
-    };
-    format!(
-        "s-{}",
-        hash_json(&json!({
-            "v": 2,
-            "model": spec.model.identity,
-            "corpus": corpus,
-            "init": spec.init,
-            "seed": spec.seed,
-            "settings": spec.settings,
-        }))
-    )
-}
-
-/// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
-/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs.
-/// `v` as in [`stage_key`].
-pub fn job_key(spec: &JobSpec) -> String {
-    format!(
-        "j-{}",
-        hash_json(&json!({
-            "v": 2,
-            "model": spec.model.identity,
-            "data": spec.data.identity,
-            "train_size": spec.train_size,
-            "init": spec.init,
-            "stage": spec.stage_key,
-            "freeze": spec.freeze,
-            "seed": spec.seed,
-            "settings": spec.settings,
-        }))
-    )
 }

@@ -1,41 +1,20 @@
 //! From what the sweep file says to what exists: the model folder (hub id or path), the
 //! data files (built-in or paths), the corpora; each with a content hash for job keys.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use thaw_worker::BertConfig;
+use thaw_train::BertConfig;
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, ModelSpec};
-use crate::spec::{SpecError, Source, SweepFile};
+use crate::keys::{data_identity, model_identity, sha256_file};
+use crate::spec::{Source, SpecError, SweepFile};
 
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A short stable hash of a JSON value (its canonical, key-sorted serialisation).
-pub fn hash_json(value: &serde_json::Value) -> String {
-    let text = serde_json::to_string(value).expect("json");
-    hex(&Sha256::digest(text.as_bytes()))[..20].to_string()
-}
-
-fn existing_file(source: &Source, written: &Spanned<String>, what: &str) -> Result<PathBuf, SpecError> {
+fn existing_file(
+    source: &Source,
+    written: &Spanned<String>,
+    what: &str,
+) -> Result<PathBuf, SpecError> {
     let path = source.resolve(written.get_ref());
     if !path.is_file() {
         return Err(source.at(written, format!(
@@ -48,56 +27,87 @@ fn existing_file(source: &Source, written: &Spanned<String>, what: &str) -> Resu
 }
 
 fn hash_or_error(source: &Source, path: &Path) -> Result<String, SpecError> {
-    sha256_file(path).map_err(|e| source.error(None, format!("cannot read {}: {e}", path.display())))
+    sha256_file(path)
+        .map_err(|e| source.error(None, format!("cannot read {}: {e}", path.display())))
 }
 
-pub fn resolve_model(source: &Source, file: &SweepFile) -> Result<(ModelSpec, BertConfig), SpecError> {
+pub fn resolve_model(
+    source: &Source,
+    file: &SweepFile,
+) -> Result<(ModelSpec, BertConfig), SpecError> {
     let m = &file.model;
     let resolved = match (&m.hub, &m.path) {
         (Some(hub), None) => thaw_assets::resolve_hub_model(hub.get_ref(), m.revision.as_deref())
-            .map_err(|e| source.at(hub, format!("cannot get model '{}': {e:#}", hub.get_ref())))?,
+            .map_err(|e| {
+            source.at(hub, format!("cannot get model '{}': {e:#}", hub.get_ref()))
+        })?,
         (None, Some(path)) => {
             if m.revision.is_some() {
-                return Err(source.at(path, "model.revision applies to hub models only; remove it or use model.hub"));
+                return Err(source.at(
+                    path,
+                    "model.revision applies to hub models only; remove it or use model.hub",
+                ));
             }
-            thaw_assets::resolve_local_model(&source.resolve(path.get_ref())).map_err(|e| source.at(path, format!("{e:#}")))?
+            thaw_assets::resolve_local_model(&source.resolve(path.get_ref()))
+                .map_err(|e| source.at(path, format!("{e:#}")))?
         }
-        (Some(hub), Some(_)) => return Err(source.at(hub, "give model.hub or model.path, not both")),
+        (Some(hub), Some(_)) => {
+            return Err(source.at(hub, "give model.hub or model.path, not both"));
+        }
         (None, None) => {
             return Err(source.error(None, "[model] needs hub = \"org/name\" (a Hugging Face id) or path = \"folder with config.json\""));
         }
     };
-    let config = BertConfig::from_file(&resolved.dir.join("config.json")).map_err(|e| source.error(None, e.to_string()))?;
-    let mut identity = Sha256::new();
-    for name in ["config.json", "tokenizer.json", "model.safetensors"] {
-        identity.update(hash_or_error(source, &resolved.dir.join(name))?.as_bytes());
-    }
+    let config = BertConfig::from_file(&resolved.dir.join("config.json"))
+        .map_err(|e| source.error(None, e.to_string()))?;
+    let hashes = ["config.json", "tokenizer.json", "model.safetensors"]
+        .into_iter()
+        .map(|name| hash_or_error(source, &resolved.dir.join(name)))
+        .collect::<Result<Vec<_>, _>>()?;
     let model = ModelSpec {
         dir: resolved.dir,
         origin: resolved.origin,
-        identity: hex(&identity.finalize())[..20].to_string(),
+        identity: model_identity(&hashes),
         num_layers: config.num_hidden_layers,
     };
     Ok((model, config))
 }
 
-pub fn resolve_data(source: &Source, file: &SweepFile, max_positions: usize) -> Result<DataSpec, SpecError> {
+pub fn resolve_data(
+    source: &Source,
+    file: &SweepFile,
+    max_positions: usize,
+) -> Result<DataSpec, SpecError> {
     let d = &file.data;
     let (name, train, validation, test) = match &d.builtin {
         Some(builtin) => {
             if let Some(extra) = d.train.as_ref().or(d.validation.as_ref()).or(d.test.as_ref()) {
-                return Err(source.at(extra, "data.builtin names the files already; remove train/validation/test or builtin"));
+                return Err(source.at(
+                    extra,
+                    "data.builtin names the files already; remove train/validation/test or builtin",
+                ));
             }
-            let dir = thaw_assets::dataset_dir(builtin.get_ref()).map_err(|e| source.at(builtin, format!("{e:#}")))?;
-            (builtin.get_ref().clone(), dir.join("train.jsonl"), Some(dir.join("validation.jsonl")), Some(dir.join("test.jsonl")))
+            let dir = thaw_assets::dataset_dir(builtin.get_ref())
+                .map_err(|e| source.at(builtin, format!("{e:#}")))?;
+            (
+                builtin.get_ref().clone(),
+                dir.join("train.jsonl"),
+                Some(dir.join("validation.jsonl")),
+                Some(dir.join("test.jsonl")),
+            )
         }
         None => {
             let Some(train) = &d.train else {
                 return Err(source.error(None, "[data] needs train = \"path\" (JSONL, CSV or TSV) or builtin = \"rotten_tomatoes\" | \"bbc_news\""));
             };
             let train_path = existing_file(source, train, "data.train")?;
-            let validation = d.validation.as_ref().map(|v| existing_file(source, v, "data.validation")).transpose()?;
-            let test = d.test.as_ref().map(|t| existing_file(source, t, "data.test")).transpose()?;
+            let validation = d
+                .validation
+                .as_ref()
+                .map(|v| existing_file(source, v, "data.validation"))
+                .transpose()?;
+            let test =
+                d.test.as_ref().map(|t| existing_file(source, t, "data.test")).transpose()?;
             (train.get_ref().clone(), train_path, validation, test)
         }
     };
@@ -107,7 +117,8 @@ pub fn resolve_data(source: &Source, file: &SweepFile, max_positions: usize) -> 
     }
     let holdout = *d.holdout_fraction.get_ref();
     if !(holdout > 0.0 && holdout < 0.5) {
-        return Err(source.at(&d.holdout_fraction, format!("holdout_fraction {holdout} must be in (0, 0.5)")));
+        return Err(source
+            .at(&d.holdout_fraction, format!("holdout_fraction {holdout} must be in (0, 0.5)")));
     }
     for cap in [&d.max_validation, &d.max_test].into_iter().flatten() {
         if *cap.get_ref() < 2 {
@@ -118,7 +129,7 @@ pub fn resolve_data(source: &Source, file: &SweepFile, max_positions: usize) -> 
     for path in std::iter::once(&train).chain(validation.iter()).chain(test.iter()) {
         hashes.push(hash_or_error(source, path)?);
     }
-    let identity = hash_json(&serde_json::json!({
+    let identity = data_identity(&serde_json::json!({
         "files": hashes,
         "has_validation": validation.is_some(),
         "has_test": test.is_some(),
@@ -153,10 +164,12 @@ pub fn resolve_corpus(source: &Source, written: &Spanned<String>) -> Result<Corp
             let (dataset, name) = rest.split_once('/').ok_or_else(|| {
                 source.at(written, "a built-in corpus is written builtin:DATASET/FILE, e.g. builtin:rotten_tomatoes/plots.txt")
             })?;
-            let dir = thaw_assets::dataset_dir(dataset).map_err(|e| source.at(written, format!("{e:#}")))?;
+            let dir = thaw_assets::dataset_dir(dataset)
+                .map_err(|e| source.at(written, format!("{e:#}")))?;
             let path = dir.join(name);
             if !path.is_file() {
-                return Err(source.at(written, format!("the built-in dataset {dataset} has no file {name}")));
+                return Err(source
+                    .at(written, format!("the built-in dataset {dataset} has no file {name}")));
             }
             path
         }

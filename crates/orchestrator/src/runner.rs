@@ -1,4 +1,4 @@
-//! One worker: claims stages and jobs from the store, runs them with thaw-worker on a
+//! One worker: claims stages and jobs from the store, runs them with thaw-train on a
 //! blocking thread, keeps a heartbeat, records results. Many workers (the child processes of
 //! `thaw run`, or `thaw worker` processes anywhere that can open the file) share a sweep
 //! through the store's atomic claim.
@@ -12,13 +12,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
-use thaw_worker::data::read_corpus;
-use thaw_worker::encode::{EncodedData, TokenMemo, encode_splits_with};
-use thaw_worker::prefix::PrefixCache;
-use thaw_worker::tokenize::TextTokenizer;
-use thaw_worker::{BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, WorkerError};
+use thaw_train::data::read_corpus;
+use thaw_train::encode::{EncodedData, TokenMemo, encode_splits_with};
+use thaw_train::load::{CHECKPOINT_EXTENSION, is_current_checkpoint};
+use thaw_train::prefix::PrefixCache;
+use thaw_train::tokenize::TextTokenizer;
+use thaw_train::{
+    BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, TrainError,
+};
 
 use crate::jobspec::{Corpus, JobSpec, StageSpec};
+use crate::keys;
 use crate::spec::Init;
 
 /// How often a running job refreshes its heartbeat, and when a silent one counts as abandoned.
@@ -72,7 +76,7 @@ pub fn requeue(store: &Store) -> impl Future<Output = thaw_store::Result<Vec<Str
 /// Where a stage's checkpoint lives: next to the database.
 pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
     let stem = db.file_stem().and_then(|s| s.to_str()).unwrap_or("thaw");
-    db.with_file_name(format!("{stem}.stages")).join(format!("{stage_key}.bpk"))
+    db.with_file_name(format!("{stem}.stages")).join(format!("{stage_key}.{CHECKPOINT_EXTENSION}"))
 }
 
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
@@ -120,7 +124,9 @@ impl Worker {
                 finished += 1;
                 continue;
             }
-            if let Some(claimed) = self.store.claim_job(&self.options.sweep, &id, self.last_group.as_deref()).await? {
+            if let Some(claimed) =
+                self.store.claim_job(&self.options.sweep, &id, self.last_group.as_deref()).await?
+            {
                 self.run_claimed(claimed).await?;
                 finished += 1;
                 continue;
@@ -140,17 +146,32 @@ impl Worker {
         let key = claimed.key.clone();
         let task = match claimed.kind {
             WorkKind::Stage => {
-                let spec: StageSpec = serde_json::from_str(&claimed.spec_json).context("stage spec in the database")?;
+                let spec: StageSpec = serde_json::from_str(&claimed.spec_json)
+                    .context("stage spec in the database")?;
                 Task::Stage(spec, checkpoint_path(&self.options.db, &key))
             }
             WorkKind::Job => {
-                let spec: JobSpec = serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
-                self.last_group = Some(spec.prefix_group());
+                let spec: JobSpec =
+                    serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
+                self.last_group = Some(keys::prefix_group(&spec));
                 let start = match (&spec.stage_key, spec.init) {
                     (Some(stage), _) => match self.store.stage_checkpoint(stage).await? {
+                        Some(path) if !is_current_checkpoint(Path::new(&path)) => {
+                            // Written by an older thaw in a format this one does not read: run the
+                            // stage again (it is next to be claimed) and give this job back.
+                            self.store.redo_stage(stage).await?;
+                            self.store.release(WorkKind::Job, &key, &worker).await?;
+                            return Ok(());
+                        }
                         Some(path) => Start::Checkpoint(PathBuf::from(path)),
                         None => {
-                            self.store.fail_job(&key, &worker, &format!("stage {stage} has no checkpoint")).await?;
+                            self.store
+                                .fail_job(
+                                    &key,
+                                    &worker,
+                                    &format!("stage {stage} has no checkpoint"),
+                                )
+                                .await?;
                             return Ok(());
                         }
                     },
@@ -161,21 +182,36 @@ impl Worker {
             }
         };
         let label = task.label();
-        (self.options.sink)(WorkerMessage::Started { worker: worker.clone(), key: key.clone(), label: label.clone() });
+        (self.options.sink)(WorkerMessage::Started {
+            worker: worker.clone(),
+            key: key.clone(),
+            label: label.clone(),
+        });
 
         let job_stop = Arc::new(AtomicBool::new(false));
         let handle = {
-            let (caches, sink, stop, global_stop) = (self.caches.clone(), self.options.sink.clone(), job_stop.clone(), self.options.stop.clone());
+            let (caches, sink, stop, global_stop) = (
+                self.caches.clone(),
+                self.options.sink.clone(),
+                job_stop.clone(),
+                self.options.stop.clone(),
+            );
             let (backend, worker, key) = (self.options.backend, worker.clone(), key.clone());
             tokio::task::spawn_blocking(move || {
                 let mut on_event = |event: &Event| {
                     if global_stop.load(Ordering::Relaxed) {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    sink(WorkerMessage::Progress { worker: worker.clone(), key: key.clone(), event: event.clone() });
+                    sink(WorkerMessage::Progress {
+                        worker: worker.clone(),
+                        key: key.clone(),
+                        event: event.clone(),
+                    });
                 };
                 let mut observer = Observer { on_event: &mut on_event, stop: &stop };
-                let mut caches = caches.lock().expect("caches are replaced after a panic, so never seen poisoned");
+                let mut caches = caches
+                    .lock()
+                    .expect("caches are replaced after a panic, so never seen poisoned");
                 task.execute(backend, &mut caches, &mut observer)
             })
         };
@@ -185,7 +221,7 @@ impl Worker {
                 joined = &mut handle => break joined.unwrap_or_else(|e| {
                     // A panic poisons the shared caches: start the next job with fresh ones.
                     self.caches = Arc::new(Mutex::new(Caches::default()));
-                    Err(WorkerError::Invalid(format!("the training thread panicked: {}", panic_message(e))))
+                    Err(TrainError::Invalid(format!("the training thread panicked: {}", panic_message(e))))
                 }),
                 _ = tokio::time::sleep(HEARTBEAT) => {
                     if self.stopping() {
@@ -204,7 +240,10 @@ impl Worker {
         };
         let (outcome, detail) = match result {
             Ok(TaskOutput::Job { epochs, result }) => {
-                let summary = format!("test acc {:.4} (val {:.4})", result.test_accuracy, result.val_accuracy);
+                let summary = format!(
+                    "test acc {:.4} (val {:.4})",
+                    result.test_accuracy, result.val_accuracy
+                );
                 match retrying(|| self.store.finish_job(&key, &worker, &epochs, &result)).await {
                     Ok(()) => (Outcome::Done, summary),
                     Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
@@ -212,14 +251,17 @@ impl Worker {
                 }
             }
             Ok(TaskOutput::Stage(done)) => {
-                let summary = format!("MLM perplexity {:.2} -> {:.2}", done.perplexity_before, done.perplexity_after);
+                let summary = format!(
+                    "MLM perplexity {:.2} -> {:.2}",
+                    done.perplexity_before, done.perplexity_after
+                );
                 match retrying(|| self.store.finish_stage(&key, &worker, &done)).await {
                     Ok(()) => (Outcome::Done, summary),
                     Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
                     Err(e) => return Err(e.into()),
                 }
             }
-            Err(WorkerError::Interrupted) => {
+            Err(TrainError::Interrupted) => {
                 self.store.release(claimed.kind, &key, &worker).await?;
                 (Outcome::Released, "stopped before finishing; back to pending".to_string())
             }
@@ -247,7 +289,9 @@ where
     let mut delay = Duration::from_secs(1);
     loop {
         match write().await {
-            Err(thaw_store::StoreError::Conflict(why)) => return Err(thaw_store::StoreError::Conflict(why)),
+            Err(thaw_store::StoreError::Conflict(why)) => {
+                return Err(thaw_store::StoreError::Conflict(why));
+            }
             Err(e) if delay <= Duration::from_secs(16) => {
                 tracing::warn!("storing a finished result failed ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
@@ -282,7 +326,13 @@ enum TaskOutput {
 impl Task {
     fn label(&self) -> String {
         match self {
-            Task::Stage(s, _) => format!("MLM stage '{}' ({}, mlm_freeze {}, {} steps)", s.name, s.init.as_str(), s.settings.freeze, s.settings.steps),
+            Task::Stage(s, _) => format!(
+                "MLM stage '{}' ({}, mlm_freeze {}, {} steps)",
+                s.name,
+                s.init.as_str(),
+                s.settings.freeze,
+                s.settings.steps
+            ),
             Task::Job(j, _) => format!(
                 "{} {} k={} lr={:e} seed={}{}",
                 j.init.as_str(),
@@ -295,27 +345,40 @@ impl Task {
         }
     }
 
-    fn execute(self, backend: BackendKind, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<TaskOutput> {
+    fn execute(
+        self,
+        backend: BackendKind,
+        caches: &mut Caches,
+        observer: &mut Observer,
+    ) -> thaw_train::Result<TaskOutput> {
         match self {
-            Task::Stage(spec, out) => run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage),
+            Task::Stage(spec, out) => {
+                run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage)
+            }
             Task::Job(spec, start) => run_job(&spec, start, backend, caches, observer),
         }
     }
 }
 
-fn model_files(dir: &Path) -> thaw_worker::Result<(ModelFiles, BertConfig)> {
+fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertConfig)> {
     let files = ModelFiles::in_dir(dir)?;
     let config = BertConfig::from_file(&files.config)?;
     Ok((files, config))
 }
 
-fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<Arc<EncodedData>> {
+fn load_data(
+    spec: &JobSpec,
+    files: &ModelFiles,
+    caches: &mut Caches,
+    observer: &mut Observer,
+) -> thaw_train::Result<Arc<EncodedData>> {
     let d = &spec.data;
     let key = format!("{}|{}|{:?}", spec.model.identity, d.identity, spec.train_size);
     if let Some(hit) = caches.tokens.get(&key) {
         return Ok(hit.clone());
     }
-    observer.phase(thaw_worker::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
+    observer
+        .phase(thaw_train::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
     let splits = d.load(spec.train_size)?;
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, d.max_length)?;
     let memo = caches.memos.entry((spec.model.identity.clone(), d.max_length)).or_default();
@@ -324,16 +387,29 @@ fn load_data(spec: &JobSpec, files: &ModelFiles, caches: &mut Caches, observer: 
     Ok(encoded)
 }
 
-fn run_job(spec: &JobSpec, start: Start, backend: BackendKind, caches: &mut Caches, observer: &mut Observer) -> thaw_worker::Result<TaskOutput> {
+fn run_job(
+    spec: &JobSpec,
+    start: Start,
+    backend: BackendKind,
+    caches: &mut Caches,
+    observer: &mut Observer,
+) -> thaw_train::Result<TaskOutput> {
     let (files, config) = model_files(&spec.model.dir)?;
     let data = load_data(spec, &files, caches, observer)?;
     let budget = spec.prefix_cache_mb << 20;
     if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
         caches.prefix = Some(PrefixCache::new(budget));
     }
-    let job = FineTuneJob { start, freeze: spec.freeze, seed: spec.seed, settings: spec.settings.clone(), backend, start_identity: spec.start_identity() };
+    let job = FineTuneJob {
+        start,
+        freeze: spec.freeze,
+        seed: spec.seed,
+        settings: spec.settings.clone(),
+        backend,
+        start_identity: keys::start_identity(spec),
+    };
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
-    let out = thaw_worker::fine_tune(&files, &config, &data, &job, cache, observer)?;
+    let out = thaw_train::fine_tune(&files, &config, &data, &job, cache, observer)?;
     let epochs = out
         .epochs
         .iter()
@@ -362,13 +438,21 @@ fn run_job(spec: &JobSpec, start: Start, backend: BackendKind, caches: &mut Cach
         examples_per_second: out.train_examples_per_second,
         trainable_params: out.trainable_params as i64,
         total_params: out.total_params as i64,
-        prefix_cache: serde_json::to_value(out.prefix_cache).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        prefix_cache: serde_json::to_value(out.prefix_cache)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
         backend: backend.to_string(),
     };
     Ok(TaskOutput::Job { epochs, result })
 }
 
-fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut Observer) -> thaw_worker::Result<StageOutcomeRow> {
+fn run_stage(
+    spec: &StageSpec,
+    out: &Path,
+    backend: BackendKind,
+    observer: &mut Observer,
+) -> thaw_train::Result<StageOutcomeRow> {
     let (files, config) = model_files(&spec.model.dir)?;
     let texts: Vec<String> = match &spec.corpus {
         // Only the training split's text: validation and test stay unseen.
@@ -380,7 +464,7 @@ fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut 
         Init::Scratch => Start::Scratch,
     };
     let job = MlmJob { start, seed: spec.seed, settings: spec.settings.clone(), backend };
-    let done = thaw_worker::train_mlm(&files, &config, &texts, &job, out, observer)?;
+    let done = thaw_train::train_mlm(&files, &config, &texts, &job, out, observer)?;
     Ok(StageOutcomeRow {
         checkpoint_path: out.display().to_string(),
         loss_before: done.loss_before,
@@ -392,7 +476,7 @@ fn run_stage(spec: &StageSpec, out: &Path, backend: BackendKind, observer: &mut 
         trainable_params: done.trainable_params as i64,
         train_seconds: done.train_seconds,
         backend: backend.to_string(),
-        // thaw always builds a fresh MLM head (see thaw_worker::mlm).
+        // thaw always builds a fresh MLM head (see thaw_train::mlm).
         head_warmup_steps: Some(done.head_warmup_steps as i64),
     })
 }

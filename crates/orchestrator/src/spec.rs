@@ -6,11 +6,11 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use thaw_worker::{MlmSettings, Pooling};
+use thaw_train::{MlmSettings, Pooling};
 
 /// An error in a sweep file, located where the TOML allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,11 @@ impl Source {
     /// stored with the jobs, and a worker started from another folder must find it too.
     pub fn resolve(&self, written: &str) -> PathBuf {
         let p = Path::new(written);
-        let joined = if p.is_absolute() { p.to_path_buf() } else { self.path.parent().unwrap_or(Path::new(".")).join(p) };
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        };
         std::path::absolute(&joined).unwrap_or(joined)
     }
 }
@@ -255,21 +259,8 @@ fn d_mlm_warmup() -> f64 {
     MlmSettings::default().warmup_ratio
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Init {
-    Pretrained,
-    Scratch,
-}
-
-impl Init {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Init::Pretrained => "pretrained",
-            Init::Scratch => "scratch",
-        }
-    }
-}
+/// `grid.init` values; the store owns the type (it is a column of `jobs` and `stages`).
+pub use thaw_store::Init;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,14 +331,18 @@ impl<'de> Deserialize<'de> for FreezeAxis {
                 if v == "all" {
                     Ok(FreezeAxis::All)
                 } else {
-                    Err(E::custom(format!(r#"freeze must be "all" or a list of depths such as [0, 3, 6], found "{v}""#)))
+                    Err(E::custom(format!(
+                        r#"freeze must be "all" or a list of depths such as [0, 3, 6], found "{v}""#
+                    )))
                 }
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FreezeAxis, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element::<i64>()? {
                     if v < 0 {
-                        return Err(de::Error::custom(format!("freeze depth {v} is negative; depths count frozen layers from 0")));
+                        return Err(de::Error::custom(format!(
+                            "freeze depth {v} is negative; depths count frozen layers from 0"
+                        )));
                     }
                     out.push(v as usize);
                 }
@@ -398,7 +393,8 @@ impl<'de> Deserialize<'de> for LrAxis {
                 Ok(LrAxis::Same(out))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<LrAxis, A::Error> {
-                LrByStrategy::deserialize(de::value::MapAccessDeserializer::new(map)).map(LrAxis::ByStrategy)
+                LrByStrategy::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(LrAxis::ByStrategy)
             }
         }
         d.deserialize_any(V)
@@ -425,7 +421,9 @@ pub fn parse(source: &Source) -> Result<SweepFile, SpecError> {
     toml::from_str::<SweepFile>(&source.text).map_err(|e| {
         let message = e.message().trim().to_string();
         let message = if message.starts_with("unknown field") {
-            format!("{message}; remove it or check its spelling (every key is documented in the README)")
+            format!(
+                "{message}; remove it or check its spelling (every key is documented in the README)"
+            )
         } else {
             message
         };

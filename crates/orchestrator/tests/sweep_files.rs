@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use thaw_orchestrator::plan::Plan;
+use thaw_orchestrator::spec::Init;
 use thaw_orchestrator::{build_plan, read};
 
 struct Fixture {
@@ -87,43 +88,82 @@ fn expansion_counts_follow_the_grid_and_the_rules() {
     assert_eq!(plan.jobs.len(), 7 * 2 * 2 + 2);
     assert_eq!(plan.stages.len(), 1, "one task-MLM checkpoint serves every job that needs it");
     assert_eq!(plan.jobs.iter().filter(|j| j.spec.stage_key.is_some()).count(), 14);
-    assert!(plan.notes.iter().any(|n| n.contains("scratch-unfrozen") && n.contains("12 scratch jobs")), "{:?}", plan.notes);
-    assert!(plan.notes.iter().any(|n| n.contains("scratch-no-mlm") && n.contains("14 scratch jobs")), "{:?}", plan.notes);
-    assert!(plan.notes.iter().any(|n| n.contains("[intermediate.domain] is defined but not in grid.intermediate")));
+    assert!(
+        plan.notes.iter().any(|n| n.contains("scratch-unfrozen") && n.contains("12 scratch jobs")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("scratch-no-mlm") && n.contains("14 scratch jobs")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("[intermediate.domain] is defined but not in grid.intermediate"))
+    );
     let mut unique = keys(&plan);
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), plan.jobs.len(), "keys are distinct");
 
-    let with_rules_off = BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nscratch_freeze = true\nscratch_intermediate = true");
+    let with_rules_off = BASE.replace(
+        "seeds = [1, 2]",
+        "seeds = [1, 2]\nscratch_freeze = true\nscratch_intermediate = true",
+    );
     let plan = f.plan(&with_rules_off).unwrap();
     assert_eq!(plan.jobs.len(), 7 * 2 * 2 * 2);
     assert_eq!(plan.stages.len(), 2);
     // Seeds share a frozen prefix only when they start from the same weights: pretrained yes,
     // scratch no (its random weights come from the seed).
-    let group = |init: &str, seed: u64| {
-        let job = plan.jobs.iter().find(|j| j.spec.init.as_str() == init && j.spec.intermediate == "none" && j.spec.freeze == 3 && j.spec.seed == seed);
-        job.expect("job").spec.prefix_group()
+    let group = |init: Init, seed: u64| {
+        let job = plan.jobs.iter().find(|j| {
+            j.spec.init == init
+                && j.spec.intermediate == "none"
+                && j.spec.freeze == 3
+                && j.spec.seed == seed
+        });
+        thaw_orchestrator::keys::prefix_group(&job.expect("job").spec)
     };
-    assert_eq!(group("pretrained", 1), group("pretrained", 2));
-    assert_ne!(group("scratch", 1), group("scratch", 2));
-    assert_ne!(group("pretrained", 1), group("scratch", 1));
+    assert_eq!(group(Init::Pretrained, 1), group(Init::Pretrained, 2));
+    assert_ne!(group(Init::Scratch, 1), group(Init::Scratch, 2));
+    assert_ne!(group(Init::Pretrained, 1), group(Init::Scratch, 1));
 
-    let lr_axis = BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-4]\ntrain_size = [10, 20]\nmlm_freeze = [0, 3]");
+    let lr_axis = BASE.replace(
+        "seeds = [1, 2]",
+        "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-4]\ntrain_size = [10, 20]\nmlm_freeze = [0, 3]",
+    );
     let plan = f.plan(&lr_axis).unwrap();
     assert_eq!(plan.jobs.len(), 2 * (7 * 3 * 2 + 7 * 2 * 3 * 2 + 3 * 2));
     assert_eq!(plan.stages.len(), 2, "the MLM stage does not depend on train_size");
     // The rule notes count every job left out, lrs and sizes included: 6 scratch depths (k > 0) x 3 lrs x 2 seeds x 2 sizes.
-    assert!(plan.notes.iter().any(|n| n.contains("scratch-unfrozen: 72 scratch jobs")), "{:?}", plan.notes);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("scratch-unfrozen: 72 scratch jobs")),
+        "{:?}",
+        plan.notes
+    );
 }
 
 #[test]
 fn per_strategy_learning_rates_and_defaults() {
     let f = Fixture::new();
-    let by_strategy = BASE.replace("seeds = [1, 2]", "seeds = [1]\nlr = { full = [1e-5, 2e-5], head_only = [1e-3, 1e-2, 3e-2] }");
+    let by_strategy = BASE.replace(
+        "seeds = [1, 2]",
+        "seeds = [1]\nlr = { full = [1e-5, 2e-5], head_only = [1e-3, 1e-2, 3e-2] }",
+    );
     let plan = f.plan(&by_strategy).unwrap();
     let lrs = |k: usize| -> Vec<f64> {
-        let mut v: Vec<f64> = plan.jobs.iter().filter(|j| j.spec.freeze == k && j.spec.intermediate == "none" && j.spec.init.as_str() == "pretrained").map(|j| j.lr).collect();
+        let mut v: Vec<f64> = plan
+            .jobs
+            .iter()
+            .filter(|j| {
+                j.spec.freeze == k
+                    && j.spec.intermediate == "none"
+                    && j.spec.init == Init::Pretrained
+            })
+            .map(|j| j.lr)
+            .collect();
         v.dedup();
         v
     };
@@ -132,7 +172,12 @@ fn per_strategy_learning_rates_and_defaults() {
     assert_eq!(lrs(6), vec![1e-3, 1e-2, 3e-2]);
     let defaults = BASE.replace("lr = 5e-5\n", "");
     let plan = f.plan(&defaults).unwrap();
-    let head: Vec<f64> = plan.jobs.iter().filter(|j| j.spec.freeze == 6 && j.spec.seed == 1 && j.spec.intermediate == "none").map(|j| j.lr).collect();
+    let head: Vec<f64> = plan
+        .jobs
+        .iter()
+        .filter(|j| j.spec.freeze == 6 && j.spec.seed == 1 && j.spec.intermediate == "none")
+        .map(|j| j.lr)
+        .collect();
     assert_eq!(head, vec![1e-3, 3e-3, 1e-2], "head-only gets the larger default range");
 }
 
@@ -143,7 +188,10 @@ fn keys_do_not_change_with_unrelated_edits() {
     let edited = BASE
         .replace("name = \"t\"", "name = \"renamed\"\ndescription = \"a comment-like edit\"")
         .replace("seeds = [1, 2]", "seeds = [2, 1, 3]")
-        .replace("[intermediate.domain]\ncorpus = \"domain.txt\"", "[intermediate.domain]\ncorpus = \"domain.txt\"\nsteps = 99")
+        .replace(
+            "[intermediate.domain]\ncorpus = \"domain.txt\"",
+            "[intermediate.domain]\ncorpus = \"domain.txt\"\nsteps = 99",
+        )
         .replace("[cache]", "")
         + "\n[cache]\nprefix_mb = 10\n";
     let after = f.plan(&edited).unwrap();
@@ -155,12 +203,20 @@ fn keys_do_not_change_with_unrelated_edits() {
 
     // Moving the data file (same content) keeps keys; changing its content changes them.
     std::fs::create_dir_all(f.dir.path().join("moved")).unwrap();
-    std::fs::copy(f.dir.path().join("train.jsonl"), f.dir.path().join("moved/train.jsonl")).unwrap();
-    let moved = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
+    std::fs::copy(f.dir.path().join("train.jsonl"), f.dir.path().join("moved/train.jsonl"))
+        .unwrap();
+    let moved =
+        f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
     assert_eq!(keys(&moved), old);
-    let fewer: String = std::fs::read_to_string(f.dir.path().join("train.jsonl")).unwrap().lines().skip(2).map(|l| format!("{l}\n")).collect();
+    let fewer: String = std::fs::read_to_string(f.dir.path().join("train.jsonl"))
+        .unwrap()
+        .lines()
+        .skip(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(f.dir.path().join("moved/train.jsonl"), fewer).unwrap();
-    let changed = f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
+    let changed =
+        f.plan(&BASE.replace("train = \"train.jsonl\"", "train = \"moved/train.jsonl\"")).unwrap();
     assert!(keys(&changed).iter().all(|k| !old.contains(k)));
 
     // A trainer setting is part of every key.
@@ -172,44 +228,137 @@ fn keys_do_not_change_with_unrelated_edits() {
 fn bad_sweep_files_are_located_and_explained() {
     let f = Fixture::new();
     let cases: Vec<(String, &str)> = vec![
-        (BASE.replace("max_length = 32", "max_lenght = 32"), "sweep.toml:11:1: unknown field `max_lenght`, expected one of"),
-        (BASE.replace("epochs = 1", "epochs = \"one\""), "sweep.toml:14:10: invalid type: string \"one\", expected usize"),
-        (BASE.replace("freeze = \"all\"", "freeze = [0, 3, 8]"), "sweep.toml:25:10: freeze depth 8 is larger than the model's 6 encoder layers; valid depths are 0..=6"),
-        (BASE.replace("freeze = \"all\"", "freeze = \"most\""), "freeze must be \"all\" or a list of depths such as [0, 3, 6], found \"most\""),
-        (BASE.replace("train = \"train.jsonl\"", "train = \"missing.jsonl\""), "sweep.toml:9:9: data.train 'missing.jsonl' not found"),
-        (BASE.replace("intermediate = [\"none\", \"task\"]", "intermediate = [\"none\", \"wiki\"]"), "intermediate 'wiki' is not defined; valid: none, task, domain"),
-        (BASE.replace("init = [\"pretrained\", \"scratch\"]", "init = [\"pretrained\", \"random\"]"), "unknown variant `random`, expected `pretrained` or `scratch`"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 1]"), "seeds must be a non-empty list of distinct integers"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [5e-5, -1.0]"), "learning rate -1 must be a number in (0, 1)"),
-        (BASE.replace("[sweep]\nname = \"t\"", "[sweep]\nname = \"my sweep\""), "sweep.name must be non-empty and use only letters"),
+        (
+            BASE.replace("max_length = 32", "max_lenght = 32"),
+            "sweep.toml:11:1: unknown field `max_lenght`, expected one of",
+        ),
+        (
+            BASE.replace("epochs = 1", "epochs = \"one\""),
+            "sweep.toml:14:10: invalid type: string \"one\", expected usize",
+        ),
+        (
+            BASE.replace("freeze = \"all\"", "freeze = [0, 3, 8]"),
+            "sweep.toml:25:10: freeze depth 8 is larger than the model's 6 encoder layers; valid depths are 0..=6",
+        ),
+        (
+            BASE.replace("freeze = \"all\"", "freeze = \"most\""),
+            "freeze must be \"all\" or a list of depths such as [0, 3, 6], found \"most\"",
+        ),
+        (
+            BASE.replace("train = \"train.jsonl\"", "train = \"missing.jsonl\""),
+            "sweep.toml:9:9: data.train 'missing.jsonl' not found",
+        ),
+        (
+            BASE.replace(
+                "intermediate = [\"none\", \"task\"]",
+                "intermediate = [\"none\", \"wiki\"]",
+            ),
+            "intermediate 'wiki' is not defined; valid: none, task, domain",
+        ),
+        (
+            BASE.replace(
+                "init = [\"pretrained\", \"scratch\"]",
+                "init = [\"pretrained\", \"random\"]",
+            ),
+            "unknown variant `random`, expected `pretrained` or `scratch`",
+        ),
+        (
+            BASE.replace("seeds = [1, 2]", "seeds = [1, 1]"),
+            "seeds must be a non-empty list of distinct integers",
+        ),
+        (
+            BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [5e-5, -1.0]"),
+            "learning rate -1 must be a number in (0, 1)",
+        ),
+        (
+            BASE.replace("[sweep]\nname = \"t\"", "[sweep]\nname = \"my sweep\""),
+            "sweep.name must be non-empty and use only letters",
+        ),
         (BASE.replace("path = \"model\"", "path = \"nowhere\""), "nowhere: missing config.json"),
-        (BASE.replace("corpus = \"domain.txt\"", "corpus = \"gone.txt\"").replace("[\"none\", \"task\"]", "[\"none\", \"domain\"]"), "corpus 'gone.txt' not found"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [7]"), "mlm_freeze 7 is larger than the model's 6 layers"),
-        (BASE.replace("max_length = 32", "max_length = 4096"), "max_length 4096 must be between 8 and the model's 128 positions"),
+        (
+            BASE.replace("corpus = \"domain.txt\"", "corpus = \"gone.txt\"")
+                .replace("[\"none\", \"task\"]", "[\"none\", \"domain\"]"),
+            "corpus 'gone.txt' not found",
+        ),
+        (
+            BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [7]"),
+            "mlm_freeze 7 is larger than the model's 6 layers",
+        ),
+        (
+            BASE.replace("max_length = 32", "max_length = 4096"),
+            "max_length 4096 must be between 8 and the model's 128 positions",
+        ),
         (BASE.replace("[grid]", "[grid]\ntrain_size = [1]"), "train_size must be at least 2"),
-        (BASE.replace("[grid]", "[grid]\ntrain_size = [500]"), "grid.train_size 500 is larger than the 36 training examples of train.jsonl"),
-        (BASE.replace("[intermediate.task]\nsteps = 10", "[intermediate.task]\nsteps = 10\ncorpus = \"domain.txt\""), "[intermediate.task] trains on the training text"),
+        (
+            BASE.replace("[grid]", "[grid]\ntrain_size = [500]"),
+            "grid.train_size 500 is larger than the 36 training examples of train.jsonl",
+        ),
+        (
+            BASE.replace(
+                "[intermediate.task]\nsteps = 10",
+                "[intermediate.task]\nsteps = 10\ncorpus = \"domain.txt\"",
+            ),
+            "[intermediate.task] trains on the training text",
+        ),
         (BASE.replace("[model]\npath = \"model\"", "[model]"), "[model] needs hub = \"org/name\""),
         (BASE.replace("lr = 5e-5", "lr = 5e-5\nlr = 1e-4"), "duplicate key"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = { full = [1e-5], frozen = [1e-3] }"), "unknown field `frozen`, expected one of `full`, `partial`, `head_only`, `scratch`"),
+        (
+            BASE.replace(
+                "seeds = [1, 2]",
+                "seeds = [1, 2]\nlr = { full = [1e-5], frozen = [1e-3] }",
+            ),
+            "unknown field `frozen`, expected one of `full`, `partial`, `head_only`, `scratch`",
+        ),
         ("[sweep\nname = 1".to_string(), "sweep.toml:1:"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-5]"), "learning rate 0.00001 is listed twice"),
-        (BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [0, 2, 0]"), "sweep.toml:29:21: mlm_freeze 0 is listed twice"),
+        (
+            BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nlr = [1e-5, 3e-5, 1e-5]"),
+            "learning rate 0.00001 is listed twice",
+        ),
+        (
+            BASE.replace("seeds = [1, 2]", "seeds = [1, 2]\nmlm_freeze = [0, 2, 0]"),
+            "sweep.toml:29:21: mlm_freeze 0 is listed twice",
+        ),
         (BASE.replace("[grid]", "[grid]\ntrain_size = [10, 10]"), "train_size 10 is listed twice"),
-        (BASE.replace("init = [\"pretrained\", \"scratch\"]", "init = [\"pretrained\", \"pretrained\"]"), "grid.init lists \"pretrained\" twice"),
-        (BASE.replace("steps = 10", "steps = 10\nbatch_size = 0"), "sweep.toml:18:1: [intermediate.task] batch_size must be at least 1"),
-        (BASE.replace("steps = 10", "steps = 10\nmask_prob = 1.5"), "[intermediate.task] mask_prob = 1.5 must be in (0, 1)"),
-        (BASE.replace("steps = 10", "steps = 10\nmax_length = 4096"), "[intermediate.task] max_length = 4096 must be in 3..=128"),
-        (BASE.replace("batch_size = 8", "batch_size = 8\nwarmup_ratio = 2.0"), "[train] warmup_ratio = 2 must be in [0, 1]"),
-        (BASE.replace("corpus = \"domain.txt\"", "corpus = \"domain.txt\"\n[intermediate.domain2]\ncorpus = \"domain.txt\"")
-            .replace("[\"none\", \"task\"]", "[\"none\", \"domain\", \"domain2\"]"), "[intermediate.domain] and [intermediate.domain2] describe the same stage"),
+        (
+            BASE.replace(
+                "init = [\"pretrained\", \"scratch\"]",
+                "init = [\"pretrained\", \"pretrained\"]",
+            ),
+            "grid.init lists \"pretrained\" twice",
+        ),
+        (
+            BASE.replace("steps = 10", "steps = 10\nbatch_size = 0"),
+            "sweep.toml:18:1: [intermediate.task] batch_size must be at least 1",
+        ),
+        (
+            BASE.replace("steps = 10", "steps = 10\nmask_prob = 1.5"),
+            "[intermediate.task] mask_prob = 1.5 must be in (0, 1)",
+        ),
+        (
+            BASE.replace("steps = 10", "steps = 10\nmax_length = 4096"),
+            "[intermediate.task] max_length = 4096 must be in 3..=128",
+        ),
+        (
+            BASE.replace("batch_size = 8", "batch_size = 8\nwarmup_ratio = 2.0"),
+            "[train] warmup_ratio = 2 must be in [0, 1]",
+        ),
+        (
+            BASE.replace(
+                "corpus = \"domain.txt\"",
+                "corpus = \"domain.txt\"\n[intermediate.domain2]\ncorpus = \"domain.txt\"",
+            )
+            .replace("[\"none\", \"task\"]", "[\"none\", \"domain\", \"domain2\"]"),
+            "[intermediate.domain] and [intermediate.domain2] describe the same stage",
+        ),
     ];
     assert!(cases.len() >= 10);
     let mut wrong = Vec::new();
     for (body, want) in cases {
         match f.plan(&body) {
             Ok(_) => wrong.push(format!("accepted, wanted: {want}")),
-            Err(got) if !(got.contains(want) && got.contains("sweep.toml")) => wrong.push(format!("want: {want}\n  got: {got}")),
+            Err(got) if !(got.contains(want) && got.contains("sweep.toml")) => {
+                wrong.push(format!("want: {want}\n  got: {got}"))
+            }
             Err(_) => {}
         }
     }

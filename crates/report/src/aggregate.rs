@@ -23,7 +23,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use thaw_store::JobResultRow;
+use thaw_store::{Init, JobResultRow, WorkStatus};
 
 use crate::stats::Estimate;
 
@@ -32,7 +32,9 @@ use crate::stats::Estimate;
 pub const TIE_TOLERANCE: f64 = 1e-9;
 
 /// Which split's accuracy and macro-F1 are displayed. The lr is always picked on validation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     #[default]
@@ -102,7 +104,7 @@ impl fmt::Display for Edge {
 /// One configuration of the sweep; its jobs differ only by lr and seed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CellKey {
-    pub init: String,
+    pub init: Init,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     /// "mean" or "cls": a different head input is a different strategy, never averaged together.
@@ -114,7 +116,7 @@ pub struct CellKey {
 impl CellKey {
     pub fn of(row: &JobResultRow) -> CellKey {
         CellKey {
-            init: row.init.clone(),
+            init: row.init,
             intermediate: row.intermediate.clone(),
             mlm_freeze: row.mlm_freeze,
             pooling: row.pooling.clone(),
@@ -124,14 +126,19 @@ impl CellKey {
     }
 
     pub fn series(&self) -> SeriesKey {
-        SeriesKey { init: self.init.clone(), intermediate: self.intermediate.clone(), mlm_freeze: self.mlm_freeze, pooling: self.pooling.clone() }
+        SeriesKey {
+            init: self.init,
+            intermediate: self.intermediate.clone(),
+            mlm_freeze: self.mlm_freeze,
+            pooling: self.pooling.clone(),
+        }
     }
 }
 
 /// What one line of the charts follows across freeze depths (and training-set sizes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SeriesKey {
-    pub init: String,
+    pub init: Init,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     pub pooling: String,
@@ -139,7 +146,7 @@ pub struct SeriesKey {
 
 impl SeriesKey {
     pub fn is_scratch(&self) -> bool {
-        self.init == "scratch"
+        self.init.is_scratch()
     }
 
     pub fn has_mlm(&self) -> bool {
@@ -147,8 +154,15 @@ impl SeriesKey {
     }
 
     /// Pretrained before scratch, no MLM before MLM, then by name and MLM freeze depth.
-    fn sort_key(&self) -> (bool, bool, &str, &str, Option<i64>, &str) {
-        (self.is_scratch(), self.has_mlm(), self.init.as_str(), self.intermediate.as_str(), self.mlm_freeze, self.pooling.as_str())
+    fn sort_key(&self) -> (bool, bool, Init, &str, Option<i64>, &str) {
+        (
+            self.is_scratch(),
+            self.has_mlm(),
+            self.init,
+            self.intermediate.as_str(),
+            self.mlm_freeze,
+            self.pooling.as_str(),
+        )
     }
 }
 
@@ -192,8 +206,8 @@ impl LrSummary {
         LrSummary {
             lr,
             done: done.len(),
-            failed: rows.iter().filter(|r| r.status == "failed").count(),
-            unfinished: rows.iter().filter(|r| matches!(r.status.as_str(), "pending" | "running")).count(),
+            failed: rows.iter().filter(|r| r.status == WorkStatus::Failed).count(),
+            unfinished: rows.iter().filter(|r| r.status.is_unfinished()).count(),
             val_accuracy: collect(&|r| r.val_accuracy),
             val_macro_f1: collect(&|r| r.val_macro_f1),
             val_loss: collect(&|r| r.val_loss),
@@ -214,7 +228,8 @@ pub struct JobCosts(HashMap<String, f64>);
 
 impl JobCosts {
     pub fn of(rows: &[JobResultRow]) -> JobCosts {
-        let done: Vec<&JobResultRow> = rows.iter().filter(|r| is_done(r) && r.train_seconds.is_some()).collect();
+        let done: Vec<&JobResultRow> =
+            rows.iter().filter(|r| is_done(r) && r.train_seconds.is_some()).collect();
         let mut groups: HashMap<&str, (f64, usize)> = HashMap::new();
         for r in &done {
             let g = groups.entry(r.prefix_group.as_str()).or_default();
@@ -239,7 +254,7 @@ impl JobCosts {
 
 /// A job counts as a result only once it is done and its result row is there.
 fn is_done(row: &JobResultRow) -> bool {
-    row.status == "done" && row.val_accuracy.is_some()
+    row.status == WorkStatus::Done && row.val_accuracy.is_some()
 }
 
 /// A cell with every lr it tried and the one selected on validation.
@@ -289,7 +304,7 @@ impl Cell {
         let seconds = pick(|l| l.train_seconds);
         let (failed, unfinished) = self.failed_and_unfinished();
         CellSummary {
-            init: self.key.init.clone(),
+            init: self.key.init,
             intermediate: self.key.intermediate.clone(),
             mlm_freeze: self.key.mlm_freeze,
             pooling: self.key.pooling.clone(),
@@ -321,7 +336,7 @@ impl Cell {
 /// half-width of the Student-t 95% interval and is empty when `n` < 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
-    pub init: String,
+    pub init: Init,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     pub pooling: String,
@@ -364,9 +379,14 @@ pub fn cells(rows: &[JobResultRow], metric: Metric) -> Vec<Cell> {
         by_cell.entry(CellKey::of(row)).or_default().push(row);
     }
     let costs = JobCosts::of(rows);
-    let mut cells: Vec<Cell> = by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric, &costs)).collect();
+    let mut cells: Vec<Cell> =
+        by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric, &costs)).collect();
     cells.sort_by(|a, b| {
-        (a.key.series(), a.key.train_size, a.unfrozen_layers()).cmp(&(b.key.series(), b.key.train_size, b.unfrozen_layers()))
+        (a.key.series(), a.key.train_size, a.unfrozen_layers()).cmp(&(
+            b.key.series(),
+            b.key.train_size,
+            b.unfrozen_layers(),
+        ))
     });
     cells
 }
@@ -380,7 +400,8 @@ fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric, costs: &JobC
         }
     }
     by_lr.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let lrs: Vec<LrSummary> = by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric, costs)).collect();
+    let lrs: Vec<LrSummary> =
+        by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric, costs)).collect();
     let selected = select_lr(&lrs);
     let edge = edge_of(selected, lrs.len());
     Cell { key, num_layers: rows[0].num_layers, lrs, selected, edge, metric }
@@ -428,58 +449,6 @@ fn edge_of(selected: Option<usize>, lrs_tried: usize) -> Option<Edge> {
     }
 }
 
-/// A plain-text table of the summaries, for terminals (`thaw results --aggregate`).
-pub fn format_table(summaries: &[CellSummary]) -> String {
-    let metric = summaries.first().map_or(Metric::Test, |s| s.metric);
-    let headers = [
-        "init".to_string(),
-        "intermediate".into(),
-        "mlm_freeze".into(),
-        "pooling".into(),
-        "unfrozen".into(),
-        "train_size".into(),
-        format!("{metric} acc % (95% CI)"),
-        "n".into(),
-        "failed".into(),
-        "pending".into(),
-        "lr".into(),
-        "lr note".into(),
-        "train s".into(),
-    ];
-    let rows: Vec<Vec<String>> = summaries.iter().map(table_row).collect();
-    let widths: Vec<usize> =
-        (0..headers.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).chain([headers[c].chars().count()]).max().unwrap_or(0)).collect();
-    let line = |cells: &[String]| -> String {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
-    };
-    let mut out = line(&headers);
-    out.push('\n');
-    for row in &rows {
-        out.push_str(&line(row));
-        out.push('\n');
-    }
-    out
-}
-
-fn table_row(s: &CellSummary) -> Vec<String> {
-    let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    vec![
-        s.init.clone(),
-        s.intermediate.clone(),
-        opt(s.mlm_freeze),
-        s.pooling.clone(),
-        format!("{}/{}", s.unfrozen_layers, s.num_layers),
-        s.train_size.map_or("all".to_string(), |v| v.to_string()),
-        percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
-        s.n.to_string(),
-        s.failed.to_string(),
-        s.unfinished.to_string(),
-        s.selected_lr.map_or("-".to_string(), format_lr),
-        s.edge.map_or(String::new(), |e| e.to_string()),
-        s.train_seconds_mean.map_or("-".to_string(), |t| format!("{t:.1}")),
-    ]
-}
-
 /// "87.3 ± 1.2", "87.3 (n=1, no CI)" or "-"; fractions shown as percent.
 pub fn percent_with_ci(mean: Option<f64>, ci95: Option<f64>, n: usize) -> String {
     match (mean, ci95) {
@@ -500,12 +469,19 @@ mod tests {
 
     /// A job row with the given outcome; test metrics are set far from validation on purpose
     /// so a selection that peeked at them would pick differently.
-    fn row(freeze: i64, lr: f64, seed: i64, status: &str, val: Option<(f64, f64, f64)>, test_acc: f64) -> JobResultRow {
+    fn row(
+        freeze: i64,
+        lr: f64,
+        seed: i64,
+        status: WorkStatus,
+        val: Option<(f64, f64, f64)>,
+        test_acc: f64,
+    ) -> JobResultRow {
         JobResultRow {
             sweep: "s".into(),
             ord: 0,
             job_key: format!("f{freeze}-lr{lr}-s{seed}"),
-            init: "pretrained".into(),
+            init: Init::Pretrained,
             intermediate: "none".into(),
             mlm_freeze: None,
             freeze,
@@ -515,7 +491,7 @@ mod tests {
             lr,
             train_size: None,
             pooling: "cls".into(),
-            status: status.into(),
+            status,
             attempts: 1,
             error: None,
             best_epoch: val.map(|_| 1),
@@ -538,7 +514,7 @@ mod tests {
     }
 
     fn done(freeze: i64, lr: f64, seed: i64, val_acc: f64, test_acc: f64) -> JobResultRow {
-        row(freeze, lr, seed, "done", Some((val_acc, 0.5, 0.4)), test_acc)
+        row(freeze, lr, seed, WorkStatus::Done, Some((val_acc, 0.5, 0.4)), test_acc)
     }
 
     fn cell_of(cells: &[Cell], freeze: i64) -> &Cell {
@@ -555,8 +531,20 @@ mod tests {
         assert_eq!(cells.len(), 2, "cls and mean pooling are never averaged together");
         let names = crate::labels::Names::new(&cells);
         let labels: Vec<String> = cells.iter().map(|c| names.series(&c.key.series())).collect();
-        assert!(labels.iter().any(|l| l.ends_with("cls pooling")) && labels.iter().any(|l| l.ends_with("mean pooling")), "{labels:?}");
-        assert_eq!(aggregate(&rows, Metric::Test).iter().map(|s| s.n).collect::<Vec<_>>().iter().sum::<usize>(), 3);
+        assert!(
+            labels.iter().any(|l| l.ends_with("cls pooling"))
+                && labels.iter().any(|l| l.ends_with("mean pooling")),
+            "{labels:?}"
+        );
+        assert_eq!(
+            aggregate(&rows, Metric::Test)
+                .iter()
+                .map(|s| s.n)
+                .collect::<Vec<_>>()
+                .iter()
+                .sum::<usize>(),
+            3
+        );
     }
 
     #[test]
@@ -581,7 +569,10 @@ mod tests {
         let f0 = cell_of(&cells, 0).summary();
         assert_eq!(f0.selected_lr, Some(1e-5));
         assert_eq!(f0.edge, Some(Edge::TrySmaller));
-        assert!((f0.accuracy_mean.unwrap() - 0.70).abs() < 1e-12, "reports test accuracy at the val-selected lr");
+        assert!(
+            (f0.accuracy_mean.unwrap() - 0.70).abs() < 1e-12,
+            "reports test accuracy at the val-selected lr"
+        );
         let f2 = cell_of(&cells, 2).summary();
         assert_eq!(f2.selected_lr, Some(3e-5));
         assert_eq!(f2.edge, None);
@@ -606,9 +597,9 @@ mod tests {
     #[test]
     fn equal_val_accuracy_is_broken_by_macro_f1() {
         let rows = vec![
-            row(0, 1e-5, 0, "done", Some((0.8, 0.70, 0.3)), 0.9),
-            row(0, 2e-5, 0, "done", Some((0.8, 0.75, 0.9)), 0.1),
-            row(0, 3e-5, 0, "done", Some((0.8, 0.72, 0.1)), 0.9),
+            row(0, 1e-5, 0, WorkStatus::Done, Some((0.8, 0.70, 0.3)), 0.9),
+            row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.75, 0.9)), 0.1),
+            row(0, 3e-5, 0, WorkStatus::Done, Some((0.8, 0.72, 0.1)), 0.9),
         ];
         assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
     }
@@ -616,9 +607,9 @@ mod tests {
     #[test]
     fn equal_accuracy_and_f1_is_broken_by_lower_loss() {
         let rows = vec![
-            row(0, 1e-5, 0, "done", Some((0.8, 0.7, 0.5)), 0.9),
-            row(0, 2e-5, 0, "done", Some((0.8, 0.7, 0.2)), 0.1),
-            row(0, 3e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
+            row(0, 1e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.5)), 0.9),
+            row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.2)), 0.1),
+            row(0, 3e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.9),
         ];
         assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
     }
@@ -626,9 +617,9 @@ mod tests {
     #[test]
     fn a_full_tie_goes_to_the_smaller_lr() {
         let rows = vec![
-            row(0, 3e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
-            row(0, 1e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.1),
-            row(0, 2e-5, 0, "done", Some((0.8, 0.7, 0.4)), 0.9),
+            row(0, 3e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.9),
+            row(0, 1e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.1),
+            row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.9),
         ];
         let s = &aggregate(&rows, Metric::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-5));
@@ -639,8 +630,8 @@ mod tests {
     fn means_differing_by_rounding_noise_count_as_a_tie() {
         // 0.1 + 0.2 != 0.3 in floating point; the rule must still see a tie and fall to F1.
         let rows = vec![
-            row(0, 1e-5, 0, "done", Some((0.1 + 0.2, 0.6, 0.4)), 0.9),
-            row(0, 2e-5, 0, "done", Some((0.3, 0.7, 0.4)), 0.1),
+            row(0, 1e-5, 0, WorkStatus::Done, Some((0.1 + 0.2, 0.6, 0.4)), 0.9),
+            row(0, 2e-5, 0, WorkStatus::Done, Some((0.3, 0.7, 0.4)), 0.1),
         ];
         assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
     }
@@ -650,11 +641,11 @@ mod tests {
         let rows = vec![
             done(1, 1e-5, 0, 0.80, 0.70),
             done(1, 1e-5, 1, 0.82, 0.74),
-            row(1, 1e-5, 2, "failed", None, 0.0),
-            row(1, 1e-5, 3, "pending", None, 0.0),
+            row(1, 1e-5, 2, WorkStatus::Failed, None, 0.0),
+            row(1, 1e-5, 3, WorkStatus::Pending, None, 0.0),
             done(1, 1e-4, 0, 0.50, 0.99),
-            row(1, 1e-4, 1, "failed", None, 0.0),
-            row(1, 1e-4, 2, "failed", None, 0.0),
+            row(1, 1e-4, 1, WorkStatus::Failed, None, 0.0),
+            row(1, 1e-4, 2, WorkStatus::Failed, None, 0.0),
         ];
         let s = &aggregate(&rows, Metric::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-5));
@@ -683,14 +674,23 @@ mod tests {
     fn an_lr_that_lost_a_seed_cannot_win_on_its_survivors() {
         let rows = vec![
             done(2, 1e-3, 0, 0.95, 0.60),
-            row(2, 1e-3, 1, "failed", None, 0.0),
+            row(2, 1e-3, 1, WorkStatus::Failed, None, 0.0),
             done(2, 1e-4, 0, 0.80, 0.78),
             done(2, 1e-4, 1, 0.81, 0.79),
         ];
         let s = &aggregate(&rows, Metric::Test)[0];
-        assert_eq!(s.selected_lr, Some(1e-4), "the clean lr wins over a higher mean with a failed seed");
+        assert_eq!(
+            s.selected_lr,
+            Some(1e-4),
+            "the clean lr wins over a higher mean with a failed seed"
+        );
         // When every lr lost seeds, validation decides among them as usual.
-        let rows = vec![done(2, 1e-3, 0, 0.95, 0.6), row(2, 1e-3, 1, "failed", None, 0.0), done(2, 1e-4, 0, 0.8, 0.78), row(2, 1e-4, 1, "failed", None, 0.0)];
+        let rows = vec![
+            done(2, 1e-3, 0, 0.95, 0.6),
+            row(2, 1e-3, 1, WorkStatus::Failed, None, 0.0),
+            done(2, 1e-4, 0, 0.8, 0.78),
+            row(2, 1e-4, 1, WorkStatus::Failed, None, 0.0),
+        ];
         assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(1e-3));
     }
 
@@ -706,7 +706,10 @@ mod tests {
 
     #[test]
     fn a_cell_with_nothing_done_has_no_selection_and_counts_everything() {
-        let rows = vec![row(3, 1e-5, 0, "failed", None, 0.0), row(3, 1e-4, 0, "running", None, 0.0)];
+        let rows = vec![
+            row(3, 1e-5, 0, WorkStatus::Failed, None, 0.0),
+            row(3, 1e-4, 0, WorkStatus::Running, None, 0.0),
+        ];
         let s = &aggregate(&rows, Metric::Test)[0];
         assert_eq!(s.selected_lr, None);
         assert_eq!(s.edge, None);
@@ -727,32 +730,44 @@ mod tests {
         b.intermediate = "task".into();
         b.mlm_freeze = Some(0);
         let mut c = a.clone();
-        c.init = "scratch".into();
+        c.init = Init::Scratch;
         a.train_size = Some(100);
         let d = done(0, 1e-5, 0, 0.8, 0.7);
         let cells = cells(&[a, b, c, d], Metric::Test);
         assert_eq!(cells.len(), 4);
         // Pretrained/no-MLM first, scratch last.
-        assert_eq!(cells.last().unwrap().key.init, "scratch");
+        assert_eq!(cells.last().unwrap().key.init, Init::Scratch);
         assert_eq!(cells[0].key.intermediate, "none");
     }
 
     #[test]
     fn summaries_serialise_to_json_and_table() {
-        let rows = vec![done(0, 2e-5, 0, 0.8, 0.7), done(0, 2e-5, 1, 0.8, 0.72), done(0, 1e-5, 0, 0.6, 0.9)];
+        let rows = vec![
+            done(0, 2e-5, 0, 0.8, 0.7),
+            done(0, 2e-5, 1, 0.8, 0.72),
+            done(0, 1e-5, 0, 0.6, 0.9),
+        ];
         let s = aggregate(&rows, Metric::Test);
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json[0]["metric"], "test");
         assert_eq!(json[0]["edge"], "edge: try larger");
-        let table = format_table(&s);
+        let table = crate::tables::cells(&s, crate::tables::Format::Table).unwrap();
         assert!(table.contains("71.0 ± "), "{table}");
         assert!(table.contains("2e-5"), "{table}");
-        assert!("validation".parse::<Metric>().unwrap() == Metric::Validation && "x".parse::<Metric>().is_err());
+        assert!(
+            "validation".parse::<Metric>().unwrap() == Metric::Validation
+                && "x".parse::<Metric>().is_err()
+        );
     }
 
     #[test]
     fn summaries_write_as_csv_with_a_header() {
-        let rows = vec![done(0, 2e-5, 0, 0.8, 0.7), done(0, 2e-5, 1, 0.8, 0.72), done(0, 1e-5, 0, 0.6, 0.9), done(2, 1e-5, 0, 0.6, 0.9)];
+        let rows = vec![
+            done(0, 2e-5, 0, 0.8, 0.7),
+            done(0, 2e-5, 1, 0.8, 0.72),
+            done(0, 1e-5, 0, 0.6, 0.9),
+            done(2, 1e-5, 0, 0.6, 0.9),
+        ];
         let mut writer = csv::Writer::from_writer(Vec::new());
         for s in aggregate(&rows, Metric::Test) {
             writer.serialize(s).expect("flat record");
@@ -760,9 +775,20 @@ mod tests {
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("init,intermediate,mlm_freeze,pooling,freeze,unfrozen_layers,"), "{text}");
+        assert!(
+            lines[0].starts_with("init,intermediate,mlm_freeze,pooling,freeze,unfrozen_layers,"),
+            "{text}"
+        );
         // Fewer unfrozen layers first; one seed leaves the interval columns empty.
-        assert_eq!(lines[1], "pretrained,none,,cls,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6");
-        assert!(lines[2].starts_with("pretrained,none,,cls,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"), "{text}");
+        assert_eq!(
+            lines[1],
+            "pretrained,none,,cls,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6"
+        );
+        assert!(
+            lines[2].starts_with(
+                "pretrained,none,,cls,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"
+            ),
+            "{text}"
+        );
     }
 }

@@ -2,32 +2,47 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use thaw_store::Init;
+
 use crate::aggregate::{Cell, SeriesKey};
 
 /// Knows which (init, intermediate) pairs were run at several MLM freeze depths, so labels
 /// mention the depth only where it tells series apart.
 pub struct Names {
-    several_mlm_freezes: BTreeSet<(String, String)>,
+    several_mlm_freezes: BTreeSet<(Init, String)>,
     several_train_sizes: bool,
     several_poolings: bool,
 }
 
 impl Names {
     pub fn new(cells: &[Cell]) -> Names {
-        let mut depths: BTreeMap<(String, String), BTreeSet<Option<i64>>> = BTreeMap::new();
+        let mut depths: BTreeMap<(Init, String), BTreeSet<Option<i64>>> = BTreeMap::new();
         for c in cells {
-            depths.entry((c.key.init.clone(), c.key.intermediate.clone())).or_default().insert(c.key.mlm_freeze);
+            depths
+                .entry((c.key.init, c.key.intermediate.clone()))
+                .or_default()
+                .insert(c.key.mlm_freeze);
         }
-        let several_mlm_freezes = depths.into_iter().filter(|(_, d)| d.len() > 1).map(|(k, _)| k).collect();
+        let several_mlm_freezes =
+            depths.into_iter().filter(|(_, d)| d.len() > 1).map(|(k, _)| k).collect();
         let sizes: BTreeSet<Option<i64>> = cells.iter().map(|c| c.key.train_size).collect();
         let poolings: BTreeSet<&str> = cells.iter().map(|c| c.key.pooling.as_str()).collect();
-        Names { several_mlm_freezes, several_train_sizes: sizes.len() > 1, several_poolings: poolings.len() > 1 }
+        Names {
+            several_mlm_freezes,
+            several_train_sizes: sizes.len() > 1,
+            several_poolings: poolings.len() > 1,
+        }
     }
 
     /// "pretrained, no MLM", "pretrained + task MLM", "scratch + wiki MLM (MLM freeze 6)".
     pub fn series(&self, key: &SeriesKey) -> String {
-        let mut label = if key.has_mlm() { format!("{} + {} MLM", key.init, key.intermediate) } else { format!("{}, no MLM", key.init) };
-        if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init.clone(), key.intermediate.clone())) {
+        let mut label = if key.has_mlm() {
+            format!("{} + {} MLM", key.init, key.intermediate)
+        } else {
+            format!("{}, no MLM", key.init)
+        };
+        if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init, key.intermediate.clone()))
+        {
             label.push_str(&format!(" (MLM freeze {})", key.mlm_freeze.unwrap_or(0)));
         }
         if self.several_poolings {
@@ -38,7 +53,11 @@ impl Names {
 
     /// "pretrained + task MLM, 2/4 layers unfrozen" (plus the train size when the sweep varies it).
     pub fn cell(&self, cell: &Cell) -> String {
-        let mut label = format!("{}, {}", self.series(&cell.key.series()), unfrozen_text(cell.unfrozen_layers(), cell.num_layers));
+        let mut label = format!(
+            "{}, {}",
+            self.series(&cell.key.series()),
+            unfrozen_text(cell.unfrozen_layers(), cell.num_layers)
+        );
         if self.several_train_sizes {
             label.push_str(&format!(", train size {}", train_size_text(cell.key.train_size)));
         }
@@ -72,7 +91,9 @@ pub fn short_model(model: &str) -> String {
 pub fn seeds_text(ns: impl IntoIterator<Item = usize>) -> String {
     let ns: BTreeSet<usize> = ns.into_iter().filter(|&n| n > 0).collect();
     match (ns.first(), ns.last()) {
-        (Some(lo), Some(hi)) if lo == hi => format!("n = {lo} seed{}", if *lo == 1 { "" } else { "s" }),
+        (Some(lo), Some(hi)) if lo == hi => {
+            format!("n = {lo} seed{}", if *lo == 1 { "" } else { "s" })
+        }
         (Some(lo), Some(hi)) => format!("n = {lo}–{hi} seeds"),
         _ => "no finished seeds".to_string(),
     }
@@ -86,7 +107,10 @@ mod tests {
     fn texts() {
         assert_eq!(unfrozen_text(0, 12), "0/12 layers unfrozen (head only)");
         assert_eq!(unfrozen_text(12, 12), "12/12 layers unfrozen (full fine-tuning)");
-        assert_eq!(short_model("bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594"), "bert-base-uncased@86b5e09");
+        assert_eq!(
+            short_model("bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594"),
+            "bert-base-uncased@86b5e09"
+        );
         assert_eq!(short_model("./my-bert"), "./my-bert");
         assert_eq!(seeds_text([3, 3, 0]), "n = 3 seeds");
         assert_eq!(seeds_text([2, 3]), "n = 2–3 seeds");

@@ -20,9 +20,7 @@ pub mod labels;
 pub mod markdown;
 pub mod recommend;
 pub mod stats;
-
-#[cfg(test)]
-mod fixtures;
+pub mod tables;
 
 use std::path::PathBuf;
 
@@ -69,9 +67,18 @@ pub struct SweepData {
 impl SweepData {
     pub async fn load(store: &Store, sweep: &str) -> Result<SweepData> {
         let sweep_row = store.sweep(Some(sweep)).await?;
-        let rows = store.job_results(sweep).await.with_context(|| format!("reading the jobs of sweep '{sweep}'"))?;
-        let epochs = store.epochs(sweep).await.with_context(|| format!("reading the epochs of sweep '{sweep}'"))?;
-        let stages = store.stages(sweep).await.with_context(|| format!("reading the stages of sweep '{sweep}'"))?;
+        let rows = store
+            .job_results(sweep)
+            .await
+            .with_context(|| format!("reading the jobs of sweep '{sweep}'"))?;
+        let epochs = store
+            .epochs(sweep)
+            .await
+            .with_context(|| format!("reading the epochs of sweep '{sweep}'"))?;
+        let stages = store
+            .stages(sweep)
+            .await
+            .with_context(|| format!("reading the stages of sweep '{sweep}'"))?;
         let setup = serde_json::from_str(&sweep_row.setup_json).unwrap_or(Value::Null);
         Ok(SweepData { sweep: sweep_row, setup, rows, epochs, stages })
     }
@@ -83,23 +90,34 @@ impl SweepData {
     }
 
     fn model(&self) -> String {
-        self.setup.get("model").and_then(Value::as_str).map_or_else(|| self.sweep.model.clone(), str::to_string)
+        self.setup
+            .get("model")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.sweep.model.clone(), str::to_string)
     }
 
     fn dataset(&self) -> String {
-        self.setup.get("dataset").and_then(Value::as_str).map_or_else(|| self.sweep.dataset.clone(), str::to_string)
+        self.setup
+            .get("dataset")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.sweep.dataset.clone(), str::to_string)
     }
 }
 
 /// Reads sweep `sweep` from the store and writes `report.md` plus charts under `options.out_dir`.
-pub async fn write_report(store: &Store, sweep: &str, options: &ReportOptions) -> Result<ReportFiles> {
+pub async fn write_report(
+    store: &Store,
+    sweep: &str,
+    options: &ReportOptions,
+) -> Result<ReportFiles> {
     let data = SweepData::load(store, sweep).await?;
     render_report(&data, options)
 }
 
 /// The synchronous half of [`write_report`], for data already loaded.
 pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<ReportFiles> {
-    std::fs::create_dir_all(&options.out_dir).with_context(|| format!("creating {}", options.out_dir.display()))?;
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let cells = aggregate::cells(&data.rows, options.metric);
     let (model, dataset) = (data.model(), data.dataset());
     let chart_data = charts::ChartData {
@@ -118,10 +136,20 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
         // Nothing finished yet: an empty chart says less than the report's own sentence.
         Vec::new()
     };
-    let text = markdown::render(data, &cells, options.metric, &chart_files, &options.out_dir, options.show_all_lrs);
+    let text = markdown::render(
+        data,
+        &cells,
+        options.metric,
+        &chart_files,
+        &options.out_dir,
+        options.show_all_lrs,
+    );
     let report_md = options.out_dir.join("report.md");
     std::fs::write(&report_md, text).with_context(|| format!("writing {}", report_md.display()))?;
-    Ok(ReportFiles { report_md, charts: chart_files.iter().flat_map(|c| [c.png.clone(), c.svg.clone()]).collect() })
+    Ok(ReportFiles {
+        report_md,
+        charts: chart_files.iter().flat_map(|c| [c.png.clone(), c.svg.clone()]).collect(),
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use serde_json::Value;
-use thaw_store::StatusCounts;
+use thaw_store::{StatusCounts, WorkStatus};
 
 use crate::SweepData;
 use crate::aggregate::{Cell, Metric, format_lr, percent_with_ci};
@@ -14,7 +14,14 @@ use crate::labels::{self, Names, train_size_text};
 use crate::recommend::{self, perplexity_reading};
 
 /// The whole report as markdown; chart links are relative to `report_dir`.
-pub fn render(data: &SweepData, cells: &[Cell], metric: Metric, charts: &[ChartFile], report_dir: &Path, show_all_lrs: bool) -> String {
+pub fn render(
+    data: &SweepData,
+    cells: &[Cell],
+    metric: Metric,
+    charts: &[ChartFile],
+    report_dir: &Path,
+    show_all_lrs: bool,
+) -> String {
     let names = Names::new(cells);
     let mut md = String::new();
     let _ = writeln!(md, "# thaw report: {}\n", data.sweep.name);
@@ -35,7 +42,7 @@ pub fn render(data: &SweepData, cells: &[Cell], metric: Metric, charts: &[ChartF
 fn status_counts(data: &SweepData) -> StatusCounts {
     let mut counts = StatusCounts::default();
     for r in &data.rows {
-        counts.add(&r.status);
+        counts.add(r.status);
     }
     counts
 }
@@ -57,7 +64,17 @@ fn progress_line(data: &SweepData) -> String {
 }
 
 /// Keys of `setup_json` shown in their own rows; any others follow under their own names.
-const KNOWN_SETUP_KEYS: [&str; 9] = ["model", "dataset", "train_examples", "validation_examples", "test_examples", "grid", "trainer", "backend", "hardware"];
+const KNOWN_SETUP_KEYS: [&str; 9] = [
+    "model",
+    "dataset",
+    "train_examples",
+    "validation_examples",
+    "test_examples",
+    "grid",
+    "trainer",
+    "backend",
+    "hardware",
+];
 
 fn setup_section(data: &SweepData, metric: Metric) -> String {
     let setup = &data.setup;
@@ -74,10 +91,15 @@ fn setup_section(data: &SweepData, metric: Metric) -> String {
     if let Some(trainer) = get("trainer") {
         rows.push(("Trainer".into(), json_text(trainer)));
     }
-    rows.push(("Backend".into(), get("backend").map_or_else(|| backends_from_rows(data), json_text)));
+    rows.push((
+        "Backend".into(),
+        get("backend").map_or_else(|| backends_from_rows(data), json_text),
+    ));
     rows.push(("Hardware".into(), get("hardware").map_or("not recorded".to_string(), json_text)));
     if let Some(object) = setup.as_object() {
-        for (k, v) in object.iter().filter(|(k, v)| !KNOWN_SETUP_KEYS.contains(&k.as_str()) && !v.is_null()) {
+        for (k, v) in
+            object.iter().filter(|(k, v)| !KNOWN_SETUP_KEYS.contains(&k.as_str()) && !v.is_null())
+        {
             rows.push((setup_label(k), json_text(v)));
         }
     }
@@ -105,10 +127,16 @@ fn setup_label(key: &str) -> String {
 }
 
 fn examples_text(setup: &Value) -> String {
-    let parts: Vec<String> = [("train", "train_examples"), ("validation", "validation_examples"), ("test", "test_examples")]
-        .iter()
-        .filter_map(|(label, key)| setup.get(key).filter(|v| !v.is_null()).map(|v| format!("{label} {}", json_text(v))))
-        .collect();
+    let parts: Vec<String> = [
+        ("train", "train_examples"),
+        ("validation", "validation_examples"),
+        ("test", "test_examples"),
+    ]
+    .iter()
+    .filter_map(|(label, key)| {
+        setup.get(key).filter(|v| !v.is_null()).map(|v| format!("{label} {}", json_text(v)))
+    })
+    .collect();
     if parts.is_empty() { "not recorded".into() } else { parts.join(", ") }
 }
 
@@ -117,7 +145,8 @@ fn grid_rows(data: &SweepData) -> Vec<(String, String)> {
     let rows = &data.rows;
     let join = |values: BTreeSet<String>| values.into_iter().collect::<Vec<_>>().join(", ");
     let layers: BTreeSet<i64> = rows.iter().map(|r| r.num_layers).collect();
-    let mut unfrozen: Vec<i64> = rows.iter().map(|r| r.unfrozen_layers).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut unfrozen: Vec<i64> =
+        rows.iter().map(|r| r.unfrozen_layers).collect::<BTreeSet<_>>().into_iter().collect();
     unfrozen.sort();
     let mut lrs: Vec<f64> = rows.iter().map(|r| r.lr).collect();
     lrs.sort_by(f64::total_cmp);
@@ -126,19 +155,34 @@ fn grid_rows(data: &SweepData) -> Vec<(String, String)> {
     let intermediates = join(
         rows.iter()
             .map(|r| match r.mlm_freeze {
-                Some(f) if r.intermediate != "none" => format!("{} (MLM freeze {f})", r.intermediate),
+                Some(f) if r.intermediate != "none" => {
+                    format!("{} (MLM freeze {f})", r.intermediate)
+                }
                 _ => r.intermediate.clone(),
             })
             .collect(),
     );
     vec![
         ("Encoder layers".into(), join(layers.iter().map(i64::to_string).collect())),
-        ("Init".into(), join(rows.iter().map(|r| r.init.clone()).collect())),
+        ("Init".into(), join(rows.iter().map(|r| r.init.to_string()).collect())),
         ("Intermediate MLM".into(), intermediates),
-        ("Unfrozen layers".into(), unfrozen.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+        (
+            "Unfrozen layers".into(),
+            unfrozen.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+        ),
         ("Learning rates".into(), lrs.iter().map(|&l| format_lr(l)).collect::<Vec<_>>().join(", ")),
-        ("Seeds".into(), format!("{} ({})", seeds.len(), seeds.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))),
-        ("Training-set sizes".into(), join(rows.iter().map(|r| train_size_text(r.train_size)).collect())),
+        (
+            "Seeds".into(),
+            format!(
+                "{} ({})",
+                seeds.len(),
+                seeds.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        (
+            "Training-set sizes".into(),
+            join(rows.iter().map(|r| train_size_text(r.train_size)).collect()),
+        ),
         ("Pooling".into(), join(rows.iter().map(|r| r.pooling.clone()).collect())),
         ("Jobs in the plan".into(), rows.len().to_string()),
     ]
@@ -146,7 +190,11 @@ fn grid_rows(data: &SweepData) -> Vec<(String, String)> {
 
 fn backends_from_rows(data: &SweepData) -> String {
     let seen: BTreeSet<&str> = data.rows.iter().filter_map(|r| r.backend.as_deref()).collect();
-    if seen.is_empty() { "not recorded".into() } else { seen.into_iter().collect::<Vec<_>>().join(", ") }
+    if seen.is_empty() {
+        "not recorded".into()
+    } else {
+        seen.into_iter().collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// JSON as a short readable string: objects become "key: value; ...".
@@ -155,7 +203,9 @@ fn json_text(v: &Value) -> String {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(json_text).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => map.iter().map(|(k, v)| format!("{k}: {}", json_text(v))).collect::<Vec<_>>().join("; "),
+        Value::Object(map) => {
+            map.iter().map(|(k, v)| format!("{k}: {}", json_text(v))).collect::<Vec<_>>().join("; ")
+        }
         other => other.to_string(),
     }
 }
@@ -172,7 +222,12 @@ fn train_sizes(cells: &[Cell]) -> Vec<Option<i64>> {
     explicit.into_iter().chain(all).collect()
 }
 
-fn recommendation_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metric) -> String {
+fn recommendation_section(
+    data: &SweepData,
+    cells: &[Cell],
+    names: &Names,
+    metric: Metric,
+) -> String {
     let mut md = String::from("## Recommendation\n\n");
     let sizes = train_sizes(cells);
     for size in &sizes {
@@ -203,10 +258,18 @@ fn cells_section(cells: &[Cell], names: &Names, metric: Metric) -> String {
         "| Series | Unfrozen layers |{size_header} {} accuracy % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
         labels_capitalised(metric)
     );
-    let _ = writeln!(md, "|---|---|{}---|---|---|---|---|---|---|---|", if several_sizes { "---|" } else { "" });
+    let _ = writeln!(
+        md,
+        "|---|---|{}---|---|---|---|---|---|---|---|",
+        if several_sizes { "---|" } else { "" }
+    );
     for cell in cells {
         let s = cell.summary();
-        let size = if several_sizes { format!(" {} |", train_size_text(s.train_size)) } else { String::new() };
+        let size = if several_sizes {
+            format!(" {} |", train_size_text(s.train_size))
+        } else {
+            String::new()
+        };
         let time = match (s.train_seconds_mean, s.train_seconds_ci95) {
             (Some(m), Some(h)) => format!("{} ± {}", seconds_text(m), seconds_text(h)),
             (Some(m), None) => seconds_text(m),
@@ -243,7 +306,11 @@ fn charts_section(charts: &[ChartFile], report_dir: &Path) -> String {
     for chart in charts {
         let png = relative(&chart.png, report_dir);
         let svg = relative(&chart.svg, report_dir);
-        let _ = writeln!(md, "### {}\n\n![{}]({png})\n\n{} ([SVG]({svg}))\n", chart.title, chart.title, chart.caption);
+        let _ = writeln!(
+            md,
+            "### {}\n\n![{}]({png})\n\n{} ([SVG]({svg}))\n",
+            chart.title, chart.title, chart.caption
+        );
     }
     md
 }
@@ -296,8 +363,12 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
         }
         text
     };
-    let few: Vec<String> =
-        cells.iter().filter(|c| c.selected.is_some()).filter(|c| c.selected_lr().is_some_and(|l| l.done < 3)).map(|c| format!("{} (n = {})", names.cell(c), c.selected_lr().map_or(0, |l| l.done))).collect();
+    let few: Vec<String> = cells
+        .iter()
+        .filter(|c| c.selected.is_some())
+        .filter(|c| c.selected_lr().is_some_and(|l| l.done < 3))
+        .map(|c| format!("{} (n = {})", names.cell(c), c.selected_lr().map_or(0, |l| l.done)))
+        .collect();
     if !few.is_empty() {
         caveats.push(format!(
             "{} cell(s) have fewer than 3 finished seeds at their selected lr, so their intervals are wide (n = 2) or missing (n = 1): {}.",
@@ -308,7 +379,10 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
     if overlapping_top(cells) {
         caveats.push("The top cells' validation 95% CIs overlap: the ranking among them is not settled (see the recommendation).".into());
     }
-    let failed: Vec<String> = cells.iter().filter_map(|c| failures(c).map(|f| format!("{} ({f})", names.cell(c)))).collect();
+    let failed: Vec<String> = cells
+        .iter()
+        .filter_map(|c| failures(c).map(|f| format!("{} ({f})", names.cell(c))))
+        .collect();
     if !failed.is_empty() {
         caveats.push(format!(
             "{} cell(s) lost seeds to failed jobs (excluded from the means; an lr with a failed seed is selected only when every lr has one): {}.{}",
@@ -317,15 +391,25 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
             first_error(data)
         ));
     }
-    let pending: Vec<String> = cells.iter().filter(|c| c.failed_and_unfinished().1 > 0).map(|c| format!("{} ({} pending)", names.cell(c), c.failed_and_unfinished().1)).collect();
+    let pending: Vec<String> = cells
+        .iter()
+        .filter(|c| c.failed_and_unfinished().1 > 0)
+        .map(|c| format!("{} ({} pending)", names.cell(c), c.failed_and_unfinished().1))
+        .collect();
     if !pending.is_empty() {
         caveats.push(format!("{} cell(s) still have pending or running seeds at the selected lr; their numbers will change: {}.", pending.len(), list(pending)));
     }
-    let empty: Vec<String> = cells.iter().filter(|c| c.selected.is_none()).map(|c| names.cell(c)).collect();
+    let empty: Vec<String> =
+        cells.iter().filter(|c| c.selected.is_none()).map(|c| names.cell(c)).collect();
     if !empty.is_empty() {
-        caveats.push(format!("{} cell(s) have no finished job at all and are missing from the comparison: {}.", empty.len(), list(empty)));
+        caveats.push(format!(
+            "{} cell(s) have no finished job at all and are missing from the comparison: {}.",
+            empty.len(),
+            list(empty)
+        ));
     }
-    let edges: Vec<String> = cells.iter().filter_map(|c| Some(format!("{} ({})", names.cell(c), c.edge?))).collect();
+    let edges: Vec<String> =
+        cells.iter().filter_map(|c| Some(format!("{} ({})", names.cell(c), c.edge?))).collect();
     if !edges.is_empty() {
         caveats.push(format!(
             "{} cell(s) picked the smallest or largest lr tried, so a better lr may lie outside the grid: {}.",
@@ -349,7 +433,12 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
 
 /// "2 failed at lr 1e-4" over every lr of the cell; None when nothing failed.
 fn failures(cell: &Cell) -> Option<String> {
-    let at: Vec<String> = cell.lrs.iter().filter(|l| l.failed > 0).map(|l| format!("{} at lr {}", l.failed, format_lr(l.lr))).collect();
+    let at: Vec<String> = cell
+        .lrs
+        .iter()
+        .filter(|l| l.failed > 0)
+        .map(|l| format!("{} at lr {}", l.failed, format_lr(l.lr)))
+        .collect();
     (!at.is_empty()).then(|| format!("failed: {}", at.join(", ")))
 }
 
@@ -364,9 +453,11 @@ fn cells_of_size(cells: &[Cell], size: Option<i64>) -> Vec<&Cell> {
 fn first_error(data: &SweepData) -> String {
     data.rows
         .iter()
-        .filter(|r| r.status == "failed")
+        .filter(|r| r.status == WorkStatus::Failed)
         .find_map(|r| r.error.as_deref())
-        .map_or(String::new(), |e| format!(" First error: \"{}\".", escape(&e.chars().take(120).collect::<String>())))
+        .map_or(String::new(), |e| {
+            format!(" First error: \"{}\".", escape(&e.chars().take(120).collect::<String>()))
+        })
 }
 
 fn method_section(metric: Metric) -> String {
@@ -392,7 +483,9 @@ fn all_lrs_section(cells: &[Cell], names: &Names) -> String {
     );
     for cell in cells {
         for (i, lr) in cell.lrs.iter().enumerate() {
-            let est = |e: Option<crate::stats::Estimate>| e.map_or("-".to_string(), |e| percent_with_ci(Some(e.mean), e.ci95, e.n));
+            let est = |e: Option<crate::stats::Estimate>| {
+                e.map_or("-".to_string(), |e| percent_with_ci(Some(e.mean), e.ci95, e.n))
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",

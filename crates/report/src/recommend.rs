@@ -2,7 +2,7 @@
 //! numbers it rests on; where the intervals cannot tell cells apart it says so instead of
 //! naming a winner.
 
-use thaw_store::StageRow;
+use thaw_store::{Init, StageRow};
 
 use crate::aggregate::{Cell, Metric, format_lr};
 use crate::labels::Names;
@@ -21,7 +21,9 @@ const LIST_LIMIT: usize = 5;
 pub fn recommend(cells: &[&Cell], names: &Names, metric: Metric) -> Vec<String> {
     let ranked = ranked(cells);
     if ranked.is_empty() {
-        return vec!["No cell has a finished job yet, so there is nothing to recommend.".to_string()];
+        return vec![
+            "No cell has a finished job yet, so there is nothing to recommend.".to_string(),
+        ];
     }
     let mut out = vec![best_paragraph(&ranked, names, metric)];
     out.push(cheapest_paragraph(&ranked, names));
@@ -48,7 +50,12 @@ fn scored(cell: &Cell) -> Option<Scored<'_>> {
 /// Cells with a result, best validation mean first (equal means: cheaper first).
 fn ranked<'a>(cells: &[&'a Cell]) -> Vec<Scored<'a>> {
     let mut ranked: Vec<Scored> = cells.iter().filter_map(|c| scored(c)).collect();
-    ranked.sort_by(|a, b| b.chosen_on.mean.total_cmp(&a.chosen_on.mean).then_with(|| seconds(a.cell).total_cmp(&seconds(b.cell))));
+    ranked.sort_by(|a, b| {
+        b.chosen_on
+            .mean
+            .total_cmp(&a.chosen_on.mean)
+            .then_with(|| seconds(a.cell).total_cmp(&seconds(b.cell)))
+    });
     ranked
 }
 
@@ -84,10 +91,18 @@ fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
 fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
     let Scored { cell: best, shown, .. } = ranked[0];
     let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
-    let described = format!("*{}*{lr}: {} accuracy {} over {}", names.cell(best), metric, percent(&shown), seeds(shown.n));
+    let described = format!(
+        "*{}*{lr}: {} accuracy {} over {}",
+        names.cell(best),
+        metric,
+        percent(&shown),
+        seeds(shown.n)
+    );
     let rivals = contenders(ranked);
     if ranked.len() == 1 {
-        return format!("**Only one cell has results: {described}.** Nothing to compare it with yet.");
+        return format!(
+            "**Only one cell has results: {described}.** Nothing to compare it with yet."
+        );
     }
     if rivals.is_empty() {
         return format!(
@@ -95,10 +110,16 @@ fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
             partial_freezing_note(best)
         );
     }
-    let listed: Vec<String> = rivals.iter().take(LIST_LIMIT).map(|s| format!("*{}*: {}", names.cell(s.cell), percent(&s.shown))).collect();
+    let listed: Vec<String> = rivals
+        .iter()
+        .take(LIST_LIMIT)
+        .map(|s| format!("*{}*: {}", names.cell(s.cell), percent(&s.shown)))
+        .collect();
     let more = rivals.len().saturating_sub(LIST_LIMIT);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    let single = if ranked[0].chosen_on.ci95.is_none() || rivals.iter().any(|s| s.chosen_on.ci95.is_none()) {
+    let single = if ranked[0].chosen_on.ci95.is_none()
+        || rivals.iter().any(|s| s.chosen_on.ci95.is_none())
+    {
         " Cells with a single seed have no interval and cannot be told apart from anything."
     } else {
         ""
@@ -114,7 +135,10 @@ fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
 
 fn partial_freezing_note(cell: &Cell) -> String {
     if cell.key.freeze > 0 && cell.key.freeze < cell.num_layers {
-        format!(" This is partial freezing: the bottom {} of {} encoder layers stay frozen.", cell.key.freeze, cell.num_layers)
+        format!(
+            " This is partial freezing: the bottom {} of {} encoder layers stay frozen.",
+            cell.key.freeze, cell.num_layers
+        )
     } else {
         String::new()
     }
@@ -124,11 +148,18 @@ fn partial_freezing_note(cell: &Cell) -> String {
 fn cheapest_paragraph(ranked: &[Scored], names: &Names) -> String {
     let best = ranked[0];
     if best.chosen_on.ci95.is_none() {
-        return "The best cell has a single seed, so no cheaper cell can be shown to be as good.".to_string();
+        return "The best cell has a single seed, so no cheaper cell can be shown to be as good."
+            .to_string();
     }
-    let within: Vec<&Scored> = ranked.iter().filter(|s| s.chosen_on.mean >= best.chosen_on.low()).collect();
-    let Some(cheapest) = within.iter().filter(|s| s.cell.train_seconds().is_some()).min_by(|a, b| seconds(a.cell).total_cmp(&seconds(b.cell))) else {
-        return "No training times were recorded, so the cheapest good cell cannot be named.".to_string();
+    let within: Vec<&Scored> =
+        ranked.iter().filter(|s| s.chosen_on.mean >= best.chosen_on.low()).collect();
+    let Some(cheapest) = within
+        .iter()
+        .filter(|s| s.cell.train_seconds().is_some())
+        .min_by(|a, b| seconds(a.cell).total_cmp(&seconds(b.cell)))
+    else {
+        return "No training times were recorded, so the cheapest good cell cannot be named."
+            .to_string();
     };
     let others = within.len() - 1;
     if within.len() == 1 {
@@ -157,7 +188,10 @@ fn cheapest_paragraph(ranked: &[Scored], names: &Names) -> String {
 }
 
 /// The best cell by validation mean among those matching `filter`, with its displayed estimate.
-fn best_where<'a>(cells: &[&'a Cell], filter: impl Fn(&Cell) -> bool) -> Option<(&'a Cell, Estimate)> {
+fn best_where<'a>(
+    cells: &[&'a Cell],
+    filter: impl Fn(&Cell) -> bool,
+) -> Option<(&'a Cell, Estimate)> {
     cells
         .iter()
         .filter(|c| filter(c))
@@ -170,16 +204,24 @@ fn best_where<'a>(cells: &[&'a Cell], filter: impl Fn(&Cell) -> bool) -> Option<
 fn difference_text(a: &Estimate, b: &Estimate) -> (String, i32) {
     let d = welch(a, b);
     let text = match (d.low(), d.high()) {
-        (Some(lo), Some(hi)) => format!("{:+.1} pts (95% CI {:+.1} to {:+.1}, Welch)", 100.0 * d.mean, 100.0 * lo, 100.0 * hi),
+        (Some(lo), Some(hi)) => format!(
+            "{:+.1} pts (95% CI {:+.1} to {:+.1}, Welch)",
+            100.0 * d.mean,
+            100.0 * lo,
+            100.0 * hi
+        ),
         _ => format!("{:+.1} pts (too few seeds for an interval)", 100.0 * d.mean),
     };
     (text, d.sign())
 }
 
 fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
-    let mut pairs: Vec<(String, String)> =
-        cells.iter().filter(|c| c.key.intermediate != "none").map(|c| (c.key.init.clone(), c.key.intermediate.clone())).collect();
-    pairs.sort_by(|a, b| (a.0 == "scratch", &a.1).cmp(&(b.0 == "scratch", &b.1)));
+    let mut pairs: Vec<(Init, String)> = cells
+        .iter()
+        .filter(|c| c.key.intermediate != "none")
+        .map(|c| (c.key.init, c.key.intermediate.clone()))
+        .collect();
+    pairs.sort_by(|a, b| (a.0.is_scratch(), &a.1).cmp(&(b.0.is_scratch(), &b.1)));
     pairs.dedup();
     if pairs.is_empty() {
         return vec!["Intermediate MLM: not part of this sweep.".to_string()];
@@ -187,8 +229,8 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
     pairs
         .iter()
         .map(|(init, name)| {
-            let with = best_where(cells, |c| &c.key.init == init && &c.key.intermediate == name);
-            let without = best_where(cells, |c| &c.key.init == init && c.key.intermediate == "none");
+            let with = best_where(cells, |c| c.key.init == *init && &c.key.intermediate == name);
+            let without = best_where(cells, |c| c.key.init == *init && c.key.intermediate == "none");
             match (with, without) {
                 (Some((wc, w)), Some((nc, n))) => {
                     let (diff, sign) = difference_text(&w, &n);
@@ -212,11 +254,11 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
 }
 
 fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
-    let scratch = best_where(cells, |c| c.key.init == "scratch");
-    let pretrained = best_where(cells, |c| c.key.init != "scratch");
+    let scratch = best_where(cells, |c| c.key.init.is_scratch());
+    let pretrained = best_where(cells, |c| !c.key.init.is_scratch());
     let (Some((sc, s)), Some((pc, p))) = (scratch, pretrained) else {
-        let has_scratch = cells.iter().any(|c| c.key.init == "scratch");
-        let has_pretrained = cells.iter().any(|c| c.key.init != "scratch");
+        let has_scratch = cells.iter().any(|c| c.key.init.is_scratch());
+        let has_pretrained = cells.iter().any(|c| !c.key.init.is_scratch());
         return if has_scratch && has_pretrained {
             "Scratch vs pretrained: no finished cells on both sides yet to compare.".to_string()
         } else {
@@ -227,7 +269,9 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
     let verdict = match sign {
         1 => "**Scratch beats pretrained.**",
         -1 => "Scratch is not competitive.",
-        _ if s.ci95.is_some() && p.ci95.is_some() => "Scratch is competitive: the interval of the difference includes zero.",
+        _ if s.ci95.is_some() && p.ci95.is_some() => {
+            "Scratch is competitive: the interval of the difference includes zero."
+        }
         _ => "Scratch vs pretrained cannot be judged: too few seeds for an interval.",
     };
     format!(
@@ -242,13 +286,17 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
 /// How far a stage's text is from the pretraining data, judged from the perplexity of the
 /// model before intermediate training.
 pub fn perplexity_reading(stage: &StageRow) -> String {
-    if stage.init == "scratch" {
+    if stage.init.is_scratch() {
         return "random init: perplexity before MLM measures nothing about the text".to_string();
     }
     let reading = match stage.perplexity_before {
         None => return "not measured yet".to_string(),
-        Some(p) if p < CLOSE_PERPLEXITY => format!("close to the pretraining data (< {CLOSE_PERPLEXITY})"),
-        Some(p) if p <= FAR_PERPLEXITY => format!("moderately far from the pretraining data ({CLOSE_PERPLEXITY}–{FAR_PERPLEXITY})"),
+        Some(p) if p < CLOSE_PERPLEXITY => {
+            format!("close to the pretraining data (< {CLOSE_PERPLEXITY})")
+        }
+        Some(p) if p <= FAR_PERPLEXITY => format!(
+            "moderately far from the pretraining data ({CLOSE_PERPLEXITY}–{FAR_PERPLEXITY})"
+        ),
         Some(_) => format!("far from the pretraining data (> {FAR_PERPLEXITY})"),
     };
     match stage.head_warmup_steps {
@@ -267,11 +315,17 @@ pub fn perplexity_reading(stage: &StageRow) -> String {
 pub fn perplexity_paragraph(stages: &[StageRow]) -> Option<String> {
     let read: Vec<String> = stages
         .iter()
-        .filter(|s| s.init != "scratch")
+        .filter(|s| !s.init.is_scratch())
         .filter_map(|s| {
             let before = s.perplexity_before?;
-            let after = s.perplexity_after.map_or(String::new(), |a| format!(", {a:.1} after MLM ({:.0}% lower)", 100.0 * (1.0 - a / before)));
-            Some(format!("{} text: perplexity {before:.1} before MLM{after}, so {}", s.name, perplexity_reading(s)))
+            let after = s.perplexity_after.map_or(String::new(), |a| {
+                format!(", {a:.1} after MLM ({:.0}% lower)", 100.0 * (1.0 - a / before))
+            });
+            Some(format!(
+                "{} text: perplexity {before:.1} before MLM{after}, so {}",
+                s.name,
+                perplexity_reading(s)
+            ))
         })
         .collect();
     if read.is_empty() {
@@ -287,14 +341,15 @@ pub fn perplexity_paragraph(stages: &[StageRow]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use thaw_store::WorkStatus;
 
     fn stage(perplexity: f64, head_warmup_steps: Option<i64>) -> StageRow {
         StageRow {
             key: "s".into(),
             name: "task".into(),
-            init: "pretrained".into(),
+            init: Init::Pretrained,
             mlm_freeze: 0,
-            status: "done".into(),
+            status: WorkStatus::Done,
             attempts: 1,
             worker: None,
             error: None,
@@ -315,7 +370,10 @@ mod tests {
     fn a_freshly_fitted_head_qualifies_the_perplexity_reading() {
         assert_eq!(perplexity_reading(&stage(8.0, None)), "close to the pretraining data (< 10)");
         let fresh = perplexity_reading(&stage(900.0, Some(60)));
-        assert!(fresh.starts_with("far from the pretraining data (> 50), read with care"), "{fresh}");
+        assert!(
+            fresh.starts_with("far from the pretraining data (> 50), read with care"),
+            "{fresh}"
+        );
         assert!(fresh.contains("fitted for 60 steps") && fresh.contains("upper bound"), "{fresh}");
         let untrained = perplexity_reading(&stage(30000.0, Some(0)));
         assert!(untrained.starts_with("not readable: the MLM head was untrained"), "{untrained}");

@@ -43,7 +43,9 @@ impl Estimate {
     /// True when both have intervals and those intervals do not overlap. Without an
     /// interval (one seed) nothing can be told apart, so this is false.
     pub fn separated_from(&self, other: &Estimate) -> bool {
-        self.ci95.is_some() && other.ci95.is_some() && (self.low() > other.high() || other.low() > self.high())
+        self.ci95.is_some()
+            && other.ci95.is_some()
+            && (self.low() > other.high() || other.low() > self.high())
     }
 }
 
@@ -129,7 +131,8 @@ fn ln_gamma(x: f64) -> f64 {
     }
     let x = x - 1.0;
     let t = x + 7.5;
-    let sum = COEF[1..].iter().enumerate().fold(COEF[0], |acc, (i, c)| acc + c / (x + i as f64 + 1.0));
+    let sum =
+        COEF[1..].iter().enumerate().fold(COEF[0], |acc, (i, c)| acc + c / (x + i as f64 + 1.0));
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
@@ -141,7 +144,8 @@ fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     // The continued fraction converges fast only on this side of the mode; use symmetry otherwise.
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_continued_fraction(a, b, x) / a
@@ -193,7 +197,15 @@ mod tests {
 
     #[test]
     fn t_quantiles_match_the_printed_table() {
-        for (df, expected) in [(1.0, 12.7062), (2.0, 4.3027), (3.0, 3.1824), (4.0, 2.7764), (9.0, 2.2622), (30.0, 2.0423), (1e6, 1.9600)] {
+        for (df, expected) in [
+            (1.0, 12.7062),
+            (2.0, 4.3027),
+            (3.0, 3.1824),
+            (4.0, 2.7764),
+            (9.0, 2.2622),
+            (30.0, 2.0423),
+            (1e6, 1.9600),
+        ] {
             let got = t_quantile_975(df);
             assert!((got - expected).abs() < 1e-3, "df {df}: got {got}, expected {expected}");
         }

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 
 pub use rows::*;
@@ -64,7 +66,10 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { path: path.display().to_string(), source: sqlx::Error::Io(e) })?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?
@@ -88,7 +93,12 @@ impl Store {
     /// Records the sweep and its plan. Existing jobs and stages keep their state and
     /// results (their keys say they are the same work); new ones start pending. The
     /// plan membership is replaced, so the sweep reports exactly what the TOML asks for.
-    pub async fn register_plan(&self, sweep: &NewSweep, stages: &[NewStage], jobs: &[NewJob]) -> Result<PlanSummary> {
+    pub async fn register_plan(
+        &self,
+        sweep: &NewSweep,
+        stages: &[NewStage],
+        jobs: &[NewJob],
+    ) -> Result<PlanSummary> {
         let mut tx = self.pool.begin().await?;
         let t = now();
         let sweep_id: i64 = sqlx::query(
@@ -117,16 +127,23 @@ impl Store {
             )
             .bind(&s.key)
             .bind(&s.name)
-            .bind(&s.init)
+            .bind(s.init)
             .bind(s.mlm_freeze)
             .bind(&s.spec_json)
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM sweep_jobs WHERE sweep_id = ?").bind(sweep_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sweep_jobs WHERE sweep_id = ?")
+            .bind(sweep_id)
+            .execute(&mut *tx)
+            .await?;
         let mut summary = PlanSummary { sweep_id, ..Default::default() };
         for (ord, j) in jobs.iter().enumerate() {
-            let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE key = ?)").bind(&j.key).fetch_one(&mut *tx).await?;
+            let known: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE key = ?)")
+                    .bind(&j.key)
+                    .fetch_one(&mut *tx)
+                    .await?;
             sqlx::query(
                 "INSERT INTO jobs (key, stage_key, init, intermediate, mlm_freeze, freeze, num_layers, unfrozen_layers, seed, lr,
                                    train_size, pooling, prefix_group, spec_json)
@@ -135,7 +152,7 @@ impl Store {
             )
             .bind(&j.key)
             .bind(&j.stage_key)
-            .bind(&j.init)
+            .bind(j.init)
             .bind(&j.intermediate)
             .bind(j.mlm_freeze)
             .bind(j.freeze)
@@ -200,12 +217,20 @@ impl Store {
     /// Running work whose worker is gone goes back to pending: its heartbeat is older than
     /// `stale_after`, or `is_dead(worker)` says so (a local process that no longer exists).
     /// Work that has already been tried `max_attempts` times is failed instead.
-    pub async fn requeue_abandoned(&self, stale_after: Duration, max_attempts: i64, is_dead: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    pub async fn requeue_abandoned(
+        &self,
+        stale_after: Duration,
+        max_attempts: i64,
+        is_dead: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
         let mut requeued = Vec::new();
         for kind in [WorkKind::Stage, WorkKind::Job] {
-            let rows = sqlx::query(sql_for(format!("SELECT key, worker, heartbeat_at, attempts FROM {} WHERE status = 'running'", kind.table())))
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(sql_for(format!(
+                "SELECT key, worker, heartbeat_at, attempts FROM {} WHERE status = 'running'",
+                kind.table()
+            )))
+            .fetch_all(&self.pool)
+            .await?;
             for row in rows {
                 let (key, worker, heartbeat, attempts): (String, Option<String>, Option<f64>, i64) =
                     (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -242,7 +267,12 @@ impl Store {
                     .await?
                     .rows_affected();
                 if changed == 1 && gave_up && kind == WorkKind::Stage {
-                    Self::fail_dependants(&mut tx, &key, "its intermediate-MLM stage was abandoned repeatedly").await?;
+                    Self::fail_dependants(
+                        &mut tx,
+                        &key,
+                        "its intermediate-MLM stage was abandoned repeatedly",
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 if changed == 1 {
@@ -279,7 +309,12 @@ impl Store {
 
     /// Atomically takes the next runnable job of the sweep (its stage, if any, done),
     /// preferring jobs of `prefer_group` so a worker reuses the frozen prefix it holds.
-    pub async fn claim_job(&self, sweep: &str, worker: &str, prefer_group: Option<&str>) -> Result<Option<Claimed>> {
+    pub async fn claim_job(
+        &self,
+        sweep: &str,
+        worker: &str,
+        prefer_group: Option<&str>,
+    ) -> Result<Option<Claimed>> {
         let t = now();
         let row = sqlx::query(
             "UPDATE jobs SET status = 'running', worker = ?, attempts = attempts + 1, heartbeat_at = ?, started_at = ?, error = NULL
@@ -305,22 +340,41 @@ impl Store {
 
     /// The checkpoint a finished stage wrote.
     pub async fn stage_checkpoint(&self, stage_key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT checkpoint_path FROM stages WHERE key = ? AND status = 'done'")
-            .bind(stage_key)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        Ok(sqlx::query_scalar(
+            "SELECT checkpoint_path FROM stages WHERE key = ? AND status = 'done'",
+        )
+        .bind(stage_key)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
+    /// Sends a finished stage back to pending, its checkpoint forgotten: for a checkpoint this
+    /// version of thaw cannot read (written in an older format). False when the stage was not done.
+    pub async fn redo_stage(&self, stage_key: &str) -> Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE stages SET status = 'pending', worker = NULL, heartbeat_at = NULL, attempts = 0, checkpoint_path = NULL, error = NULL
+             WHERE key = ? AND status = 'done'",
+        )
+        .bind(stage_key)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
     }
 
     /// Refreshes the heartbeat; false when the work is no longer this worker's (requeued meanwhile).
     pub async fn heartbeat(&self, kind: WorkKind, key: &str, worker: &str) -> Result<bool> {
-        let changed = sqlx::query(sql_for(format!("UPDATE {} SET heartbeat_at = ? WHERE key = ? AND worker = ? AND status = 'running'", kind.table())))
-            .bind(now())
-            .bind(key)
-            .bind(worker)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let changed = sqlx::query(sql_for(format!(
+            "UPDATE {} SET heartbeat_at = ? WHERE key = ? AND worker = ? AND status = 'running'",
+            kind.table()
+        )))
+        .bind(now())
+        .bind(key)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(changed == 1)
     }
 
@@ -359,7 +413,12 @@ impl Store {
     /// lock (waiting under the busy timeout) before anything is read: a transaction that reads
     /// first cannot upgrade once another worker has committed meanwhile, and the finished result
     /// would be lost. Work no longer held by `worker` (requeued after a missed heartbeat) is a conflict.
-    async fn take_as_done(tx: &mut Transaction<'_, Sqlite>, kind: WorkKind, key: &str, worker: &str) -> Result<()> {
+    async fn take_as_done(
+        tx: &mut Transaction<'_, Sqlite>,
+        kind: WorkKind,
+        key: &str,
+        worker: &str,
+    ) -> Result<()> {
         let changed = sqlx::query(sql_for(format!(
             "UPDATE {} SET status = 'done', finished_at = ?, error = NULL WHERE key = ? AND worker = ? AND status = 'running'",
             kind.table()
@@ -373,14 +432,24 @@ impl Store {
         if changed == 1 {
             return Ok(());
         }
-        let status: Option<String> =
-            sqlx::query_scalar(sql_for(format!("SELECT status FROM {} WHERE key = ?", kind.table()))).bind(key).fetch_optional(&mut **tx).await?;
+        let status: Option<String> = sqlx::query_scalar(sql_for(format!(
+            "SELECT status FROM {} WHERE key = ?",
+            kind.table()
+        )))
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
         Err(StoreError::Conflict(format!(
             "{key} is no longer held by {worker} (status {status:?}); it was requeued after a missed heartbeat, so this result is discarded"
         )))
     }
 
-    pub async fn finish_stage(&self, key: &str, worker: &str, done: &StageOutcomeRow) -> Result<()> {
+    pub async fn finish_stage(
+        &self,
+        key: &str,
+        worker: &str,
+        done: &StageOutcomeRow,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         Self::take_as_done(&mut tx, WorkKind::Stage, key, worker).await?;
         sqlx::query(
@@ -427,7 +496,11 @@ impl Store {
         Ok(())
     }
 
-    async fn fail_dependants(tx: &mut Transaction<'_, Sqlite>, stage_key: &str, reason: &str) -> Result<()> {
+    async fn fail_dependants(
+        tx: &mut Transaction<'_, Sqlite>,
+        stage_key: &str,
+        reason: &str,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET status = 'failed', finished_at = ?, error = 'intermediate stage failed: ' || ? WHERE stage_key = ? AND status = 'pending'",
         )
@@ -440,7 +513,13 @@ impl Store {
     }
 
     /// Stores the epochs and the result and marks the job done, in one transaction.
-    pub async fn finish_job(&self, key: &str, worker: &str, epochs: &[EpochRow], result: &ResultRow) -> Result<()> {
+    pub async fn finish_job(
+        &self,
+        key: &str,
+        worker: &str,
+        epochs: &[EpochRow],
+        result: &ResultRow,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         Self::take_as_done(&mut tx, WorkKind::Job, key, worker).await?;
         sqlx::query("DELETE FROM epochs WHERE job_key = ?").bind(key).execute(&mut *tx).await?;
@@ -513,9 +592,13 @@ impl Store {
     pub async fn sweep(&self, name: Option<&str>) -> Result<SweepRow> {
         let all = self.sweeps().await?;
         match name {
-            Some(n) => all.into_iter().find(|s| s.name == n).ok_or_else(|| StoreError::Conflict(format!("no sweep named '{n}' in this database"))),
+            Some(n) => all.into_iter().find(|s| s.name == n).ok_or_else(|| {
+                StoreError::Conflict(format!("no sweep named '{n}' in this database"))
+            }),
             None => match all.len() {
-                0 => Err(StoreError::Conflict("this database holds no sweep yet; run `thaw run FILE` first".into())),
+                0 => Err(StoreError::Conflict(
+                    "this database holds no sweep yet; run `thaw run FILE` first".into(),
+                )),
                 1 => Ok(all.into_iter().next().expect("one")),
                 _ => Err(StoreError::Conflict(format!(
                     "this database holds several sweeps ({}); name one with --sweep",
@@ -564,10 +647,10 @@ impl Store {
         let stages = self.stages(sweep).await?;
         let mut p = Progress::default();
         for j in &jobs {
-            p.jobs.add(&j.status);
+            p.jobs.add(j.status);
         }
         for s in &stages {
-            p.stages.add(&s.status);
+            p.stages.add(s.status);
         }
         let running = sqlx::query(
             "SELECT j.key, j.worker, j.heartbeat_at, j.started_at FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key
@@ -578,7 +661,12 @@ impl Store {
         .await?;
         p.running = running
             .into_iter()
-            .map(|r| RunningRow { key: r.get(0), worker: r.get::<Option<String>, _>(1).unwrap_or_default(), heartbeat_at: r.get(2), started_at: r.get(3) })
+            .map(|r| RunningRow {
+                key: r.get(0),
+                worker: r.get::<Option<String>, _>(1).unwrap_or_default(),
+                heartbeat_at: r.get(2),
+                started_at: r.get(3),
+            })
             .collect();
         Ok(p)
     }

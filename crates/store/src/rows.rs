@@ -1,6 +1,70 @@
-//! Plain data types in and out of the store.
+//! Plain data types in and out of the store. Statuses and inits are enums here, stored as
+//! the same lowercase text the schema's CHECK constraints and a `sqlite3` user see.
 
 use serde::{Deserialize, Serialize};
+
+/// Where a job or a stage is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(rename_all = "lowercase")]
+pub enum WorkStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl WorkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkStatus::Pending => "pending",
+            WorkStatus::Running => "running",
+            WorkStatus::Done => "done",
+            WorkStatus::Failed => "failed",
+        }
+    }
+
+    /// Pending or running: neither a result nor a failure yet.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, WorkStatus::Pending | WorkStatus::Running)
+    }
+}
+
+impl std::fmt::Display for WorkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where an encoder's weights start: the checkpoint's, or BERT's random initialisation.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
+)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(rename_all = "lowercase")]
+pub enum Init {
+    Pretrained,
+    Scratch,
+}
+
+impl Init {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Init::Pretrained => "pretrained",
+            Init::Scratch => "scratch",
+        }
+    }
+
+    pub fn is_scratch(self) -> bool {
+        self == Init::Scratch
+    }
+}
+
+impl std::fmt::Display for Init {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct NewSweep {
@@ -16,7 +80,7 @@ pub struct NewSweep {
 pub struct NewStage {
     pub key: String,
     pub name: String,
-    pub init: String,
+    pub init: Init,
     pub mlm_freeze: i64,
     pub spec_json: String,
 }
@@ -25,7 +89,7 @@ pub struct NewStage {
 pub struct NewJob {
     pub key: String,
     pub stage_key: Option<String>,
-    pub init: String,
+    pub init: Init,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     pub freeze: i64,
@@ -117,7 +181,7 @@ pub struct JobResultRow {
     pub sweep: String,
     pub ord: i64,
     pub job_key: String,
-    pub init: String,
+    pub init: Init,
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     pub freeze: i64,
@@ -127,7 +191,7 @@ pub struct JobResultRow {
     pub lr: f64,
     pub train_size: Option<i64>,
     pub pooling: String,
-    pub status: String,
+    pub status: WorkStatus,
     pub attempts: i64,
     pub error: Option<String>,
     pub best_epoch: Option<i64>,
@@ -153,9 +217,9 @@ pub struct JobResultRow {
 pub struct StageRow {
     pub key: String,
     pub name: String,
-    pub init: String,
+    pub init: Init,
     pub mlm_freeze: i64,
-    pub status: String,
+    pub status: WorkStatus,
     pub attempts: i64,
     pub worker: Option<String>,
     pub error: Option<String>,
@@ -181,12 +245,12 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    pub fn add(&mut self, status: &str) {
+    pub fn add(&mut self, status: WorkStatus) {
         match status {
-            "pending" => self.pending += 1,
-            "running" => self.running += 1,
-            "done" => self.done += 1,
-            _ => self.failed += 1,
+            WorkStatus::Pending => self.pending += 1,
+            WorkStatus::Running => self.running += 1,
+            WorkStatus::Done => self.done += 1,
+            WorkStatus::Failed => self.failed += 1,
         }
     }
 

@@ -19,7 +19,7 @@ fn job(key: &str, stage: Option<&str>) -> NewJob {
     NewJob {
         key: key.into(),
         stage_key: stage.map(String::from),
-        init: "pretrained".into(),
+        init: Init::Pretrained,
         intermediate: if stage.is_some() { "task".into() } else { "none".into() },
         mlm_freeze: stage.map(|_| 0),
         freeze: 0,
@@ -63,44 +63,80 @@ async fn open() -> (tempfile::TempDir, Store) {
 #[tokio::test]
 async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
     let (_dir, store) = open().await;
-    let stage = NewStage { key: "s1".into(), name: "task".into(), init: "pretrained".into(), mlm_freeze: 0, spec_json: "{}".into() };
-    store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None)]).await.unwrap();
+    let stage = NewStage {
+        key: "s1".into(),
+        name: "task".into(),
+        init: Init::Pretrained,
+        mlm_freeze: 0,
+        spec_json: "{}".into(),
+    };
+    store
+        .register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None)])
+        .await
+        .unwrap();
     let first = store.claim_job("a", "w1", None).await.unwrap().unwrap();
     assert_eq!(first.key, "j2", "j1 waits for its stage");
     assert!(store.claim_job("a", "w1", None).await.unwrap().is_none());
     let s = store.claim_stage("a", "w2").await.unwrap().unwrap();
     assert_eq!(s.key, "s1");
-    assert!(store.claim_stage("a", "w3").await.unwrap().is_none(), "a running stage is not handed out twice");
+    assert!(
+        store.claim_stage("a", "w3").await.unwrap().is_none(),
+        "a running stage is not handed out twice"
+    );
     // A worker that no longer holds the stage cannot fail it, nor the jobs waiting on it.
     store.fail_stage("s1", "w-stale", "late report").await.unwrap();
-    let status = |rows: &[JobResultRow], key: &str| rows.iter().find(|r| r.job_key == key).unwrap().status.clone();
-    assert_eq!(status(&store.job_results("a").await.unwrap(), "j1"), "pending");
+    let status =
+        |rows: &[JobResultRow], key: &str| rows.iter().find(|r| r.job_key == key).unwrap().status;
+    assert_eq!(status(&store.job_results("a").await.unwrap(), "j1"), WorkStatus::Pending);
     store.fail_stage("s1", "w2", "corpus unreadable").await.unwrap();
     let rows = store.job_results("a").await.unwrap();
     let j1 = rows.iter().find(|r| r.job_key == "j1").unwrap();
-    assert_eq!(j1.status, "failed");
+    assert_eq!(j1.status, WorkStatus::Failed);
     assert_eq!(j1.error.as_deref(), Some("intermediate stage failed: corpus unreadable"));
     // A job added later to the failed stage fails at registration instead of waiting forever.
-    let stage = NewStage { key: "s1".into(), name: "task".into(), init: "pretrained".into(), mlm_freeze: 0, spec_json: "{}".into() };
-    store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None), job("j3", Some("s1"))]).await.unwrap();
+    let stage = NewStage {
+        key: "s1".into(),
+        name: "task".into(),
+        init: Init::Pretrained,
+        mlm_freeze: 0,
+        spec_json: "{}".into(),
+    };
+    store
+        .register_plan(
+            &sweep("a"),
+            &[stage],
+            &[job("j1", Some("s1")), job("j2", None), job("j3", Some("s1"))],
+        )
+        .await
+        .unwrap();
     let rows = store.job_results("a").await.unwrap();
     let j3 = rows.iter().find(|r| r.job_key == "j3").unwrap();
-    assert_eq!((j3.status.as_str(), j3.error.as_deref()), ("failed", Some("intermediate stage failed: corpus unreadable")));
+    assert_eq!(
+        (j3.status, j3.error.as_deref()),
+        (WorkStatus::Failed, Some("intermediate stage failed: corpus unreadable"))
+    );
     // --retry-failed puts the stage and its jobs back.
     store.retry_failed("a").await.unwrap();
     let rows = store.job_results("a").await.unwrap();
-    assert_eq!((status(&rows, "j1"), status(&rows, "j3")), ("pending".to_string(), "pending".to_string()));
+    assert_eq!(
+        (status(&rows, "j1"), status(&rows, "j3")),
+        (WorkStatus::Pending, WorkStatus::Pending)
+    );
     assert_eq!(store.claim_stage("a", "w4").await.unwrap().unwrap().key, "s1");
 }
 
 #[tokio::test]
 async fn registering_again_keeps_finished_work_and_counts_only_new_jobs() {
     let (_dir, store) = open().await;
-    let s = store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
+    let s =
+        store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
     assert_eq!((s.total_jobs, s.new_jobs), (2, 2));
     let c = store.claim_job("a", "w", None).await.unwrap().unwrap();
     store.finish_job(&c.key, "w", &[], &result()).await.unwrap();
-    let s = store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None), job("j3", None)]).await.unwrap();
+    let s = store
+        .register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None), job("j3", None)])
+        .await
+        .unwrap();
     assert_eq!((s.total_jobs, s.new_jobs), (3, 1));
     let p = store.progress("a").await.unwrap();
     assert_eq!((p.jobs.done, p.jobs.pending), (1, 2));
@@ -116,11 +152,12 @@ async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
     for attempt in 1..=3 {
         let c = store.claim_job("a", "dead:1", None).await.unwrap().unwrap();
         assert_eq!(c.key, "j1");
-        let back = store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "dead:1").await.unwrap();
+        let back =
+            store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "dead:1").await.unwrap();
         assert_eq!(back, vec!["j1".to_string()], "attempt {attempt}");
     }
     let row = store.job_results("a").await.unwrap().remove(0);
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, WorkStatus::Failed);
     assert!(row.error.unwrap().contains("abandoned 3 times"));
 }
 
@@ -145,7 +182,7 @@ async fn release_gives_work_back_without_counting_the_attempt() {
     assert_eq!(c.key, "j2", "the preferred prefix group goes first");
     store.release(WorkKind::Job, "j2", "w").await.unwrap();
     let rows = store.job_results("a").await.unwrap();
-    assert!(rows.iter().all(|r| r.status == "pending" && r.attempts == 0));
+    assert!(rows.iter().all(|r| r.status == WorkStatus::Pending && r.attempts == 0));
 }
 
 #[tokio::test]
@@ -171,4 +208,46 @@ async fn concurrent_claims_in_one_process_never_share_a_job() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 40);
+}
+
+#[tokio::test]
+async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
+    let (_dir, store) = open().await;
+    let stage = NewStage {
+        key: "s1".into(),
+        name: "task".into(),
+        init: Init::Pretrained,
+        mlm_freeze: 0,
+        spec_json: "{}".into(),
+    };
+    store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1"))]).await.unwrap();
+    assert!(!store.redo_stage("s1").await.unwrap(), "only a done stage is redone");
+    store.claim_stage("a", "w").await.unwrap().unwrap();
+    let outcome = StageOutcomeRow {
+        checkpoint_path: "/old/s1.bpk".into(),
+        loss_before: 2.0,
+        perplexity_before: 7.4,
+        loss_after: 1.5,
+        perplexity_after: 4.5,
+        train_docs: 10,
+        heldout_docs: 2,
+        trainable_params: 5,
+        train_seconds: 1.0,
+        backend: "flex".into(),
+        head_warmup_steps: None,
+    };
+    store.finish_stage("s1", "w", &outcome).await.unwrap();
+    assert_eq!(store.stage_checkpoint("s1").await.unwrap().as_deref(), Some("/old/s1.bpk"));
+    assert!(store.redo_stage("s1").await.unwrap());
+    assert_eq!(store.stage_checkpoint("s1").await.unwrap(), None);
+    let stage = store.stages("a").await.unwrap().remove(0);
+    assert_eq!(
+        (stage.status, stage.attempts, stage.checkpoint_path),
+        (WorkStatus::Pending, 0, None)
+    );
+    assert_eq!(
+        store.claim_stage("a", "w2").await.unwrap().unwrap().key,
+        "s1",
+        "claimed again before its jobs"
+    );
 }

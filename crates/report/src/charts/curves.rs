@@ -52,7 +52,12 @@ fn panels(data: &ChartData) -> Vec<Panel> {
                 .iter()
                 .filter(|c| c.key.series() == key)
                 .filter_map(|c| {
-                    let curve = mean_curve(c.selected_lr()?.done_job_keys.iter().filter_map(|k| by_job.get(k.as_str())));
+                    let curve = mean_curve(
+                        c.selected_lr()?
+                            .done_job_keys
+                            .iter()
+                            .filter_map(|k| by_job.get(k.as_str())),
+                    );
                     (!curve.is_empty()).then_some((c.unfrozen_layers(), curve))
                 })
                 .collect();
@@ -70,13 +75,22 @@ fn mean_curve<'e>(jobs: impl Iterator<Item = &'e Vec<&'e EpochRow>>) -> Vec<(f64
             per_epoch.entry(e.epoch).or_default().push(e.val_accuracy);
         }
     }
-    per_epoch.into_iter().map(|(epoch, accs)| (epoch as f64, 100.0 * accs.iter().sum::<f64>() / accs.len() as f64)).collect()
+    per_epoch
+        .into_iter()
+        .map(|(epoch, accs)| (epoch as f64, 100.0 * accs.iter().sum::<f64>() / accs.len() as f64))
+        .collect()
 }
 
 /// Viridis from dark purple (few unfrozen layers) to green (all), stopping before its pale
 /// yellow end, which is hard to see on white.
 pub(crate) fn depth_colour(unfrozen: i64, num_layers: i64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
     let t = if num_layers > 0 { 0.8 * unfrozen as f64 / num_layers as f64 } else { 0.0 };
     let pos = t * (STOPS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(STOPS.len() - 2);
@@ -96,7 +110,10 @@ impl Chart for CurvesChart<'_, '_> {
     }
 
     fn subtitle(&self) -> String {
-        format!("validation accuracy per epoch, mean over seeds at each cell's best validation lr{}", self.data.train_size_note())
+        format!(
+            "validation accuracy per epoch, mean over seeds at each cell's best validation lr{}",
+            self.data.train_size_note()
+        )
     }
 
     fn caption(&self) -> String {
@@ -113,7 +130,11 @@ impl Chart for CurvesChart<'_, '_> {
     fn draw_body<DB: DrawingBackend>(&self, body: &DrawingArea<DB, Shift>) -> Result<()> {
         let (plots, legend) = body.split_horizontally(body.dim_in_pixel().0 - CURVES_LEGEND_WIDTH);
         let layers = self.data.num_layers();
-        let all: Vec<(f64, f64)> = self.panels.iter().flat_map(|p| p.lines.iter().flat_map(|l| l.1.iter().copied())).collect();
+        let all: Vec<(f64, f64)> = self
+            .panels
+            .iter()
+            .flat_map(|p| p.lines.iter().flat_map(|l| l.1.iter().copied()))
+            .collect();
         let (y_lo, y_hi) = padded_range(all.iter().map(|p| p.1));
         let (y_lo, y_hi) = (y_lo.max(0.0), y_hi.min(100.0));
         let epochs: BTreeSet<i64> = all.iter().map(|p| p.0 as i64).collect();
@@ -121,8 +142,12 @@ impl Chart for CurvesChart<'_, '_> {
         let decimals = super::unfrozen::decimals_for(y_hi - y_lo);
         let areas = plots.split_evenly(self.grid());
         for (panel, area) in self.panels.iter().zip(areas.iter()) {
-            let x_range = TickedAxis::new(first as f64 - 0.2..last as f64 + 0.2, epochs.iter().map(|&e| e as f64).collect());
-            let caption = fit_text(area, &panel.label, &text_style(16), area.dim_in_pixel().0 as i32 - 20);
+            let x_range = TickedAxis::new(
+                first as f64 - 0.2..last as f64 + 0.2,
+                epochs.iter().map(|&e| e as f64).collect(),
+            );
+            let caption =
+                fit_text(area, &panel.label, &text_style(16), area.dim_in_pixel().0 as i32 - 20);
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, text_style(16))
                 .margin(10)
@@ -131,10 +156,19 @@ impl Chart for CurvesChart<'_, '_> {
                 .y_label_area_size(70)
                 .build_cartesian_2d(x_range, y_lo..y_hi)
                 .map_err(draw_err)?;
-            style_mesh(&mut chart, "epoch", "validation accuracy (%)", epochs.len().min(MAX_TICKS), &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
+            style_mesh(
+                &mut chart,
+                "epoch",
+                "validation accuracy (%)",
+                epochs.len().min(MAX_TICKS),
+                &|x| format!("{x:.0}"),
+                &|y| format!("{y:.decimals$}"),
+            )?;
             for (unfrozen, curve) in &panel.lines {
                 let colour = depth_colour(*unfrozen, layers);
-                chart.draw_series(LineSeries::new(curve.clone(), colour.stroke_width(2))).map_err(draw_err)?;
+                chart
+                    .draw_series(LineSeries::new(curve.clone(), colour.stroke_width(2)))
+                    .map_err(draw_err)?;
                 draw_markers(&mut chart, curve, Marker::Circle, colour.to_rgba(), 3)?;
             }
         }
@@ -147,7 +181,12 @@ impl Chart for CurvesChart<'_, '_> {
                     u if u == layers => format!("{u} (full)"),
                     u => u.to_string(),
                 },
-                swatch: Swatch::Line { colour: depth_colour(u, layers).to_rgba(), dashed: false, marker: Some(Marker::Circle), width: 2 },
+                swatch: Swatch::Line {
+                    colour: depth_colour(u, layers).to_rgba(),
+                    dashed: false,
+                    marker: Some(Marker::Circle),
+                    width: 2,
+                },
             })
             .collect();
         draw_legend(&legend, "Unfrozen layers", &entries)

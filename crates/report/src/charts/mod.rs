@@ -3,10 +3,10 @@
 //! Text is drawn with DejaVu Sans compiled into the binary (through ab_glyph), so rendering
 //! needs no fontconfig or system fonts and looks the same on every machine.
 
-mod curves;
-mod pareto;
-mod unfrozen;
+pub(crate) mod curves;
+pub(crate) mod pareto;
 mod sizes;
+mod unfrozen;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -91,9 +91,14 @@ impl ChartData<'_> {
     /// keeps its colour across charts).
     fn series(&self) -> Vec<(SeriesKey, SeriesStyle)> {
         let keys: BTreeSet<SeriesKey> = self.cells.iter().map(|c| c.key.series()).collect();
-        keys.into_iter().enumerate().map(|(i, k)| { let style = SeriesStyle::for_series(i, &k); (k, style) }).collect()
+        keys.into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let style = SeriesStyle::for_series(i, &k);
+                (k, style)
+            })
+            .collect()
     }
-
 }
 
 /// Renders every chart that the data supports into `dir`.
@@ -161,7 +166,9 @@ fn register_fonts() -> Result<()> {
     REGISTERED
         .get_or_init(|| {
             plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
-                .and_then(|_| plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()))
+                .and_then(|_| {
+                    plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold())
+                })
                 .map_err(|_| "the embedded DejaVu Sans font could not be parsed".to_string())
         })
         .clone()
@@ -206,7 +213,11 @@ pub(crate) struct SeriesStyle {
 impl SeriesStyle {
     fn for_series(index: usize, key: &SeriesKey) -> SeriesStyle {
         let scratch = key.is_scratch();
-        SeriesStyle { colour: series_colour(index), dashed: scratch, marker: if scratch { Marker::Triangle } else { Marker::Circle } }
+        SeriesStyle {
+            colour: series_colour(index),
+            dashed: scratch,
+            marker: if scratch { Marker::Triangle } else { Marker::Circle },
+        }
     }
 }
 
@@ -218,19 +229,39 @@ fn text_style(size: u32) -> TextStyle<'static> {
 }
 
 /// Title and subtitle centred on top; returns the area below them.
-fn draw_title<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> Result<DrawingArea<DB, Shift>> {
+fn draw_title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> Result<DrawingArea<DB, Shift>> {
     let (top, body) = root.split_vertically(TITLE_HEIGHT);
     let width = top.dim_in_pixel().0 as i32;
     let centre = Pos::new(HPos::Center, VPos::Top);
-    let title_style = TextStyle::from((FONT, 24).into_font().style(FontStyle::Bold)).color(&BLACK).pos(centre);
-    top.draw(&Text::new(fit_text(&top, title, &title_style, width - 20), (width / 2, 12), title_style.clone())).map_err(draw_err)?;
+    let title_style =
+        TextStyle::from((FONT, 24).into_font().style(FontStyle::Bold)).color(&BLACK).pos(centre);
+    top.draw(&Text::new(
+        fit_text(&top, title, &title_style, width - 20),
+        (width / 2, 12),
+        title_style.clone(),
+    ))
+    .map_err(draw_err)?;
     let sub_style = text_style(16).color(&RGBColor(0x44, 0x44, 0x44)).pos(centre);
-    top.draw(&Text::new(fit_text(&top, subtitle, &sub_style, width - 20), (width / 2, 44), sub_style.clone())).map_err(draw_err)?;
+    top.draw(&Text::new(
+        fit_text(&top, subtitle, &sub_style, width - 20),
+        (width / 2, 44),
+        sub_style.clone(),
+    ))
+    .map_err(draw_err)?;
     Ok(body)
 }
 
 /// Cuts `text` with an ellipsis so it fits `max_width` pixels.
-fn fit_text<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, style: &TextStyle, max_width: i32) -> String {
+fn fit_text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle,
+    max_width: i32,
+) -> String {
     let width = |t: &str| area.estimate_text_size(t, style).map(|(w, _)| w as i32).unwrap_or(0);
     if width(text) <= max_width {
         return text.to_string();
@@ -268,17 +299,27 @@ impl LegendEntry {
     fn series(label: String, style: &SeriesStyle) -> LegendEntry {
         LegendEntry {
             label,
-            swatch: Swatch::Line { colour: style.colour.to_rgba(), dashed: style.dashed, marker: Some(style.marker), width: 2 },
+            swatch: Swatch::Line {
+                colour: style.colour.to_rgba(),
+                dashed: style.dashed,
+                marker: Some(style.marker),
+                width: 2,
+            },
         }
     }
 }
 
 /// Draws the legend in its own column beside the plot, so it never hides data.
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading: &str, entries: &[LegendEntry]) -> Result<()> {
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    heading: &str,
+    entries: &[LegendEntry],
+) -> Result<()> {
     const ROW: i32 = 26;
     let width = area.dim_in_pixel().0 as i32;
     let left = Pos::new(HPos::Left, VPos::Center);
-    let heading_style = TextStyle::from((FONT, 16).into_font().style(FontStyle::Bold)).color(&BLACK).pos(left);
+    let heading_style =
+        TextStyle::from((FONT, 16).into_font().style(FontStyle::Bold)).color(&BLACK).pos(left);
     area.draw(&Text::new(heading.to_string(), (10, 30), heading_style)).map_err(draw_err)?;
     let label_style = text_style(14).pos(left);
     for (i, entry) in entries.iter().enumerate() {
@@ -291,12 +332,17 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, heading: &str,
     Ok(())
 }
 
-fn draw_swatch<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, swatch: &Swatch, (x, y): (i32, i32)) -> Result<()> {
+fn draw_swatch<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    swatch: &Swatch,
+    (x, y): (i32, i32),
+) -> Result<()> {
     match swatch {
         Swatch::Line { colour, dashed, marker, width } => {
             let style = colour.stroke_width(*width);
             if *dashed {
-                area.draw(&DashedPathElement::new(vec![(x, y), (x + 38, y)], 7, 4, style)).map_err(draw_err)?;
+                area.draw(&DashedPathElement::new(vec![(x, y), (x + 38, y)], 7, 4, style))
+                    .map_err(draw_err)?;
             } else {
                 area.draw(&PathElement::new(vec![(x, y), (x + 38, y)], style)).map_err(draw_err)?;
             }
@@ -305,7 +351,8 @@ fn draw_swatch<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, swatch: &Swatc
             }
         }
         Swatch::Band(colour) => {
-            area.draw(&Rectangle::new([(x, y - 7), (x + 38, y + 7)], colour.filled())).map_err(draw_err)?;
+            area.draw(&Rectangle::new([(x, y - 7), (x + 38, y + 7)], colour.filled()))
+                .map_err(draw_err)?;
         }
         Swatch::Point(colour, m) => draw_pixel_marker(area, *m, *colour, (x + 19, y))?,
         Swatch::None => {}
@@ -313,7 +360,12 @@ fn draw_swatch<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, swatch: &Swatc
     Ok(())
 }
 
-fn draw_pixel_marker<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, marker: Marker, colour: RGBAColor, at: (i32, i32)) -> Result<()> {
+fn draw_pixel_marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    marker: Marker,
+    colour: RGBAColor,
+    at: (i32, i32),
+) -> Result<()> {
     match marker {
         Marker::Circle => area.draw(&Circle::new(at, 4, colour.filled())),
         Marker::Triangle => area.draw(&TriangleMarker::new(at, 6, colour.filled())),
@@ -336,8 +388,14 @@ where
     Y::ValueType: Clone + 'static,
 {
     match marker {
-        Marker::Circle => chart.draw_series(points.iter().map(|p| Circle::new(p.clone(), size, colour.filled()))).map(|_| ()),
-        Marker::Triangle => chart.draw_series(points.iter().map(|p| TriangleMarker::new(p.clone(), size + 2, colour.filled()))).map(|_| ()),
+        Marker::Circle => chart
+            .draw_series(points.iter().map(|p| Circle::new(p.clone(), size, colour.filled())))
+            .map(|_| ()),
+        Marker::Triangle => chart
+            .draw_series(
+                points.iter().map(|p| TriangleMarker::new(p.clone(), size + 2, colour.filled())),
+            )
+            .map(|_| ()),
     }
     .map_err(draw_err)
 }
@@ -400,7 +458,10 @@ impl Ranged for TickedAxis {
 
 /// y range covering `values`, padded 6% each side so markers and bands are not cut.
 fn padded_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.into_iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -440,6 +501,3 @@ where
         .draw()
         .map_err(draw_err)
 }
-
-#[cfg(test)]
-pub(crate) mod tests;

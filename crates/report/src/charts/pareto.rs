@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::aggregate::JobCosts;
 use super::unfrozen::{capitalise, decimals_for};
 use super::*;
+use crate::aggregate::JobCosts;
 
 pub struct ParetoChart<'a, 'b> {
     pub data: &'b ChartData<'a>,
@@ -21,7 +21,8 @@ struct JobPoints {
 
 impl ParetoChart<'_, '_> {
     fn points(&self) -> Vec<JobPoints> {
-        let by_key: HashMap<&str, &JobResultRow> = self.data.rows.iter().map(|r| (r.job_key.as_str(), r)).collect();
+        let by_key: HashMap<&str, &JobResultRow> =
+            self.data.rows.iter().map(|r| (r.job_key.as_str(), r)).collect();
         let metric = self.data.metric;
         let costs = JobCosts::of(&self.data.rows);
         let to_point = |key: &String| -> Option<(f64, f64)> {
@@ -38,7 +39,8 @@ impl ParetoChart<'_, '_> {
                 let mut others = Vec::new();
                 for cell in cells.iter().filter(|c| c.key.series() == key) {
                     for (i, lr) in cell.lrs.iter().enumerate() {
-                        let target = if cell.selected == Some(i) { &mut selected } else { &mut others };
+                        let target =
+                            if cell.selected == Some(i) { &mut selected } else { &mut others };
                         target.extend(lr.done_job_keys.iter().filter_map(to_point));
                     }
                 }
@@ -79,11 +81,18 @@ impl Chart for ParetoChart<'_, '_> {
     }
 
     fn title(&self) -> String {
-        format!("{} accuracy vs training time: {}", capitalise(self.data.metric.split()), self.data.title_subject())
+        format!(
+            "{} accuracy vs training time: {}",
+            capitalise(self.data.metric.split()),
+            self.data.title_subject()
+        )
     }
 
     fn subtitle(&self) -> String {
-        format!("one point per job (seed) at its cell's best validation lr; black steps: Pareto front{}", self.data.train_size_note())
+        format!(
+            "one point per job (seed) at its cell's best validation lr; black steps: Pareto front{}",
+            self.data.train_size_note()
+        )
     }
 
     fn caption(&self) -> String {
@@ -92,7 +101,9 @@ impl Chart for ParetoChart<'_, '_> {
                            reached within a given training time; configurations below it are dominated."
             .to_string();
         if self.data.show_all_lrs {
-            caption.push_str(" Faint small points: jobs at the other learning rates (not used for the front).");
+            caption.push_str(
+                " Faint small points: jobs at the other learning rates (not used for the front).",
+            );
         }
         caption
     }
@@ -102,7 +113,13 @@ impl Chart for ParetoChart<'_, '_> {
         let (plot, legend) = body.split_horizontally(body.dim_in_pixel().0 - LEGEND_WIDTH);
         let shown: Vec<(f64, f64)> = series
             .iter()
-            .flat_map(|s| s.selected.iter().chain(if self.data.show_all_lrs { s.others.iter() } else { [].iter() }))
+            .flat_map(|s| {
+                s.selected.iter().chain(if self.data.show_all_lrs {
+                    s.others.iter()
+                } else {
+                    [].iter()
+                })
+            })
             .copied()
             .collect();
         let (x_lo, x_hi) = padded_range(shown.iter().map(|p| p.0));
@@ -117,7 +134,14 @@ impl Chart for ParetoChart<'_, '_> {
             .map_err(draw_err)?;
         let (x_dec, y_dec) = (decimals_for(x_hi - x_lo), decimals_for(y_hi - y_lo));
         let y_desc = format!("{} accuracy (%)", self.data.metric);
-        style_mesh(&mut chart, "training time per job (s)", &y_desc, DEFAULT_X_LABELS, &|x| format!("{x:.x_dec$}"), &|y| format!("{y:.y_dec$}"))?;
+        style_mesh(
+            &mut chart,
+            "training time per job (s)",
+            &y_desc,
+            DEFAULT_X_LABELS,
+            &|x| format!("{x:.x_dec$}"),
+            &|y| format!("{y:.y_dec$}"),
+        )?;
         if self.data.show_all_lrs {
             for s in &series {
                 draw_markers(&mut chart, &s.others, s.style.marker, s.style.colour.mix(0.3), 2)?;
@@ -126,19 +150,26 @@ impl Chart for ParetoChart<'_, '_> {
         for s in &series {
             draw_markers(&mut chart, &s.selected, s.style.marker, s.style.colour.mix(0.85), 4)?;
         }
-        let all_selected: Vec<(f64, f64)> = series.iter().flat_map(|s| s.selected.iter().copied()).collect();
+        let all_selected: Vec<(f64, f64)> =
+            series.iter().flat_map(|s| s.selected.iter().copied()).collect();
         let front = pareto_steps(&all_selected, x_hi);
         chart.draw_series(LineSeries::new(front, BLACK.stroke_width(2))).map_err(draw_err)?;
         let mut entries: Vec<LegendEntry> = series
             .iter()
-            .map(|s| LegendEntry { label: s.label.clone(), swatch: Swatch::Point(s.style.colour.to_rgba(), s.style.marker) })
+            .map(|s| LegendEntry {
+                label: s.label.clone(),
+                swatch: Swatch::Point(s.style.colour.to_rgba(), s.style.marker),
+            })
             .collect();
         entries.push(LegendEntry {
             label: "Pareto front".into(),
             swatch: Swatch::Line { colour: BLACK.to_rgba(), dashed: false, marker: None, width: 2 },
         });
         if self.data.show_all_lrs && series.iter().any(|s| !s.others.is_empty()) {
-            entries.push(LegendEntry { label: "other lrs (faint)".into(), swatch: Swatch::Point(BLACK.mix(0.3), Marker::Circle) });
+            entries.push(LegendEntry {
+                label: "other lrs (faint)".into(),
+                swatch: Swatch::Point(BLACK.mix(0.3), Marker::Circle),
+            });
         }
         draw_legend(&legend, "Series", &entries)
     }

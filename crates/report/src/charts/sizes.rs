@@ -26,7 +26,8 @@ impl SizesChart<'_, '_> {
 
     fn lines(&self) -> Vec<SizeLine> {
         let names = self.data.names();
-        let sizes: BTreeSet<Option<i64>> = self.data.cells.iter().map(|c| c.key.train_size).collect();
+        let sizes: BTreeSet<Option<i64>> =
+            self.data.cells.iter().map(|c| c.key.train_size).collect();
         self.data
             .series()
             .into_iter()
@@ -43,7 +44,12 @@ impl SizesChart<'_, '_> {
                             .max_by(|a, b| a.1.total_cmp(&b.1))?
                             .0;
                         let acc = best.accuracy()?;
-                        Some((self.size_value(size)?, 100.0 * acc.mean, 100.0 * acc.low(), 100.0 * acc.high()))
+                        Some((
+                            self.size_value(size)?,
+                            100.0 * acc.mean,
+                            100.0 * acc.low(),
+                            100.0 * acc.high(),
+                        ))
                     })
                     .collect();
                 SizeLine { label: names.series(&key), style, points }
@@ -59,13 +65,21 @@ impl Chart for SizesChart<'_, '_> {
     }
 
     fn title(&self) -> String {
-        format!("{} accuracy vs training-set size: {}", capitalise(self.data.metric.split()), self.data.title_subject())
+        format!(
+            "{} accuracy vs training-set size: {}",
+            capitalise(self.data.metric.split()),
+            self.data.title_subject()
+        )
     }
 
     fn subtitle(&self) -> String {
-        let missing_all = self.data.full_train_size.is_none() && self.data.cells.iter().any(|c| c.key.train_size.is_none());
-        let note = if missing_all { "; 'all examples' not shown (its size is not recorded)" } else { "" };
-        format!("per series, the freeze depth with the best validation accuracy at each size; mean ± 95% CI{note}")
+        let missing_all = self.data.full_train_size.is_none()
+            && self.data.cells.iter().any(|c| c.key.train_size.is_none());
+        let note =
+            if missing_all { "; 'all examples' not shown (its size is not recorded)" } else { "" };
+        format!(
+            "per series, the freeze depth with the best validation accuracy at each size; mean ± 95% CI{note}"
+        )
     }
 
     fn caption(&self) -> String {
@@ -86,7 +100,8 @@ impl Chart for SizesChart<'_, '_> {
             (Some(lo), Some(hi)) => (lo - 0.1 - 0.05 * (hi - lo), hi + 0.1 + 0.05 * (hi - lo)),
             _ => (0.0, 1.0),
         };
-        let (y_lo, y_hi) = padded_range(lines.iter().flat_map(|l| l.points.iter().flat_map(|p| [p.2, p.3])));
+        let (y_lo, y_hi) =
+            padded_range(lines.iter().flat_map(|l| l.points.iter().flat_map(|p| [p.2, p.3])));
         let (y_lo, y_hi) = (y_lo.max(0.0), y_hi.min(100.0));
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
@@ -98,23 +113,42 @@ impl Chart for SizesChart<'_, '_> {
         let decimals = decimals_for(y_hi - y_lo);
         let y_desc = format!("{} accuracy (%)", self.data.metric);
         // The full training split is marked, since the sweep named it "all" rather than a number.
-        let all = self.data.cells.iter().any(|c| c.key.train_size.is_none()).then_some(self.data.full_train_size).flatten();
+        let all = self
+            .data
+            .cells
+            .iter()
+            .any(|c| c.key.train_size.is_none())
+            .then_some(self.data.full_train_size)
+            .flatten();
         let x_label = |x: &f64| {
             let size = 10f64.powf(*x).round() as i64;
             if Some(size) == all { format!("{size} (all)") } else { size.to_string() }
         };
-        style_mesh(&mut chart, "training examples (log scale)", &y_desc, sizes.len().min(MAX_TICKS), &x_label, &|y| format!("{y:.decimals$}"))?;
+        style_mesh(
+            &mut chart,
+            "training examples (log scale)",
+            &y_desc,
+            sizes.len().min(MAX_TICKS),
+            &x_label,
+            &|y| format!("{y:.decimals$}"),
+        )?;
         for line in &lines {
             let colour = line.style.colour;
             for &(size, _, lo, hi) in &line.points {
                 let x = size.log10();
-                chart.draw_series(std::iter::once(PathElement::new(vec![(x, lo), (x, hi)], colour.stroke_width(1)))).map_err(draw_err)?;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x, lo), (x, hi)],
+                        colour.stroke_width(1),
+                    )))
+                    .map_err(draw_err)?;
             }
             let means: Vec<(f64, f64)> = line.points.iter().map(|p| (p.0.log10(), p.1)).collect();
             draw_line(&mut chart, &means, colour.stroke_width(2), line.style.dashed)?;
             draw_markers(&mut chart, &means, line.style.marker, colour.to_rgba(), 4)?;
         }
-        let mut entries: Vec<LegendEntry> = lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
+        let mut entries: Vec<LegendEntry> =
+            lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
         entries.push(LegendEntry { label: "bars: 95% CI over seeds".into(), swatch: Swatch::None });
         draw_legend(&legend, "Series", &entries)
     }

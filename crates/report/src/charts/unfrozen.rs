@@ -76,12 +76,21 @@ impl<'a> UnfrozenChart<'a> {
                 let mine: Vec<&&Cell> = cells.iter().filter(|c| c.key.series() == key).collect();
                 let points: Vec<Point> = mine
                     .iter()
-                    .filter_map(|c| c.selected_lr().and_then(|l| self.value(l).map(|e| self.point(c.unfrozen_layers(), e, l.lr))))
+                    .filter_map(|c| {
+                        c.selected_lr().and_then(|l| {
+                            self.value(l).map(|e| self.point(c.unfrozen_layers(), e, l.lr))
+                        })
+                    })
                     .collect();
                 if points.is_empty() {
                     return None;
                 }
-                Some(SeriesLine { label: names.series(&key), style, points, per_lr: self.per_lr_lines(&mine) })
+                Some(SeriesLine {
+                    label: names.series(&key),
+                    style,
+                    points,
+                    per_lr: self.per_lr_lines(&mine),
+                })
             })
             .collect()
     }
@@ -93,7 +102,13 @@ impl<'a> UnfrozenChart<'a> {
             Quantity::TrainSeconds => 0.0,
             Quantity::Accuracy => f64::NEG_INFINITY,
         };
-        Point { x: unfrozen as f64, mean: s * e.mean, low: (s * e.low()).max(floor), high: s * e.high(), lr }
+        Point {
+            x: unfrozen as f64,
+            mean: s * e.mean,
+            low: (s * e.low()).max(floor),
+            high: s * e.high(),
+            lr,
+        }
     }
 
     fn per_lr_lines(&self, cells: &[&&Cell]) -> Vec<Vec<(f64, f64)>> {
@@ -106,7 +121,8 @@ impl<'a> UnfrozenChart<'a> {
                     .iter()
                     .filter_map(|c| {
                         let at_lr = c.lrs.iter().find(|l| l.lr == *lr)?;
-                        self.value(at_lr).map(|e| (c.unfrozen_layers() as f64, self.scale() * e.mean))
+                        self.value(at_lr)
+                            .map(|e| (c.unfrozen_layers() as f64, self.scale() * e.mean))
                     })
                     .collect::<Vec<_>>()
             })
@@ -116,8 +132,11 @@ impl<'a> UnfrozenChart<'a> {
 
     fn y_range(&self, lines: &[SeriesLine]) -> (f64, f64) {
         let bands = lines.iter().flat_map(|l| l.points.iter().flat_map(|p| [p.low, p.high]));
-        let faint: Vec<f64> =
-            if self.data.show_all_lrs { lines.iter().flat_map(|l| l.per_lr.iter().flatten().map(|p| p.1)).collect() } else { vec![] };
+        let faint: Vec<f64> = if self.data.show_all_lrs {
+            lines.iter().flat_map(|l| l.per_lr.iter().flatten().map(|p| p.1)).collect()
+        } else {
+            vec![]
+        };
         let (lo, hi) = padded_range(bands.chain(faint));
         match self.quantity {
             // Time never goes below zero; starting the axis there keeps ratios honest.
@@ -141,14 +160,25 @@ impl Chart for UnfrozenChart<'_> {
 
     fn title(&self) -> String {
         match self.quantity {
-            Quantity::Accuracy => format!("{} accuracy vs unfrozen layers: {}", capitalise(self.data.metric.split()), self.data.title_subject()),
-            Quantity::TrainSeconds => format!("Training time vs unfrozen layers: {}", self.data.title_subject()),
+            Quantity::Accuracy => format!(
+                "{} accuracy vs unfrozen layers: {}",
+                capitalise(self.data.metric.split()),
+                self.data.title_subject()
+            ),
+            Quantity::TrainSeconds => {
+                format!("Training time vs unfrozen layers: {}", self.data.title_subject())
+            }
         }
     }
 
     fn subtitle(&self) -> String {
-        let seeds = labels::seeds_text(self.data.primary_cells().iter().map(|c| c.selected_lr().map_or(0, |l| l.done)));
-        format!("mean ± 95% CI over {seeds}, each cell at its best validation lr{}", self.data.train_size_note())
+        let seeds = labels::seeds_text(
+            self.data.primary_cells().iter().map(|c| c.selected_lr().map_or(0, |l| l.done)),
+        );
+        format!(
+            "mean ± 95% CI over {seeds}, each cell at its best validation lr{}",
+            self.data.train_size_note()
+        )
     }
 
     fn caption(&self) -> String {
@@ -173,7 +203,8 @@ impl Chart for UnfrozenChart<'_> {
         let (plot, legend) = body.split_horizontally(body.dim_in_pixel().0 - LEGEND_WIDTH);
         let layers = self.data.num_layers();
         let (y_lo, y_hi) = self.y_range(&lines);
-        let x_range = TickedAxis::new(-0.4..layers as f64 + 0.4, (0..=layers).map(|u| u as f64).collect());
+        let x_range =
+            TickedAxis::new(-0.4..layers as f64 + 0.4, (0..=layers).map(|u| u as f64).collect());
         let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .margin_right(24)
@@ -181,9 +212,17 @@ impl Chart for UnfrozenChart<'_> {
             .y_label_area_size(80)
             .build_cartesian_2d(x_range, y_lo..y_hi)
             .map_err(draw_err)?;
-        let x_desc = format!("unfrozen encoder layers (0 = head only, {layers} = full fine-tuning)");
+        let x_desc =
+            format!("unfrozen encoder layers (0 = head only, {layers} = full fine-tuning)");
         let decimals = decimals_for(y_hi - y_lo);
-        style_mesh(&mut chart, &x_desc, &self.y_desc(), (layers as usize + 1).min(MAX_TICKS), &|x| format!("{x:.0}"), &|y| format!("{y:.decimals$}"))?;
+        style_mesh(
+            &mut chart,
+            &x_desc,
+            &self.y_desc(),
+            (layers as usize + 1).min(MAX_TICKS),
+            &|x| format!("{x:.0}"),
+            &|y| format!("{y:.decimals$}"),
+        )?;
         for line in &lines {
             draw_faint_lines(&mut chart, line, self.data.show_all_lrs)?;
         }
@@ -199,18 +238,31 @@ impl Chart for UnfrozenChart<'_> {
         if self.quantity == Quantity::Accuracy && lines.len() <= LR_LABEL_MAX_SERIES {
             for line in &lines {
                 let labels = line.points.iter().map(|p| {
-                    Text::new(format!("lr {}", format_lr(p.lr)), (p.x, p.mean), text_style(12).pos(Pos::new(HPos::Left, VPos::Bottom)))
+                    Text::new(
+                        format!("lr {}", format_lr(p.lr)),
+                        (p.x, p.mean),
+                        text_style(12).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                    )
                 });
                 chart.draw_series(labels).map_err(draw_err)?;
             }
         }
-        let mut entries: Vec<LegendEntry> = lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
-        entries.push(LegendEntry { label: "95% CI over seeds".into(), swatch: Swatch::Band(BLACK.mix(0.15)) });
+        let mut entries: Vec<LegendEntry> =
+            lines.iter().map(|l| LegendEntry::series(l.label.clone(), &l.style)).collect();
+        entries.push(LegendEntry {
+            label: "95% CI over seeds".into(),
+            swatch: Swatch::Band(BLACK.mix(0.15)),
+        });
         // With a single lr the faint lines coincide with the series and need no entry.
         if self.data.show_all_lrs && lines.iter().any(|l| l.per_lr.len() > 1) {
             entries.push(LegendEntry {
                 label: "every lr tried (mean)".into(),
-                swatch: Swatch::Line { colour: BLACK.mix(0.35), dashed: false, marker: None, width: 1 },
+                swatch: Swatch::Line {
+                    colour: BLACK.mix(0.35),
+                    dashed: false,
+                    marker: None,
+                    width: 1,
+                },
             });
         }
         draw_legend(&legend, "Series", &entries)
@@ -226,7 +278,12 @@ fn draw_faint_lines<DB: DrawingBackend, X: Ranged<ValueType = f64>>(
         return Ok(());
     }
     for lr_line in &line.per_lr {
-        chart.draw_series(LineSeries::new(lr_line.clone(), line.style.colour.mix(0.35).stroke_width(1))).map_err(draw_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                lr_line.clone(),
+                line.style.colour.mix(0.35).stroke_width(1),
+            ))
+            .map_err(draw_err)?;
     }
     Ok(())
 }
@@ -239,7 +296,12 @@ fn draw_band<DB: DrawingBackend, X: Ranged<ValueType = f64>>(
     let fill = line.style.colour.mix(0.15);
     if line.points.len() == 1 {
         let p = line.points[0];
-        chart.draw_series(std::iter::once(PathElement::new(vec![(p.x, p.low), (p.x, p.high)], line.style.colour.stroke_width(1)))).map_err(draw_err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(p.x, p.low), (p.x, p.high)],
+                line.style.colour.stroke_width(1),
+            )))
+            .map_err(draw_err)?;
         return Ok(());
     }
     let mut outline: Vec<(f64, f64)> = line.points.iter().map(|p| (p.x, p.high)).collect();

@@ -1,0 +1,115 @@
+//! Every identity and key rule in one place: content hashes of models, data and corpora,
+//! the keys of stages and jobs, and the prefix groups that share frozen-prefix work.
+//!
+//! Keys are hashes of `serde_json` text. They stay stable only while that text does:
+//! `serde_json::Value` objects sort their keys (the `preserve_order` feature is off
+//! across the build) and structs serialise their fields in declaration order. Turning that
+//! feature on, or reordering or renaming a field of a spec type, changes every key, and a
+//! store would then rerun finished work. Bump `TRAINER_VERSION` when the training
+//! computation itself changes, so old and new results are never mixed.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::jobspec::{Corpus, JobSpec, StageSpec};
+use crate::spec::Init;
+
+/// Counts changes to the training computation (v2: BERT's own dropout placement and
+/// thaw's CPU GELU/dropout kernels). Part of every stage and job key. When it moves, drop
+/// `draw_scratch_weights_as_trainer_v2_did` in thaw-train's `load`.
+const TRAINER_VERSION: u32 = 2;
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// A short stable hash of a JSON value (its serialisation, keys sorted: see the module note).
+pub fn hash_json(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string(value).expect("json");
+    hex(&Sha256::digest(text.as_bytes()))[..20].to_string()
+}
+
+/// A model's identity from the sha256 of its config.json, tokenizer.json and model.safetensors, in that order.
+pub fn model_identity(file_hashes: &[String]) -> String {
+    let mut identity = Sha256::new();
+    for hash in file_hashes {
+        identity.update(hash.as_bytes());
+    }
+    hex(&identity.finalize())[..20].to_string()
+}
+
+/// A dataset's identity: its files' contents and every setting that changes the splits.
+pub fn data_identity(settings: &serde_json::Value) -> String {
+    hash_json(settings)
+}
+
+/// A stage's key: everything that changes its checkpoint, nothing else (no paths, no names).
+pub fn stage_key(spec: &StageSpec) -> String {
+    let corpus = match &spec.corpus {
+        Corpus::Task => json!({"task": spec.data.identity}),
+        Corpus::File { identity, .. } => json!({"file": identity}),
+    };
+    format!(
+        "s-{}",
+        hash_json(&json!({
+            "v": TRAINER_VERSION,
+            "model": spec.model.identity,
+            "corpus": corpus,
+            "init": spec.init,
+            "seed": spec.seed,
+            "settings": spec.settings,
+        }))
+    )
+}
+
+/// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
+/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs.
+pub fn job_key(spec: &JobSpec) -> String {
+    format!(
+        "j-{}",
+        hash_json(&json!({
+            "v": TRAINER_VERSION,
+            "model": spec.model.identity,
+            "data": spec.data.identity,
+            "train_size": spec.train_size,
+            "init": spec.init,
+            "stage": spec.stage_key,
+            "freeze": spec.freeze,
+            "seed": spec.seed,
+            "settings": spec.settings,
+        }))
+    )
+}
+
+/// The weights a job's frozen prefix is computed from; jobs with equal identities (and
+/// data, train size, depth) share cached prefix activations.
+pub fn start_identity(spec: &JobSpec) -> String {
+    match (&spec.stage_key, spec.init) {
+        (Some(stage), _) => format!("stage:{stage}"),
+        // Scratch weights are drawn from the job's own seed: seeds must not share a prefix.
+        (None, Init::Scratch) => format!("scratch:{}:seed={}", spec.model.identity, spec.seed),
+        (None, Init::Pretrained) => format!("pretrained:{}", spec.model.identity),
+    }
+}
+
+/// Jobs that can reuse one frozen-prefix computation; workers prefer to claim within a group.
+pub fn prefix_group(spec: &JobSpec) -> String {
+    hash_json(&json!([start_identity(spec), spec.data.identity, spec.train_size, spec.freeze]))
+}

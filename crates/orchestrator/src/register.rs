@@ -1,0 +1,66 @@
+//! The plan as rows of the store: what `thaw run` records before any worker starts.
+
+use thaw_store::{NewJob, NewStage, NewSweep, PlanSummary, Store};
+use thaw_train::BackendKind;
+use thaw_train::backend::Hardware;
+
+use crate::keys;
+use crate::plan::Plan;
+use crate::spec::Source;
+
+/// Records the sweep, its stages and jobs (known keys keep their state and results), with
+/// the backend and this machine's hardware in the setup the report shows.
+pub async fn register(
+    store: &Store,
+    source: &Source,
+    plan: &Plan,
+    backend: BackendKind,
+) -> thaw_store::Result<PlanSummary> {
+    let mut setup = plan.setup.clone();
+    if let serde_json::Value::Object(fields) = &mut setup {
+        fields.insert(
+            "hardware".into(),
+            serde_json::to_value(Hardware::probe(backend)).expect("json"),
+        );
+        fields.insert("backend".into(), backend.as_str().into());
+    }
+    let sweep = NewSweep {
+        name: plan.sweep.clone(),
+        spec_path: source.path.display().to_string(),
+        spec_toml: source.text.clone(),
+        model: plan.model.origin.clone(),
+        dataset: plan.data.name.clone(),
+        setup_json: setup.to_string(),
+    };
+    let stages: Vec<NewStage> = plan
+        .stages
+        .iter()
+        .map(|s| NewStage {
+            key: s.key.clone(),
+            name: s.spec.name.clone(),
+            init: s.spec.init,
+            mlm_freeze: s.mlm_freeze as i64,
+            spec_json: serde_json::to_string(&s.spec).expect("json"),
+        })
+        .collect();
+    let jobs: Vec<NewJob> = plan
+        .jobs
+        .iter()
+        .map(|j| NewJob {
+            key: j.key.clone(),
+            stage_key: j.spec.stage_key.clone(),
+            init: j.spec.init,
+            intermediate: j.spec.intermediate.clone(),
+            mlm_freeze: j.mlm_freeze.map(|k| k as i64),
+            freeze: j.spec.freeze as i64,
+            num_layers: plan.model.num_layers as i64,
+            seed: j.spec.seed as i64,
+            lr: j.lr,
+            train_size: j.spec.train_size.map(|n| n as i64),
+            pooling: j.pooling.as_str().into(),
+            prefix_group: keys::prefix_group(&j.spec),
+            spec_json: serde_json::to_string(&j.spec).expect("json"),
+        })
+        .collect();
+    store.register_plan(&sweep, &stages, &jobs).await
+}

@@ -1,0 +1,211 @@
+//! What freezing buys, measured on the real MiniLM and Rotten Tomatoes snippets.
+//!
+//!   cargo bench -p thaw-train --bench freeze_sweep -- [n_train] [seeds] [max_length] [batch] [backend]
+//!
+//! Prints two tables: (1) per freeze depth k, training throughput and epoch time without
+//! and with the frozen-prefix cache; (2) the wall time of a k = 0..L x seeds sweep run
+//! naively (every job tokenizes and recomputes its frozen layers) against the same jobs
+//! sharing tokenization and prefix activations. Ratios, not absolute speeds, are the point:
+//! both sides run in this one process on this one machine.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use thaw_train::data::{DataFiles, SplitOptions, load_splits, subsample};
+use thaw_train::encode::{EncodedData, encode_splits};
+use thaw_train::events::silently;
+use thaw_train::finetune::{FineTuneOutcome, PrefixUse};
+use thaw_train::prefix::PrefixCache;
+use thaw_train::tokenize::TextTokenizer;
+use thaw_train::*;
+
+struct Setup {
+    files: ModelFiles,
+    config: BertConfig,
+    data_files: DataFiles,
+    n_train: usize,
+    max_length: usize,
+    batch: usize,
+    backend: BackendKind,
+}
+
+impl Setup {
+    /// Load, split, subsample and tokenize: what a job without sharing does first.
+    fn tokenize(&self) -> Arc<EncodedData> {
+        let options = SplitOptions { train_size: Some(self.n_train), ..Default::default() };
+        let mut splits = load_splits(&self.data_files, &options).unwrap();
+        splits.validation = subsample(&splits.validation, 256, 0);
+        splits.test = subsample(&splits.test, 256, 0);
+        let tokenizer = TextTokenizer::from_file(&self.files.tokenizer, self.max_length).unwrap();
+        encode_splits(&tokenizer, &splits, "bench".into()).unwrap()
+    }
+
+    fn job(&self, freeze: usize, seed: u64) -> FineTuneJob {
+        FineTuneJob {
+            start: Start::Pretrained,
+            freeze,
+            seed,
+            settings: FineTuneSettings {
+                epochs: 1,
+                batch_size: self.batch,
+                lr: 1e-4,
+                ..Default::default()
+            },
+            backend: self.backend,
+            start_identity: "pretrained".into(),
+        }
+    }
+
+    fn run(
+        &self,
+        data: &EncodedData,
+        freeze: usize,
+        seed: u64,
+        cache: Option<&mut PrefixCache>,
+    ) -> FineTuneOutcome {
+        silently(|o| fine_tune(&self.files, &self.config, data, &self.job(freeze, seed), cache, o))
+            .unwrap()
+    }
+}
+
+/// Seconds a sweep's jobs spent per phase.
+#[derive(Default)]
+struct Parts {
+    train: f64,
+    prefix: f64,
+    eval: f64,
+    load: f64,
+}
+
+impl Parts {
+    fn add(&mut self, outcome: &FineTuneOutcome) {
+        self.train += outcome.train_seconds;
+        self.prefix += outcome.prefix_seconds;
+        self.eval += outcome.eval_seconds;
+        self.load += outcome.load_seconds;
+    }
+
+    /// The phases, and what is left of `wall` (tokenizing, batching, bookkeeping).
+    fn row(&self, wall: f64) -> String {
+        let rest = wall - self.train - self.prefix - self.eval - self.load;
+        format!(
+            "{:.1} | {:.1} | {:.1} | {:.1} | {rest:.1}",
+            self.train, self.prefix, self.eval, self.load
+        )
+    }
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
+    let model = thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).unwrap();
+    let files = ModelFiles::in_dir(&model.dir).unwrap();
+    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    let setup = Setup {
+        config: BertConfig::from_file(&files.config).unwrap(),
+        files,
+        data_files: DataFiles {
+            train: dir.join("train.jsonl"),
+            validation: Some(dir.join("validation.jsonl")),
+            test: Some(dir.join("test.jsonl")),
+            text_field: "text".into(),
+            label_field: "label".into(),
+        },
+        n_train: arg(0, "384").parse().unwrap(),
+        max_length: arg(2, "64").parse().unwrap(),
+        batch: arg(3, "32").parse().unwrap(),
+        backend: arg(4, "flex").parse().unwrap(),
+    };
+    let seeds: u64 = arg(1, "3").parse().unwrap();
+    let layers = setup.config.num_hidden_layers;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "MiniLM-L6 on Rotten Tomatoes: {} training examples, max_length {}, batch {}, backend {}, {} CPU threads",
+        setup.n_train, setup.max_length, setup.batch, setup.backend, threads
+    );
+
+    let tokenize_started = Instant::now();
+    let data = setup.tokenize();
+    let tokenize_seconds = tokenize_started.elapsed().as_secs_f64();
+    println!("tokenize once: {tokenize_seconds:.2}s ({} train tokens)\n", data.train.tokens());
+
+    // Table 1: per depth, one epoch without the cache; then with it (seed 1 builds it, seed 2 reuses it).
+    println!(
+        "| k | trainable params | no cache: ex/s | no cache: epoch s | prefix once s | cache: ex/s | cache: epoch s | cache epoch / k=0 epoch |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut k0_epoch = f64::NAN;
+    for k in 0..=layers {
+        let plain = setup.run(&data, k, 1, None);
+        let mut cache = PrefixCache::new(8 << 30);
+        let built = setup.run(&data, k, 1, Some(&mut cache));
+        let reused = setup.run(&data, k, 2, Some(&mut cache));
+        assert!(
+            k == 0
+                || (built.prefix_cache == PrefixUse::Computed
+                    && reused.prefix_cache == PrefixUse::Reused)
+        );
+        if k == 0 {
+            k0_epoch = plain.train_seconds;
+        }
+        println!(
+            "| {k} | {} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} | {:.3} |",
+            plain.trainable_params,
+            plain.train_examples_per_second,
+            plain.train_seconds,
+            built.prefix_seconds,
+            reused.train_examples_per_second,
+            reused.train_seconds,
+            reused.train_seconds / k0_epoch
+        );
+    }
+
+    // Table 2: the whole k-sweep x seeds, naive against shared, with where the time went.
+    let naive_started = Instant::now();
+    let mut naive_parts = Parts::default();
+    for k in 0..=layers {
+        for seed in 1..=seeds {
+            let own = setup.tokenize();
+            naive_parts.add(&setup.run(&own, k, seed, None));
+        }
+    }
+    let naive = naive_started.elapsed().as_secs_f64();
+    let shared_started = Instant::now();
+    let mut shared_parts = Parts::default();
+    let shared_data = setup.tokenize();
+    let mut cache = PrefixCache::new(8 << 30);
+    for k in 0..=layers {
+        for seed in 1..=seeds {
+            shared_parts.add(&setup.run(&shared_data, k, seed, Some(&mut cache)));
+        }
+    }
+    let shared = shared_started.elapsed().as_secs_f64();
+    println!(
+        "\n| sweep k = 0..{layers} x {seeds} seeds, 1 epoch each | wall s | ratio | train s | frozen prefix s | evaluation s | loading s | rest s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| naive: every job tokenizes, frozen layers run every step | {naive:.1} | 1.000 | {} |",
+        naive_parts.row(naive)
+    );
+    println!(
+        "| shared: tokenize once, frozen-prefix cache across seeds and depths | {shared:.1} | {:.3} | {} |",
+        shared / naive,
+        shared_parts.row(shared)
+    );
+    println!(
+        "\npeak resident memory of this process: {:.0} MiB (prefix cache held at the end: {:.0} MiB)",
+        peak_rss_mib(),
+        cache.used_bytes() as f64 / (1 << 20) as f64
+    );
+}

@@ -1,0 +1,412 @@
+//! Classification fine-tuning of one job: AdamW with weight decay, linear warmup then
+//! linear decay, gradient clipping, per-epoch validation, best epoch chosen on
+//! validation, test evaluated once on that epoch's weights.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Device, Int, Tensor};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::batch::{eval_batches, label_batch, token_batch, train_batches};
+use crate::config::BertConfig;
+use crate::encode::{EncodedData, EncodedSplit};
+use crate::error::{Result, TrainError};
+use crate::events::{EpochMetrics, Event, Observer, Phase};
+use crate::freeze::{ParamCounts, count_params, freeze_bottom};
+use crate::load::{ModelFiles, Start, load_encoder};
+use crate::metrics::accuracy_and_macro_f1;
+use crate::model::{Classifier, Pooling};
+use crate::prefix::{PrefixActivations, PrefixCache, compute_prefix};
+use crate::weights::RandomInit;
+
+/// Trainer settings that change a job's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Fraction of all steps spent warming the learning rate up from 0.
+    pub warmup_ratio: f64,
+    /// Per-parameter gradient norm cap (burn's `GradientClipping::Norm`); 0 disables.
+    pub max_grad_norm: f64,
+    pub pooling: Pooling,
+}
+
+impl Default for FineTuneSettings {
+    fn default() -> Self {
+        FineTuneSettings {
+            epochs: 2,
+            batch_size: 32,
+            lr: 5e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            pooling: Pooling::Mean,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FineTuneJob {
+    pub start: Start,
+    /// Embeddings and layers `[0, freeze)` are frozen.
+    pub freeze: usize,
+    pub seed: u64,
+    pub settings: FineTuneSettings,
+    pub backend: BackendKind,
+    /// Names the start weights for the prefix cache (same name, same weights).
+    pub start_identity: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SplitMetrics {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FineTuneOutcome {
+    pub epochs: Vec<EpochMetrics>,
+    /// 1-based epoch with the best validation accuracy (ties: lower validation loss).
+    pub best_epoch: usize,
+    pub validation: SplitMetrics,
+    /// Test metrics of the best epoch's weights, computed once.
+    pub test: SplitMetrics,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub load_seconds: f64,
+    /// Time spent computing the frozen prefix (0 when another job's cache was reused).
+    pub prefix_seconds: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub train_examples_per_second: f64,
+    pub prefix_cache: PrefixUse,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefixUse {
+    /// Nothing frozen: there is no prefix to cache.
+    None,
+    /// Computed by this job (and kept for others).
+    Computed,
+    /// Reused from an earlier job.
+    Reused,
+    /// Disabled or over the memory budget: the frozen layers ran on every step.
+    Recomputed,
+}
+
+/// Which inputs a batch is built from: token ids (embeddings onward) or cached prefix activations.
+enum Inputs {
+    Tokens,
+    Cached(Arc<PrefixActivations>),
+}
+
+impl Inputs {
+    fn from_layer(&self) -> usize {
+        match self {
+            Inputs::Tokens => 0,
+            Inputs::Cached(p) => p.depth,
+        }
+    }
+
+    fn first_hidden(
+        &self,
+        model: &Classifier,
+        split: SplitName,
+        data: &EncodedData,
+        picked: &[usize],
+        device: &Device,
+    ) -> (Tensor<3>, Tensor<2, Bool>) {
+        let encoded = split.of(data);
+        let (ids, mask) = token_batch(&encoded.ids, picked, data.pad, device);
+        let hidden = match self {
+            Inputs::Tokens => model.bert.embeddings.forward(ids),
+            Inputs::Cached(p) => {
+                PrefixActivations::batch(split.rows(p), encoded, picked, p.width, device)
+            }
+        };
+        (hidden, mask)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum SplitName {
+    Train,
+    Validation,
+    Test,
+}
+
+impl SplitName {
+    fn of(self, data: &EncodedData) -> &EncodedSplit {
+        match self {
+            SplitName::Train => &data.train,
+            SplitName::Validation => &data.validation,
+            SplitName::Test => &data.test,
+        }
+    }
+
+    fn rows(self, p: &PrefixActivations) -> &[Vec<f32>] {
+        match self {
+            SplitName::Train => &p.train,
+            SplitName::Validation => &p.validation,
+            SplitName::Test => &p.test,
+        }
+    }
+}
+
+/// Mean cross-entropy of `logits` against `targets`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let picked = log_softmax(logits, 1).gather(1, targets.reshape([n, 1]));
+    picked.mean().neg()
+}
+
+/// Learning rate at `step` (0-based) of `total`: linear warmup, then linear decay to 0.
+pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f64) -> f64 {
+    if step < warmup {
+        peak * (step + 1) as f64 / warmup as f64
+    } else {
+        let remaining = total.saturating_sub(step) as f64;
+        let span = total.saturating_sub(warmup).max(1) as f64;
+        peak * remaining / span
+    }
+}
+
+pub fn fine_tune(
+    files: &ModelFiles,
+    config: &BertConfig,
+    data: &EncodedData,
+    job: &FineTuneJob,
+    prefix_cache: Option<&mut PrefixCache>,
+    observer: &mut Observer,
+) -> Result<FineTuneOutcome> {
+    fine_tune_returning_model(files, config, data, job, prefix_cache, observer)
+        .map(|(outcome, _)| outcome)
+}
+
+/// [`fine_tune`], also handing back the best epoch's model.
+pub fn fine_tune_returning_model(
+    files: &ModelFiles,
+    config: &BertConfig,
+    data: &EncodedData,
+    job: &FineTuneJob,
+    prefix_cache: Option<&mut PrefixCache>,
+    observer: &mut Observer,
+) -> Result<(FineTuneOutcome, Classifier)> {
+    let s = &job.settings;
+    if s.epochs == 0 || s.batch_size == 0 {
+        return Err(TrainError::Invalid("epochs and batch_size must be at least 1".into()));
+    }
+    let plain = job.backend.device()?;
+    plain.seed(job.seed);
+    let device = plain.clone().autodiff();
+
+    let loading = Instant::now();
+    observer.phase(Phase::Load, format!("{:?} weights, freeze {}", job.start, job.freeze));
+    let encoder = freeze_bottom(load_encoder(files, config, &job.start, &device)?, job.freeze)?;
+    let mut head_init = RandomInit { std: config.initializer_range, device: device.clone() };
+    let mut model = Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)?;
+    let ParamCounts { trainable, total } = count_params(&model);
+    let load_seconds = loading.elapsed().as_secs_f64();
+
+    let prefix_started = Instant::now();
+    let (inputs, prefix_use) = prepare_inputs(&model, data, job, prefix_cache, &plain, observer)?;
+    let prefix_seconds = if prefix_use == PrefixUse::Computed {
+        prefix_started.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(s.weight_decay as f32)
+        .with_epsilon(1e-8)
+        .with_grad_clipping(
+            (s.max_grad_norm > 0.0).then(|| GradientClippingConfig::Norm(s.max_grad_norm as f32)),
+        )
+        .init();
+    let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
+    let total_steps = steps_per_epoch * s.epochs;
+    let warmup = ((total_steps as f64) * s.warmup_ratio).round() as usize;
+    let mut rng = StdRng::seed_from_u64(job.seed);
+    let lengths = data.train.lengths();
+
+    let mut epochs = Vec::new();
+    let mut best: Option<(Classifier, EpochMetrics)> = None;
+    let (mut train_seconds, mut eval_seconds, mut examples_seen, mut step) =
+        (0.0, 0.0, 0usize, 0usize);
+    for epoch in 1..=s.epochs {
+        let epoch_started = Instant::now();
+        let mut loss_sum = 0.0;
+        let batches = train_batches(&lengths, s.batch_size, &mut rng);
+        for (i, picked) in batches.iter().enumerate() {
+            if observer.should_stop() {
+                return Err(TrainError::Interrupted);
+            }
+            let (hidden, mask) =
+                inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
+            let logits = model.logits_from(hidden, &mask, inputs.from_layer());
+            let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
+            let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return Err(TrainError::Numerical(format!(
+                    "training loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate (now {})",
+                    i + 1,
+                    s.lr
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr_at(step, total_steps, warmup, s.lr), model, grads);
+            step += 1;
+            loss_sum += loss_value;
+            examples_seen += picked.len();
+            let elapsed = train_seconds + epoch_started.elapsed().as_secs_f64();
+            observer.emit(Event::Step {
+                phase: Phase::Train,
+                epoch,
+                step: i + 1,
+                steps: batches.len(),
+                loss: loss_value,
+                examples_per_second: examples_seen as f64 / elapsed.max(1e-9),
+            });
+        }
+        train_seconds += epoch_started.elapsed().as_secs_f64();
+
+        let eval_started = Instant::now();
+        observer.phase(Phase::Evaluate, format!("epoch {epoch} validation"));
+        let val = evaluate(
+            &model.valid(),
+            &inputs,
+            SplitName::Validation,
+            data,
+            s.batch_size * 2,
+            &plain,
+        )?;
+        eval_seconds += eval_started.elapsed().as_secs_f64();
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / batches.len() as f64,
+            val_loss: val.loss,
+            val_accuracy: val.accuracy,
+            val_macro_f1: val.macro_f1,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+        };
+        observer.emit(Event::Epoch(metrics.clone()));
+        let better = best.as_ref().is_none_or(|(_, b)| {
+            metrics.val_accuracy > b.val_accuracy
+                || (metrics.val_accuracy == b.val_accuracy && metrics.val_loss < b.val_loss)
+        });
+        if better {
+            best = Some((model.clone(), metrics.clone()));
+        }
+        epochs.push(metrics);
+    }
+
+    let (best_model, best_metrics) = best.expect("at least one epoch");
+    let eval_started = Instant::now();
+    observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
+    let test =
+        evaluate(&best_model.valid(), &inputs, SplitName::Test, data, s.batch_size * 2, &plain)?;
+    eval_seconds += eval_started.elapsed().as_secs_f64();
+
+    let outcome = FineTuneOutcome {
+        best_epoch: best_metrics.epoch,
+        validation: SplitMetrics {
+            loss: best_metrics.val_loss,
+            accuracy: best_metrics.val_accuracy,
+            macro_f1: best_metrics.val_macro_f1,
+        },
+        test,
+        epochs,
+        trainable_params: trainable,
+        total_params: total,
+        load_seconds,
+        prefix_seconds,
+        train_seconds,
+        eval_seconds,
+        train_examples_per_second: examples_seen as f64 / train_seconds.max(1e-9),
+        prefix_cache: prefix_use,
+    };
+    Ok((outcome, best_model))
+}
+
+fn prepare_inputs(
+    model: &Classifier,
+    data: &EncodedData,
+    job: &FineTuneJob,
+    cache: Option<&mut PrefixCache>,
+    plain: &Device,
+    observer: &mut Observer,
+) -> Result<(Inputs, PrefixUse)> {
+    if job.freeze == 0 {
+        return Ok((Inputs::Tokens, PrefixUse::None));
+    }
+    let Some(cache) = cache else { return Ok((Inputs::Tokens, PrefixUse::Recomputed)) };
+    let key = |depth: usize| format!("{}|{}|depth={depth}", job.start_identity, data.identity);
+    if let Some(hit) = cache.get(&key(job.freeze)) {
+        return Ok((Inputs::Cached(hit), PrefixUse::Reused));
+    }
+    let width = model.bert.embeddings.hidden_size();
+    if !cache.fits(PrefixActivations::estimate_bytes(data, width)) {
+        observer.phase(
+            Phase::Prefix,
+            "frozen prefix exceeds the cache budget; recomputing it every step",
+        );
+        return Ok((Inputs::Tokens, PrefixUse::Recomputed));
+    }
+    let shallower = (1..job.freeze).rev().find_map(|depth| cache.get(&key(depth)));
+    let encoder = model.bert.valid();
+    let activations = Arc::new(compute_prefix(
+        &encoder,
+        data,
+        job.freeze,
+        shallower.as_deref(),
+        job.settings.batch_size * 2,
+        plain,
+        observer,
+    )?);
+    cache.insert(key(job.freeze), activations.clone());
+    Ok((Inputs::Cached(activations), PrefixUse::Computed))
+}
+
+fn evaluate(
+    model: &Classifier,
+    inputs: &Inputs,
+    split: SplitName,
+    data: &EncodedData,
+    batch_size: usize,
+    device: &Device,
+) -> Result<SplitMetrics> {
+    let encoded = split.of(data);
+    let mut predicted = vec![0usize; encoded.len()];
+    let mut loss_sum = 0.0;
+    for picked in eval_batches(&encoded.lengths(), batch_size) {
+        let (hidden, mask) = inputs.first_hidden(model, split, data, &picked, device);
+        let logits = model.logits_from(hidden, &mask, inputs.from_layer());
+        let targets = label_batch(&encoded.labels, &picked, device);
+        let loss: f32 = cross_entropy(logits.clone(), targets).into_scalar();
+        loss_sum += loss as f64 * picked.len() as f64;
+        let argmax: Vec<i64> = logits
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+        for (&i, &p) in picked.iter().zip(&argmax) {
+            predicted[i] = p as usize;
+        }
+    }
+    let (accuracy, macro_f1) =
+        accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
+    Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1 })
+}

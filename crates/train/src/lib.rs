@@ -1,0 +1,35 @@
+//! thaw-train: trains and evaluates one thaw job with burn.
+//!
+//! Loads a real Hugging Face BERT checkpoint ([`load`], [`weights`], and [`model`], whose
+//! structs are named as the checkpoint names its tensors), applies the freeze policy
+//! ([`freeze`]), runs the optional intermediate masked-LM stage ([`mlm`]) and
+//! classification fine-tuning ([`finetune`]) on datasets read by [`data`], on the backend
+//! chosen at run time ([`backend`]), reporting progress as [`events`]. It knows nothing of
+//! sweeps or databases.
+
+pub mod backend;
+pub mod batch;
+pub mod config;
+pub mod data;
+pub mod encode;
+pub mod error;
+pub mod events;
+pub mod finetune;
+pub mod freeze;
+pub mod kernels;
+pub mod load;
+pub mod metrics;
+pub mod mlm;
+pub mod model;
+pub mod prefix;
+pub mod tokenize;
+pub mod weights;
+
+pub use backend::BackendKind;
+pub use config::BertConfig;
+pub use error::{Result, TrainError};
+pub use events::{EpochMetrics, Event, Observer, Phase};
+pub use finetune::{FineTuneJob, FineTuneOutcome, FineTuneSettings, fine_tune};
+pub use load::{ModelFiles, Start};
+pub use mlm::{MlmJob, MlmOutcome, MlmSettings, train_mlm};
+pub use model::Pooling;

@@ -1,0 +1,134 @@
+//! A model on disk (config.json, tokenizer.json, model.safetensors) and the three ways
+//! a job's encoder starts: pretrained weights, random (scratch), or an intermediate-MLM
+//! checkpoint written by [`crate::mlm`] (safetensors with Hugging Face names, read by
+//! the same code as the pretrained file).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::BertConfig;
+use crate::error::{Result, TrainError};
+use crate::model::BertModel;
+use crate::weights::{Checkpoint, RandomInit, Weights};
+
+/// The three files of a Hugging Face BERT checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelFiles {
+    pub config: PathBuf,
+    pub tokenizer: PathBuf,
+    pub weights: PathBuf,
+}
+
+impl ModelFiles {
+    /// The files in one folder (a local model directory or an hf-hub snapshot).
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let files = ModelFiles {
+            config: dir.join("config.json"),
+            tokenizer: dir.join("tokenizer.json"),
+            weights: dir.join("model.safetensors"),
+        };
+        for path in [&files.config, &files.tokenizer, &files.weights] {
+            if !path.is_file() {
+                return Err(TrainError::BadInput {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: format!(
+                        "missing; a model folder needs config.json, tokenizer.json and model.safetensors (looked in {})",
+                        dir.display()
+                    ),
+                });
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// Where a job's encoder weights come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "path")]
+pub enum Start {
+    Pretrained,
+    Scratch,
+    /// An encoder saved by an intermediate-MLM stage (safetensors, Hugging Face names).
+    Checkpoint(PathBuf),
+}
+
+/// The file extension of intermediate-MLM checkpoints. Older thaw versions wrote burn
+/// records (`.bpk`) named after the struct fields, which no longer match; such a stage is
+/// run again rather than read wrongly (see [`is_current_checkpoint`]).
+pub const CHECKPOINT_EXTENSION: &str = "safetensors";
+
+/// True when `path` is an intermediate-MLM checkpoint this version reads.
+pub fn is_current_checkpoint(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == CHECKPOINT_EXTENSION)
+}
+
+/// Builds the encoder on `device`; the caller seeds the device first (scratch draws from it).
+pub fn load_encoder(
+    files: &ModelFiles,
+    config: &BertConfig,
+    start: &Start,
+    device: &Device,
+) -> Result<BertModel> {
+    match start {
+        Start::Pretrained => load_safetensors(&files.weights, config, device),
+        Start::Scratch => BertModel::load(
+            config,
+            &mut Weights::new(&mut RandomInit {
+                std: config.initializer_range,
+                device: device.clone(),
+            }),
+            device,
+        ),
+        Start::Checkpoint(path) => {
+            if !path.is_file() {
+                return Err(TrainError::BadInput {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: "intermediate-MLM checkpoint is missing; its stage must finish first"
+                        .into(),
+                });
+            }
+            if !is_current_checkpoint(path) {
+                return Err(TrainError::Checkpoint {
+                    file: path.display().to_string(),
+                    message: format!(
+                        "written by an older thaw in another format; only .{CHECKPOINT_EXTENSION} stage checkpoints are read"
+                    ),
+                });
+            }
+            draw_scratch_weights_as_trainer_v2_did(config, device)?;
+            load_safetensors(path, config, device)
+        }
+    }
+}
+
+/// Trainer v2 built a random model and loaded a stage checkpoint over it. Those draws moved
+/// the device's random stream, which the classifier head and dropout draw from next, so they
+/// are part of what a v2 job key promises: they are kept (and thrown away) until the trainer
+/// version next moves, when this function should go.
+fn draw_scratch_weights_as_trainer_v2_did(config: &BertConfig, device: &Device) -> Result<()> {
+    let mut random = RandomInit { std: config.initializer_range, device: device.clone() };
+    BertModel::load(config, &mut Weights::new(&mut random), device).map(drop)
+}
+
+/// Every tensor of the encoder from `path`, and nothing left over: leftovers mean the file
+/// is not the architecture config.json describes.
+fn load_safetensors(path: &Path, config: &BertConfig, device: &Device) -> Result<BertModel> {
+    let mut checkpoint = Checkpoint::open(path, device)?;
+    let encoder = BertModel::load(config, &mut Weights::new(&mut checkpoint), device)?;
+    let unused = checkpoint.unused_tensors();
+    if !unused.is_empty() {
+        return Err(TrainError::Checkpoint {
+            file: path.display().to_string(),
+            message: format!(
+                "{} tensors do not belong to the architecture config.json describes (first: {}); check num_hidden_layers and the file",
+                unused.len(),
+                unused[0]
+            ),
+        });
+    }
+    Ok(encoder)
+}

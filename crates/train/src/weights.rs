@@ -1,0 +1,293 @@
+//! Where a model's parameters come from and go to. A Hugging Face `model.safetensors`
+//! file (pretrained, or an intermediate-MLM stage thaw wrote) and BERT's own random
+//! initialisation (scratch) both hand out tensors by their Hugging Face name, so one
+//! builder serves all three and scratch gets exactly the pretrained architecture.
+//! [`save_safetensors`] writes a module back under the same names.
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Result, TrainError};
+
+/// How a parameter is initialised when it does not come from a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    /// BERT's `initializer_range` normal (std 0.02 for MiniLM).
+    Normal,
+    Zeros,
+    Ones,
+}
+
+pub trait WeightSource {
+    /// The tensor called `name` (Hugging Face naming, no `bert.` prefix) with `shape`.
+    fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<D>>;
+}
+
+/// A [`WeightSource`] seen from one module's subtree (candle's `VarBuilder::pp`): each
+/// struct of [`crate::model`] asks for its own tensors by their short names.
+pub struct Weights<'a, S: WeightSource> {
+    source: &'a mut S,
+    prefix: String,
+}
+
+impl<'a, S: WeightSource> Weights<'a, S> {
+    pub fn new(source: &'a mut S) -> Self {
+        Weights { source, prefix: String::new() }
+    }
+
+    /// The subtree `name` (a module name, a dotted path, or a layer index).
+    pub fn pp(&mut self, name: impl Display) -> Weights<'_, S> {
+        let prefix = self.path(name);
+        Weights { source: &mut *self.source, prefix }
+    }
+
+    fn path(&self, name: impl Display) -> String {
+        if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) }
+    }
+
+    pub fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<D>> {
+        let path = self.path(name);
+        self.source.tensor(&path, shape, init)
+    }
+}
+
+/// BERT-style random initialisation: normal(0, std) weights, zero biases, LayerNorm 1 and 0.
+/// Seeded through the device (`Device::seed`), so a seed fixes every value.
+pub struct RandomInit {
+    pub std: f64,
+    pub device: Device,
+}
+
+impl WeightSource for RandomInit {
+    fn tensor<const D: usize>(
+        &mut self,
+        _name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Result<Tensor<D>> {
+        Ok(match init {
+            Init::Normal => {
+                Tensor::random(shape, Distribution::Normal(0.0, self.std), &self.device)
+            }
+            Init::Zeros => Tensor::zeros(shape, &self.device),
+            Init::Ones => Tensor::ones(shape, &self.device),
+        })
+    }
+}
+
+/// A `model.safetensors` file read into memory. Names may carry a `bert.` prefix; old
+/// checkpoints call LayerNorm parameters `gamma`/`beta`. Both are accepted.
+pub struct Checkpoint {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    prefix: String,
+    device: Device,
+    used: BTreeSet<String>,
+}
+
+impl Checkpoint {
+    pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+        let names: Vec<String> = {
+            let st = SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Checkpoint {
+                file: path.display().to_string(),
+                message: format!(
+                    "not a readable safetensors file ({e}); the download may be truncated or corrupt: delete it and fetch again"
+                ),
+            })?;
+            st.names().into_iter().map(|s| s.to_string()).collect()
+        };
+        let prefix =
+            if names.iter().any(|n| n.starts_with("bert.embeddings.")) { "bert." } else { "" };
+        Ok(Checkpoint {
+            path: path.to_path_buf(),
+            bytes,
+            prefix: prefix.to_string(),
+            device: device.clone(),
+            used: BTreeSet::new(),
+        })
+    }
+
+    fn err(&self, message: String) -> TrainError {
+        TrainError::Checkpoint { file: self.path.display().to_string(), message }
+    }
+
+    /// Names in the file that the model did not take, other than known buffers and heads
+    /// thaw does not use. A non-empty list means the checkpoint is not the architecture
+    /// its config describes.
+    pub fn unused_tensors(&self) -> Vec<String> {
+        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
+        let mut unused: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|n| !self.used.contains(*n))
+            .filter(|n| {
+                let n = n.strip_prefix(&self.prefix).unwrap_or(n);
+                !(n.ends_with("position_ids") || n.starts_with("pooler.") || n.starts_with("cls."))
+                    && !n.starts_with("classifier.")
+            })
+            .map(|s| s.to_string())
+            .collect();
+        unused.sort();
+        unused
+    }
+
+    fn candidates(&self, name: &str) -> Vec<String> {
+        let mut out = vec![format!("{}{name}", self.prefix)];
+        if name.contains("LayerNorm") {
+            if let Some(base) = name.strip_suffix(".weight") {
+                out.push(format!("{}{base}.gamma", self.prefix));
+            } else if let Some(base) = name.strip_suffix(".bias") {
+                out.push(format!("{}{base}.beta", self.prefix));
+            }
+        }
+        out
+    }
+}
+
+impl WeightSource for Checkpoint {
+    fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        _init: Init,
+    ) -> Result<Tensor<D>> {
+        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
+        let candidates = self.candidates(name);
+        let Some((found_name, view)) =
+            candidates.iter().find_map(|c| st.tensor(c).ok().map(|v| (c.clone(), v)))
+        else {
+            return Err(self.err(format!(
+                "tensor '{}' is missing (expected shape {shape:?}); is this a BERT checkpoint matching its config.json?",
+                candidates[0]
+            )));
+        };
+        if view.shape() != shape {
+            return Err(self.err(format!(
+                "tensor '{found_name}' has shape {:?}, expected {shape:?} from config.json",
+                view.shape()
+            )));
+        }
+        let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
+            self.err(format!(
+                "tensor '{found_name}' has dtype {:?}; thaw reads F32, F16 and BF16",
+                view.dtype()
+            ))
+        })?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(self.err(format!(
+                "tensor '{found_name}' holds a non-finite value at flat index {i}: the weights are corrupt"
+            )));
+        }
+        drop(st);
+        self.used.insert(found_name);
+        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+    }
+}
+
+fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+    let pairs = || data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+    match dtype {
+        Dtype::F32 => Some(
+            data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        ),
+        Dtype::F16 => Some(pairs().map(|b| half::f16::from_bits(b).to_f32()).collect()),
+        Dtype::BF16 => Some(pairs().map(|b| half::bf16::from_bits(b).to_f32()).collect()),
+        _ => None,
+    }
+}
+
+/// The Hugging Face name of the parameter at burn module path `path`, and whether its
+/// values are stored transposed (burn's Linear keeps [in, out], checkpoints [out, in]).
+/// `container` is the burn struct holding the parameter ("Struct:Linear", ...).
+pub fn hf_name(path: &[String], container: &str) -> (String, bool) {
+    let last = path.len().saturating_sub(1);
+    let segments: Vec<&str> = path
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| match (segment.as_str(), container) {
+            ("gamma", "Struct:LayerNorm") if i == last => "weight",
+            ("beta", "Struct:LayerNorm") if i == last => "bias",
+            ("self_", _) => "self",
+            ("layer_norm", _) => "LayerNorm",
+            (other, _) => other,
+        })
+        .collect();
+    let transposed = container == "Struct:Linear" && path.get(last).is_some_and(|s| s == "weight");
+    (segments.join("."), transposed)
+}
+
+/// Every float parameter of `module` as (Hugging Face name, shape, values), in module order.
+pub fn hf_tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    struct Collect {
+        path: Vec<String>,
+        containers: Vec<String>,
+        out: Vec<(String, Vec<usize>, Vec<f32>)>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.path.push(name.to_string());
+            self.containers.push(container_type.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+            self.containers.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (name, transposed) =
+                hf_name(&self.path, self.containers.last().map_or("", String::as_str));
+            let tensor = if transposed { param.val().transpose() } else { param.val() };
+            let shape = tensor.dims().to_vec();
+            let values = tensor
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("float parameters convert to f32");
+            self.out.push((name, shape, values));
+        }
+    }
+    let mut collect = Collect { path: Vec::new(), containers: Vec::new(), out: Vec::new() };
+    module.visit(&mut collect);
+    collect.out
+}
+
+/// Writes `module` as a safetensors file with Hugging Face names, F32. Written to a
+/// temporary name and renamed, so a half-written file is never taken for a checkpoint.
+pub fn save_safetensors<M: Module>(module: &M, out: &Path) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    }
+    let tensors = hf_tensors(module);
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| TrainError::Backend(format!("tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let partial = out.with_extension("partial.safetensors");
+    safetensors::serialize_to_file(views, None, &partial)
+        .map_err(|e| TrainError::Backend(format!("cannot write {}: {e}", partial.display())))?;
+    std::fs::rename(&partial, out).map_err(|e| TrainError::io(out, e))
+}

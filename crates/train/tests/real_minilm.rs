@@ -1,0 +1,418 @@
+//! Tests on the real all-MiniLM-L6-v2 checkpoint, fetched through the project's own
+//! asset route (thaw-assets) on first use.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use thaw_train::batch::token_batch;
+use thaw_train::data::{DataFiles, SplitOptions, load_splits};
+use thaw_train::encode::encode_splits;
+use thaw_train::events::silently;
+use thaw_train::finetune::PrefixUse;
+use thaw_train::freeze::{count_params, freeze_bottom};
+use thaw_train::load::load_encoder;
+use thaw_train::prefix::PrefixCache;
+use thaw_train::tokenize::TextTokenizer;
+use thaw_train::*;
+
+fn minilm() -> &'static ModelFiles {
+    static FILES: OnceLock<ModelFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let resolved =
+            thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).expect("asset route");
+        ModelFiles::in_dir(&resolved.dir).expect("model files")
+    })
+}
+
+/// burn seeds one process-wide RNG per backend, and the test harness runs tests on parallel
+/// threads: tests that draw random numbers (dropout, initialisation) hold this lock, so a
+/// seed fixes their draws as it does in a worker process, which runs one job at a time.
+fn exclusive_rng() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn config() -> BertConfig {
+    BertConfig::from_file(&minilm().config).unwrap()
+}
+
+#[derive(serde::Deserialize)]
+struct Parity {
+    cases: Vec<ParityCase>,
+}
+#[derive(serde::Deserialize)]
+struct ParityCase {
+    text: String,
+    ids: Vec<u32>,
+    hidden: Vec<Vec<f64>>,
+}
+
+#[test]
+fn last_hidden_state_matches_the_numpy_reference() {
+    let fixture: Parity = serde_json::from_str(include_str!("fixtures/minilm_parity.json"))
+        .expect("fixture written by scripts/parity_reference.py");
+    let device = BackendKind::Flex.device().unwrap();
+    let cfg = config();
+    let encoder = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap().valid();
+    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, 128).unwrap();
+    // All sentences in one padded batch: padding must not change any real token's state.
+    let texts: Vec<&str> = fixture.cases.iter().map(|c| c.text.as_str()).collect();
+    let ids = tokenizer.encode_all(&texts).unwrap();
+    for (got, case) in ids.iter().zip(&fixture.cases) {
+        assert_eq!(got, &case.ids, "tokenization of {:?}", case.text);
+    }
+    let all: Vec<usize> = (0..ids.len()).collect();
+    let (input, mask) = token_batch(&ids, &all, tokenizer.special.pad, &device);
+    let hidden = encoder.forward(input, &mask);
+    let [_, longest, width] = hidden.dims();
+    let values: Vec<f32> = hidden.into_data().try_to_vec().unwrap();
+    let mut worst = 0.0f64;
+    for (b, case) in fixture.cases.iter().enumerate() {
+        for (t, row) in case.hidden.iter().enumerate() {
+            for (d, want) in row.iter().enumerate() {
+                let got = values[(b * longest + t) * width + d] as f64;
+                worst = worst.max((got - want).abs());
+            }
+        }
+    }
+    assert!(worst < 1e-4, "max abs difference {worst:e} against the numpy reference");
+    eprintln!("parity: max abs difference {worst:e} over {} sentences", fixture.cases.len());
+}
+
+/// Every float parameter by its module path.
+struct Snapshot(BTreeMap<String, Vec<f32>>, Vec<String>);
+
+impl ModuleVisitor for Snapshot {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.1.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.1.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.1.join(".");
+        let values: Vec<f32> = param.val().into_data().try_to_vec().unwrap();
+        self.0.insert(format!("{path}#{}", self.0.len()), values);
+    }
+}
+
+fn snapshot<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
+    let mut s = Snapshot(BTreeMap::new(), Vec::new());
+    m.visit(&mut s);
+    s.0
+}
+
+fn rt_files() -> DataFiles {
+    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    DataFiles {
+        train: dir.join("train.jsonl"),
+        validation: Some(dir.join("validation.jsonl")),
+        test: Some(dir.join("test.jsonl")),
+        text_field: "text".into(),
+        label_field: "label".into(),
+    }
+}
+
+fn small_data(n_train: usize, max_length: usize) -> std::sync::Arc<encode::EncodedData> {
+    let mut splits =
+        load_splits(&rt_files(), &SplitOptions { train_size: Some(n_train), ..Default::default() })
+            .unwrap();
+    splits.validation.truncate(64);
+    splits.test.truncate(64);
+    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, max_length).unwrap();
+    encode_splits(&tokenizer, &splits, format!("rt-{n_train}-{max_length}")).unwrap()
+}
+
+#[test]
+fn freezing_keeps_frozen_tensors_bit_identical_and_moves_the_rest() {
+    let _rng = exclusive_rng();
+    let cfg = config();
+    let device = BackendKind::Flex.device().unwrap().autodiff();
+    let depth = 3;
+    let before = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
+    let counts = count_params(&freeze_bottom(before.clone(), depth).unwrap());
+    // Embeddings (30522+512+2)*384 + 2*384 and 3 layers of 1,774,464 are frozen.
+    let layer = 4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384 + 4 * 384;
+    let embeddings = (30522 + 512 + 2) * 384 + 2 * 384;
+    assert_eq!(counts.total, embeddings + 6 * layer);
+    assert_eq!(counts.trainable, 3 * layer);
+
+    let data = small_data(64, 32);
+    let job = FineTuneJob {
+        start: Start::Pretrained,
+        freeze: depth,
+        seed: 5,
+        settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-3, ..Default::default() },
+        backend: BackendKind::Flex,
+        start_identity: "pretrained".into(),
+    };
+    // Train through the public path, then compare the encoder the job ended with.
+    let (outcome, trained) =
+        silently(|o| finetune::fine_tune_returning_model(minilm(), &cfg, &data, &job, None, o))
+            .unwrap();
+    assert_eq!(outcome.trainable_params, 3 * layer + 384 * 2 + 2);
+    let before = snapshot(&before);
+    let after = snapshot(&trained.bert);
+    assert_eq!(before.len(), after.len());
+    let (mut frozen, mut moved) = (0, 0);
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        let in_frozen_part = name.starts_with("embeddings")
+            || (0..depth).any(|i| name.starts_with(&format!("encoder.layer.{i}.")));
+        if in_frozen_part {
+            assert!(a == b, "frozen tensor {name} changed");
+            frozen += 1;
+        } else {
+            assert!(a != b, "trainable tensor {name} did not change");
+            moved += 1;
+        }
+    }
+    assert_eq!((frozen, moved), (5 + 3 * 16, 3 * 16));
+}
+
+#[test]
+fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
+    let _rng = exclusive_rng();
+    let cfg = config();
+    let data = small_data(96, 32);
+    let job = |freeze, backend| FineTuneJob {
+        start: Start::Pretrained,
+        freeze,
+        seed: 11,
+        settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-4, ..Default::default() },
+        backend,
+        start_identity: "pretrained".into(),
+    };
+    // Flex runs thaw's own GELU and dropout kernels, ndarray burn's: both must repeat exactly.
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        let a = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4, backend), None, o)).unwrap();
+        let b = silently(|o| fine_tune(minilm(), &cfg, &data, &job(4, backend), None, o)).unwrap();
+        assert_eq!(
+            a.epochs,
+            b.epochs
+                .iter()
+                .map(|e| EpochMetrics { seconds: a.epochs[0].seconds, ..e.clone() })
+                .collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+        assert_eq!((a.test.accuracy, a.test.loss), (b.test.accuracy, b.test.loss), "{backend:?}");
+    }
+
+    // Depth 2 computes its prefix from the tokens, depth 4 from depth 2's; a second depth-4
+    // job reuses it. All must train as if the frozen layers ran on every step.
+    let mut cache = PrefixCache::new(1 << 30);
+    let plan = [
+        (2, vec![(PrefixUse::Computed, "frozen layers 0..2")]),
+        (4, vec![(PrefixUse::Computed, "frozen layers 2..4"), (PrefixUse::Reused, "")]),
+    ];
+    for (depth, runs) in plan {
+        let uncached =
+            silently(|o| fine_tune(minilm(), &cfg, &data, &job(depth, BackendKind::Flex), None, o))
+                .unwrap();
+        for (expected, prefix_phase) in runs {
+            let mut phases = Vec::new();
+            let mut on_event = |e: &Event| {
+                if let Event::Phase { phase: Phase::Prefix, detail } = e {
+                    phases.push(detail.clone());
+                }
+            };
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mut observer = Observer { on_event: &mut on_event, stop: &stop };
+            let run = fine_tune(
+                minilm(),
+                &cfg,
+                &data,
+                &job(depth, BackendKind::Flex),
+                Some(&mut cache),
+                &mut observer,
+            )
+            .unwrap();
+            assert_eq!(run.prefix_cache, expected);
+            assert_eq!(
+                phases.iter().any(|p| p.starts_with(prefix_phase)),
+                expected == PrefixUse::Computed,
+                "k={depth}: {phases:?}"
+            );
+            assert!(
+                (run.epochs[0].train_loss - uncached.epochs[0].train_loss).abs() < 1e-4,
+                "k={depth}: {} vs {}",
+                run.epochs[0].train_loss,
+                uncached.epochs[0].train_loss
+            );
+            assert!((run.validation.loss - uncached.validation.loss).abs() < 1e-4, "k={depth}");
+            assert!((run.test.loss - uncached.test.loss).abs() < 1e-4, "k={depth}");
+        }
+    }
+}
+
+#[test]
+fn corrupt_or_mismatched_checkpoints_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(minilm().config.parent().unwrap().join(f), dir.path().join(f)).unwrap();
+    }
+    let files = ModelFiles::in_dir(dir.path()).map(|_| ()).expect_err("no weights yet");
+    assert!(files.to_string().contains("model.safetensors: missing"), "{files}");
+
+    let weights = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&minilm().weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let files = ModelFiles::in_dir(dir.path()).unwrap();
+    let device = BackendKind::Flex.device().unwrap();
+    let err = load_encoder(&files, &config(), &Start::Pretrained, &device)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a readable safetensors file"), "{err}");
+
+    // A config promising a wider model than the weights hold: the error names the tensor and both shapes.
+    let mut cfg = config();
+    cfg.intermediate_size = 2048;
+    std::fs::write(&weights, &bytes).unwrap();
+    let err = load_encoder(&files, &cfg, &Start::Pretrained, &device)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'encoder.layer.0.intermediate.dense.weight' has shape [1536, 384], expected [2048, 384]"), "{err}");
+
+    // Fewer layers in the config than in the file: leftover tensors are reported.
+    let mut cfg = config();
+    cfg.num_hidden_layers = 5;
+    let err = load_encoder(&files, &cfg, &Start::Pretrained, &device)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("do not belong to the architecture") && err.contains("encoder.layer.5."),
+        "{err}"
+    );
+
+    // A stage checkpoint written by an older thaw (burn record, other field names) is refused, not misread.
+    let old = dir.path().join("stage.bpk");
+    std::fs::write(&old, b"burnpack").unwrap();
+    let err = load_encoder(&files, &config(), &Start::Checkpoint(old), &device)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("older thaw"), "{err}");
+}
+
+#[test]
+fn field_names_are_the_checkpoints_tensor_names_and_saving_round_trips() {
+    let device = BackendKind::Flex.device().unwrap();
+    let bert = load_encoder(minilm(), &config(), &Start::Pretrained, &device).unwrap();
+    let saved = thaw_train::weights::hf_tensors(&bert);
+    // Every tensor of the file but the position-id buffer and the pooler, which thaw's heads do not use.
+    let bytes = std::fs::read(&minilm().weights).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut expected: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| !n.ends_with("position_ids") && !n.starts_with("pooler."))
+        .map(String::from)
+        .collect();
+    expected.sort();
+    let mut names: Vec<String> = saved.iter().map(|(n, _, _)| n.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names, expected,
+        "module paths, mapped only for `self`, `LayerNorm` and gamma/beta, are the checkpoint's names"
+    );
+    for (name, shape, values) in &saved {
+        let view = file.tensor(name).unwrap();
+        assert_eq!(view.shape(), shape.as_slice(), "{name}");
+        let stored: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert!(
+            &stored == values,
+            "{name}: the values (Linear weights transposed back) are the file's"
+        );
+    }
+    // Written and read back through the loader the pretrained file uses: the same model, bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copy.safetensors");
+    thaw_train::weights::save_safetensors(&bert, &path).unwrap();
+    let reloaded = load_encoder(minilm(), &config(), &Start::Checkpoint(path), &device).unwrap();
+    assert_eq!(snapshot(&reloaded), snapshot(&bert));
+}
+
+#[test]
+fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
+    let _rng = exclusive_rng();
+    let cfg = config();
+    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    let texts: Vec<String> =
+        thaw_train::data::read_examples(&dir.join("train.jsonl"), "text", "label")
+            .unwrap()
+            .into_iter()
+            .take(600)
+            .map(|e| e.text)
+            .collect();
+    let settings = MlmSettings {
+        steps: 15,
+        batch_size: 12,
+        lr: 1e-4,
+        max_length: 32,
+        head_warmup_steps: 20,
+        heldout_docs: 48,
+        ..Default::default()
+    };
+    let job = MlmJob { start: Start::Pretrained, seed: 3, settings, backend: BackendKind::Flex };
+    let out = tempfile::tempdir().unwrap();
+    let checkpoint = out.path().join("stage.safetensors");
+    let done = silently(|o| train_mlm(minilm(), &cfg, &texts, &job, &checkpoint, o)).unwrap();
+    // Even a briefly fitted head on pretrained features beats a uniform guess (ln 30522 = 10.3).
+    assert!(done.loss_before < 9.0, "before {}", done.loss_before);
+    assert!(
+        done.loss_after < done.loss_before,
+        "MLM training lowers held-out loss: {} -> {}",
+        done.loss_before,
+        done.loss_after
+    );
+    assert!((done.perplexity_before - done.loss_before.exp()).abs() < 1e-6);
+    assert_eq!(
+        done.trainable_params,
+        count_params(
+            &freeze_bottom(
+                load_encoder(
+                    minilm(),
+                    &cfg,
+                    &Start::Pretrained,
+                    &BackendKind::Flex.device().unwrap().autodiff()
+                )
+                .unwrap(),
+                0
+            )
+            .unwrap()
+        )
+        .trainable
+            + 384 * 384
+            + 384
+            + 2 * 384
+            + 30522
+    );
+    // The checkpoint loads as a fine-tuning start and differs from the pretrained weights.
+    let device = BackendKind::Flex.device().unwrap();
+    let adapted =
+        load_encoder(minilm(), &cfg, &Start::Checkpoint(checkpoint.clone()), &device).unwrap();
+    let pretrained = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
+    assert_ne!(snapshot(&adapted.encoder.layer[5]), snapshot(&pretrained.encoder.layer[5]));
+    assert!(!checkpoint.with_extension("partial.safetensors").exists());
+}
+
+#[test]
+fn token_memo_tokenizes_each_distinct_text_once_and_matches_direct_encoding() {
+    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, 16).unwrap();
+    let mut memo = encode::TokenMemo::default();
+    let first = memo.encode(&tokenizer, &["a fine film", "a fine film", "dull and long"]).unwrap();
+    let again = memo.encode(&tokenizer, &["dull and long", "bright"]).unwrap();
+    assert_eq!(memo.tokenized, 3, "three distinct texts");
+    assert_eq!(first[0], first[1]);
+    assert_eq!(first[2], again[0]);
+    assert_eq!(again, tokenizer.encode_all(&["dull and long", "bright"]).unwrap());
+    assert_eq!(first[0], vec![101, 1037, 2986, 2143, 102], "[CLS] a fine film [SEP]");
+}
