@@ -27,7 +27,8 @@ pub enum Command {
     Run {
         file: PathBuf,
         /// Worker processes to run at once; 0 only registers the plan (join with `thaw worker`).
-        #[arg(long, default_value_t = 1)]
+        /// (`--jobs` is accepted too, as earlier versions called it.)
+        #[arg(long, alias = "jobs", default_value_t = 1)]
         workers: usize,
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,

@@ -304,13 +304,13 @@ fn check_trainer(source: &Source, file: &SweepFile) -> Result<(), SpecError> {
     if *t.batch_size.get_ref() == 0 {
         return Err(source.at(&t.batch_size, "batch_size must be at least 1"));
     }
-    if let Some(lr) = &t.lr {
-        if !is_learning_rate(*lr.get_ref()) {
-            return Err(source.at(
-                lr,
-                format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref()),
-            ));
-        }
+    if let Some(lr) = &t.lr
+        && !is_learning_rate(*lr.get_ref())
+    {
+        return Err(source.at(
+            lr,
+            format!("learning rate {} must be a number in (0, 1), e.g. 5e-5", lr.get_ref()),
+        ));
     }
     if !(0.0..=1.0).contains(&t.warmup_ratio) {
         return Err(source
@@ -340,10 +340,10 @@ fn intermediates(
         let corpus = match n {
             "none" => None,
             "task" => {
-                if let Some(section) = file.intermediate.get("task") {
-                    if let Some(corpus) = &section.get_ref().corpus {
-                        return Err(source.at(corpus, "[intermediate.task] trains on the training text; give a corpus under another name, e.g. [intermediate.domain]"));
-                    }
+                if let Some(section) = file.intermediate.get("task")
+                    && let Some(corpus) = &section.get_ref().corpus
+                {
+                    return Err(source.at(corpus, "[intermediate.task] trains on the training text; give a corpus under another name, e.g. [intermediate.domain]"));
                 }
                 Some(Corpus::Task)
             }

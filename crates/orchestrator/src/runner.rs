@@ -476,7 +476,6 @@ fn run_stage(
         trainable_params: done.trainable_params as i64,
         train_seconds: done.train_seconds,
         backend: backend.to_string(),
-        // thaw always builds a fresh MLM head (see thaw_train::mlm).
-        head_warmup_steps: Some(done.head_warmup_steps as i64),
+        head_warmup_steps: done.head_warmup_steps.map(|n| n as i64),
     })
 }

@@ -68,10 +68,10 @@ impl BertConfig {
             line: None,
             message,
         };
-        if let Some(kind) = &self.model_type {
-            if kind != "bert" {
-                return Err(bad(format!("model_type '{kind}' is not a BERT-family encoder")));
-            }
+        if let Some(kind) = &self.model_type
+            && kind != "bert"
+        {
+            return Err(bad(format!("model_type '{kind}' is not a BERT-family encoder")));
         }
         if self.hidden_act != "gelu" {
             return Err(bad(format!(
@@ -79,14 +79,16 @@ impl BertConfig {
                 self.hidden_act
             )));
         }
-        if let Some(kind) = &self.position_embedding_type {
-            if kind != "absolute" {
-                return Err(bad(format!(
-                    "position_embedding_type '{kind}' is not supported; only 'absolute'"
-                )));
-            }
+        if let Some(kind) = &self.position_embedding_type
+            && kind != "absolute"
+        {
+            return Err(bad(format!(
+                "position_embedding_type '{kind}' is not supported; only 'absolute'"
+            )));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads

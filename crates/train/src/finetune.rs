@@ -113,7 +113,7 @@ enum Inputs {
 }
 
 impl Inputs {
-    fn from_layer(&self) -> usize {
+    fn first_layer(&self) -> usize {
         match self {
             Inputs::Tokens => 0,
             Inputs::Cached(p) => p.depth,
@@ -232,7 +232,7 @@ pub fn fine_tune_returning_model(
         .with_weight_decay(s.weight_decay as f32)
         .with_epsilon(1e-8)
         .with_grad_clipping(
-            (s.max_grad_norm > 0.0).then(|| GradientClippingConfig::Norm(s.max_grad_norm as f32)),
+            (s.max_grad_norm > 0.0).then_some(GradientClippingConfig::Norm(s.max_grad_norm as f32)),
         )
         .init();
     let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
@@ -255,7 +255,7 @@ pub fn fine_tune_returning_model(
             }
             let (hidden, mask) =
                 inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
-            let logits = model.logits_from(hidden, &mask, inputs.from_layer());
+            let logits = model.logits_from(hidden, &mask, inputs.first_layer());
             let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
             let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
@@ -392,7 +392,7 @@ fn evaluate(
     let mut loss_sum = 0.0;
     for picked in eval_batches(&encoded.lengths(), batch_size) {
         let (hidden, mask) = inputs.first_hidden(model, split, data, &picked, device);
-        let logits = model.logits_from(hidden, &mask, inputs.from_layer());
+        let logits = model.logits_from(hidden, &mask, inputs.first_layer());
         let targets = label_batch(&encoded.labels, &picked, device);
         let loss: f32 = cross_entropy(logits.clone(), targets).into_scalar();
         loss_sum += loss as f64 * picked.len() as f64;

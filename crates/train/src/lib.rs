@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod finetune;
 pub mod freeze;
+pub mod hf_folder;
 pub mod kernels;
 pub mod load;
 pub mod metrics;

@@ -65,6 +65,24 @@ pub fn is_current_checkpoint(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == CHECKPOINT_EXTENSION)
 }
 
+/// The start's own trained masked-LM head (`cls.predictions.*`), as a weight source for
+/// [`crate::model::MaskedLm::new`], when its file has one: BERT-base does, MiniLM does not.
+pub fn own_mlm_head(
+    files: &ModelFiles,
+    start: &Start,
+    device: &Device,
+) -> Result<Option<Checkpoint>> {
+    if *start != Start::Pretrained {
+        return Ok(None);
+    }
+    let checkpoint = Checkpoint::open(&files.weights, device)?;
+    if !checkpoint.contains("cls.predictions.bias") {
+        return Ok(None);
+    }
+    checkpoint.check_tied_decoder()?;
+    Ok(Some(checkpoint))
+}
+
 /// Builds the encoder on `device`; the caller seeds the device first (scratch draws from it).
 pub fn load_encoder(
     files: &ModelFiles,

@@ -25,7 +25,7 @@ use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
 use crate::finetune::{cross_entropy, lr_at};
 use crate::freeze::{count_params, freeze_bottom};
-use crate::load::{ModelFiles, Start, load_encoder};
+use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
 use crate::model::MaskedLm;
 use crate::tokenize::{SpecialTokens, TextTokenizer};
 use crate::weights::{RandomInit, save_safetensors};
@@ -87,8 +87,9 @@ pub struct MlmOutcome {
     pub heldout_docs: usize,
     pub trainable_params: usize,
     pub train_seconds: f64,
-    /// Steps fitting the fresh MLM head before the "before" loss (0: none).
-    pub head_warmup_steps: usize,
+    /// Steps fitting a fresh MLM head before the "before" loss; None when the checkpoint's
+    /// own trained head was used.
+    pub head_warmup_steps: Option<usize>,
 }
 
 /// One masked batch: inputs with masks applied, flat positions of the chosen tokens, their original ids.
@@ -175,7 +176,7 @@ fn heldout_loss(
     s: &MlmSettings,
     device: &Device,
 ) -> Result<f64> {
-    let mut rng = StdRng::seed_from_u64(0x7a5e_0f_11);
+    let mut rng = StdRng::seed_from_u64(0x7a5e_0f11);
     let (mut sum, mut count) = (0.0, 0usize);
     for chunk in heldout.chunks(s.batch_size * 2) {
         let docs: Vec<&[u32]> = chunk.iter().map(|d| d.as_slice()).collect();
@@ -225,23 +226,27 @@ pub fn train_mlm(
     observer.phase(Phase::Load, format!("{:?} weights, MLM freeze {}", job.start, s.freeze));
     let encoder = load_encoder(files, config, &job.start, &device)?;
     let layers = encoder.num_layers();
-    // The MLM head always starts fresh (MiniLM ships none): it is fitted on frozen features first, so that the
-    // "before" loss measures the text against the pretrained encoder, not against random
-    // weights, and so that the encoder is not trained through a random head.
     let head_only = freeze_bottom(encoder, layers)?;
-    let mut model = MaskedLm::new(
-        config,
-        head_only,
-        &mut RandomInit { std: config.initializer_range, device: device.clone() },
-        &device,
-    )?;
+    // A checkpoint's own trained head (BERT-base has one) is used as it is. Without one
+    // (MiniLM) a fresh head is fitted on the frozen encoder first, so that the "before" loss
+    // measures the text against the pretrained encoder, not against random weights, and so
+    // that the encoder is not trained through a random head.
+    let own_head = own_mlm_head(files, &job.start, &device)?;
+    let head_warmup_steps = if own_head.is_some() { None } else { Some(s.head_warmup_steps) };
+    let mut model = match own_head {
+        Some(mut checkpoint) => MaskedLm::new(config, head_only, &mut checkpoint, &device)?,
+        None => {
+            let mut fresh = RandomInit { std: config.initializer_range, device: device.clone() };
+            MaskedLm::new(config, head_only, &mut fresh, &device)?
+        }
+    };
     let mut rng = StdRng::seed_from_u64(job.seed);
     let mut batches = DocBatches { docs: &train_docs, order: Vec::new(), batch_size: s.batch_size };
     let warmup_started = Instant::now();
-    if s.head_warmup_steps > 0 {
+    if let Some(steps) = head_warmup_steps.filter(|&n| n > 0) {
         model = train_steps(
             model,
-            s.head_warmup_steps,
+            steps,
             s.head_warmup_lr,
             s,
             &mut batches,
@@ -277,7 +282,8 @@ pub fn train_mlm(
 
     observer.phase(Phase::Evaluate, "MLM loss after");
     let loss_after = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
-    save_safetensors(&model.bert, out)?;
+    // The head is kept too: the checkpoint is a whole BertForMaskedLM (`thaw export --stage`).
+    save_safetensors(&model, out)?;
     Ok(MlmOutcome {
         loss_before,
         perplexity_before: loss_before.exp(),
@@ -287,7 +293,7 @@ pub fn train_mlm(
         heldout_docs: heldout.len(),
         trainable_params,
         train_seconds,
-        head_warmup_steps: s.head_warmup_steps,
+        head_warmup_steps,
     })
 }
 
@@ -329,7 +335,7 @@ fn train_steps(
         .with_weight_decay(s.weight_decay as f32)
         .with_epsilon(1e-8)
         .with_grad_clipping(
-            (s.max_grad_norm > 0.0).then(|| GradientClippingConfig::Norm(s.max_grad_norm as f32)),
+            (s.max_grad_norm > 0.0).then_some(GradientClippingConfig::Norm(s.max_grad_norm as f32)),
         )
         .init();
     let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;

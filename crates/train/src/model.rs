@@ -443,26 +443,31 @@ pub struct BertLmPredictionHead {
     pub bias: Param<Tensor<1>>,
 }
 
+/// `cls`: BERT's masked-LM head on its own (Hugging Face's `BertOnlyMLMHead`).
+#[derive(Module, Debug)]
+pub struct BertOnlyMlmHead {
+    pub predictions: BertLmPredictionHead,
+}
+
 /// The standard BERT masked-LM model (Hugging Face's `BertForMaskedLM`: `bert`, `cls`).
 #[derive(Module, Debug)]
 pub struct MaskedLm {
     pub bert: BertModel,
-    /// `cls.predictions`
-    pub predictions: BertLmPredictionHead,
+    pub cls: BertOnlyMlmHead,
 }
 
 impl MaskedLm {
-    /// An MLM head on `bert`, its weights asked of `head_init` by their Hugging Face names
-    /// (`cls.predictions.*`). The MLM stage passes a fresh initialiser, so the head starts as
-    /// BERT initialises it; loading a checkpoint's own head (BERT-base has one) is not wired up.
+    /// An MLM head on `bert`, its weights asked of `head` by their Hugging Face names
+    /// (`cls.predictions.*`): a checkpoint's own trained head, or a fresh initialiser, so the
+    /// head starts as BERT initialises it.
     pub fn new<S: WeightSource>(
         cfg: &BertConfig,
         bert: BertModel,
-        head_init: &mut S,
+        head: &mut S,
         device: &Device,
     ) -> Result<Self> {
         let h = cfg.hidden_size;
-        let mut root = Weights::new(head_init);
+        let mut root = Weights::new(head);
         let mut w = root.pp("cls.predictions");
         let transform = {
             let mut t = w.pp("transform");
@@ -472,7 +477,10 @@ impl MaskedLm {
             }
         };
         let bias = Param::from_tensor(w.tensor("bias", [cfg.vocab_size], Init::Zeros)?);
-        Ok(MaskedLm { bert, predictions: BertLmPredictionHead { transform, bias } })
+        Ok(MaskedLm {
+            bert,
+            cls: BertOnlyMlmHead { predictions: BertLmPredictionHead { transform, bias } },
+        })
     }
 
     /// Vocabulary logits at the flat positions `positions` (indices into batch*seq).
@@ -485,9 +493,9 @@ impl MaskedLm {
         let hidden = self.bert.forward(input_ids, mask_pad);
         let [batch, seq, width] = hidden.dims();
         let picked = hidden.reshape([batch * seq, width]).select(0, positions);
-        let transform = &self.predictions.transform;
+        let transform = &self.cls.predictions.transform;
         let h = transform.layer_norm.forward(gelu(transform.dense.forward(picked)));
         let vocab = self.bert.embeddings.word_embeddings.weight.val();
-        h.matmul(vocab.transpose()) + self.predictions.bias.val().unsqueeze::<2>()
+        h.matmul(vocab.transpose()) + self.cls.predictions.bias.val().unsqueeze::<2>()
     }
 }

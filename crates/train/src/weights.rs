@@ -139,8 +139,9 @@ impl Checkpoint {
             .filter(|n| !self.used.contains(*n))
             .filter(|n| {
                 let n = n.strip_prefix(&self.prefix).unwrap_or(n);
-                !(n.ends_with("position_ids") || n.starts_with("pooler.") || n.starts_with("cls."))
-                    && !n.starts_with("classifier.")
+                !(n.ends_with("position_ids")
+                    || n.starts_with("pooler.")
+                    || HEADS.iter().any(|h| n.starts_with(h)))
             })
             .map(|s| s.to_string())
             .collect();
@@ -149,17 +150,63 @@ impl Checkpoint {
     }
 
     fn candidates(&self, name: &str) -> Vec<String> {
-        let mut out = vec![format!("{}{name}", self.prefix)];
+        // Heads sit at the top level even where the encoder's names carry `bert.`.
+        let prefix = if HEADS.iter().any(|h| name.starts_with(h)) { "" } else { &self.prefix };
+        let mut out = vec![format!("{prefix}{name}")];
         if name.contains("LayerNorm") {
             if let Some(base) = name.strip_suffix(".weight") {
-                out.push(format!("{}{base}.gamma", self.prefix));
+                out.push(format!("{prefix}{base}.gamma"));
             } else if let Some(base) = name.strip_suffix(".bias") {
-                out.push(format!("{}{base}.beta", self.prefix));
+                out.push(format!("{prefix}{base}.beta"));
             }
         }
         out
     }
+
+    /// Whether the file holds the tensor called `name` (Hugging Face naming, as asked for).
+    pub fn contains(&self, name: &str) -> bool {
+        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
+        self.candidates(name).iter().any(|c| st.tensor(c).is_ok())
+    }
+
+    /// The values of tensor `name`, converted to f32, if the file holds it.
+    fn values(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
+        let Some((found, view)) =
+            self.candidates(name).into_iter().find_map(|c| st.tensor(&c).ok().map(|v| (c, v)))
+        else {
+            return Ok(None);
+        };
+        to_f32(view.dtype(), view.data()).map(Some).ok_or_else(|| {
+            self.err(format!(
+                "tensor '{found}' has dtype {:?}; thaw reads F32, F16 and BF16",
+                view.dtype()
+            ))
+        })
+    }
+
+    /// A masked-LM decoder stored in the file must be the one thaw computes: tied to the word
+    /// embeddings, with the prediction bias. An untied head would be read as a different model.
+    pub fn check_tied_decoder(&self) -> Result<()> {
+        let pairs = [
+            ("cls.predictions.decoder.weight", "embeddings.word_embeddings.weight"),
+            ("cls.predictions.decoder.bias", "cls.predictions.bias"),
+        ];
+        for (decoder, tied_to) in pairs {
+            if let (Some(a), Some(b)) = (self.values(decoder)?, self.values(tied_to)?)
+                && a != b
+            {
+                return Err(self.err(format!(
+                    "'{decoder}' differs from '{tied_to}': thaw's masked-LM decoder is tied to it, so this untied head cannot be loaded"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Tensor-name beginnings of the task heads of Hugging Face's BERT models.
+const HEADS: [&str; 2] = ["cls.", "classifier."];
 
 impl WeightSource for Checkpoint {
     fn tensor<const D: usize>(

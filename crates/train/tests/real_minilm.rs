@@ -416,3 +416,71 @@ fn token_memo_tokenizes_each_distinct_text_once_and_matches_direct_encoding() {
     assert_eq!(again, tokenizer.encode_all(&["dull and long", "bright"]).unwrap());
     assert_eq!(first[0], vec![101, 1037, 2986, 2143, 102], "[CLS] a fine film [SEP]");
 }
+
+#[test]
+fn a_checkpoints_own_mlm_head_is_used_without_warm_up_and_must_be_tied() {
+    let _rng = exclusive_rng();
+    let cfg = config();
+    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    let texts: Vec<String> =
+        thaw_train::data::read_examples(&dir.join("train.jsonl"), "text", "label")
+            .unwrap()
+            .into_iter()
+            .take(400)
+            .map(|e| e.text)
+            .collect();
+    let settings = MlmSettings {
+        steps: 4,
+        batch_size: 8,
+        max_length: 32,
+        head_warmup_steps: 6,
+        heldout_docs: 32,
+        ..Default::default()
+    };
+    let job = MlmJob { start: Start::Pretrained, seed: 4, settings, backend: BackendKind::Flex };
+    // An MLM stage writes a whole BertForMaskedLM: laid out as a model folder, it is a
+    // checkpoint with its own trained head, as BERT-base is.
+    let folder = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(minilm().config.parent().unwrap().join(f), folder.path().join(f)).unwrap();
+    }
+    let weights = folder.path().join("model.safetensors");
+    let stage = silently(|o| train_mlm(minilm(), &cfg, &texts, &job, &weights, o)).unwrap();
+    assert_eq!(stage.head_warmup_steps, Some(6), "MiniLM has no head: a fresh one is fitted");
+
+    let with_head = ModelFiles::in_dir(folder.path()).unwrap();
+    let out = folder.path().join("again.safetensors");
+    let again = silently(|o| train_mlm(&with_head, &cfg, &texts, &job, &out, o)).unwrap();
+    assert_eq!(again.head_warmup_steps, None, "the checkpoint's own head is used, not warmed up");
+    // Same encoder, same head, same held-out masks: the new "before" is the stage's "after".
+    assert!(
+        (again.loss_before - stage.loss_after).abs() < 1e-5,
+        "{} vs {}",
+        again.loss_before,
+        stage.loss_after
+    );
+
+    // A stored decoder that is not the word-embedding matrix is refused, not silently retied.
+    let bytes = std::fs::read(&weights).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let embeddings = file.tensor("bert.embeddings.word_embeddings.weight").unwrap();
+    let untied: Vec<u8> = embeddings
+        .data()
+        .chunks_exact(4)
+        .flat_map(|c| (f32::from_le_bytes([c[0], c[1], c[2], c[3]]) + 0.5).to_le_bytes())
+        .collect();
+    let mut views: Vec<(String, safetensors::tensor::TensorView)> =
+        file.tensors().into_iter().collect();
+    views.push((
+        "cls.predictions.decoder.weight".into(),
+        safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            embeddings.shape().to_vec(),
+            &untied,
+        )
+        .unwrap(),
+    ));
+    safetensors::serialize_to_file(views, None, &weights).unwrap();
+    let err = silently(|o| train_mlm(&with_head, &cfg, &texts, &job, &out, o)).unwrap_err();
+    assert!(err.to_string().contains("differs from"), "{err}");
+}

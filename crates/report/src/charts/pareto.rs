@@ -24,7 +24,7 @@ impl ParetoChart<'_, '_> {
         let by_key: HashMap<&str, &JobResultRow> =
             self.data.rows.iter().map(|r| (r.job_key.as_str(), r)).collect();
         let metric = self.data.metric;
-        let costs = JobCosts::of(&self.data.rows);
+        let costs = JobCosts::of(self.data.rows);
         let to_point = |key: &String| -> Option<(f64, f64)> {
             let row = by_key.get(key.as_str())?;
             Some((costs.get(&row.job_key)?, 100.0 * metric.accuracy(row)?))
