@@ -83,6 +83,25 @@ pub enum Command {
         #[arg(long)]
         all_lrs: bool,
     },
+    /// Write a finished job (trained again from its key) or an intermediate-MLM stage as a
+    /// folder that Hugging Face transformers loads.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["job", "best", "stage"])))]
+    Export {
+        #[command(flatten)]
+        target: Target,
+        /// The job's key (`thaw results` lists them).
+        #[arg(long)]
+        job: Option<String>,
+        /// The report's recommended cell, at its best seed on validation.
+        #[arg(long)]
+        best: bool,
+        /// An intermediate-MLM stage's key, written as a BertForMaskedLM folder.
+        #[arg(long)]
+        stage: Option<String>,
+        /// The folder to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fetch the model and datasets of the asset route into the cache (done on first use anyway).
     Fetch {
         /// minilm, rotten_tomatoes, bbc_news (default: all).

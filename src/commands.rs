@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
+use thaw_orchestrator::export::{export_job, export_stage};
 use thaw_orchestrator::launch::{WorkerCommand, run_workers};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::runner::{Sink, Worker, WorkerMessage, WorkerOptions, worker_id};
@@ -28,6 +29,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Report { target, out, metric, all_lrs } => {
             report(&target, out, metric, all_lrs).await
+        }
+        Command::Export { target, job, best, stage, out } => {
+            export(&target, job, best, stage, &out).await
         }
         Command::Fetch { assets } => {
             let names: Vec<&str> = assets.iter().map(String::as_str).collect();
@@ -338,5 +342,30 @@ async fn report(
     let out = out.unwrap_or_else(|| default_report_dir(&sweep));
     let md = write_report(&store, &sweep, &out, metric, all_lrs).await?;
     println!("{}", md.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(
+    target: &Target,
+    job: Option<String>,
+    best: bool,
+    stage: Option<String>,
+    out: &Path,
+) -> Result<ExitCode> {
+    let (store, sweep) = open_target(target).await?;
+    let exported = match (job, stage) {
+        (_, Some(stage)) => export_stage(&store, &sweep, &stage, out).await?,
+        (Some(job), None) => export_job(&store, &sweep, &job, None, out).await?,
+        (None, None) => {
+            debug_assert!(best, "clap requires one of --job, --best, --stage");
+            let data = thaw_report::SweepData::load(&store, &sweep).await?;
+            let (row, verdict) =
+                thaw_report::recommend::recommended_job(&data.rows, data.baselines().as_ref())
+                    .context("no cell has a finished job yet, so there is no best one to export")?;
+            export_job(&store, &sweep, &row.job_key, Some(verdict), out).await?
+        }
+    };
+    eprintln!("{}", exported.summary);
+    println!("{}", exported.folder.display());
     Ok(ExitCode::SUCCESS)
 }

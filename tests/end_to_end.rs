@@ -164,6 +164,101 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
         sqlite_rows(&db, "SELECT job_key, finished_at FROM results ORDER BY job_key"),
         before
     );
+
+    exports_are_the_stored_models(dir.path(), &db);
+}
+
+/// `thaw export` on the finished tiny sweep: the recommended job trained again is the model
+/// the store describes (its test logits give the stored accuracy), the folders hold
+/// Hugging Face tensor names, and a stored result that retraining cannot reproduce is refused.
+fn exports_are_the_stored_models(dir: &Path, db: &Path) {
+    let db_arg = db.to_str().unwrap();
+    let best = dir.join("export-best");
+    let out = thaw(dir, &["export", "--db", db_arg, "--best", "--out", best.to_str().unwrap()]);
+    assert!(out.status.success());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(best.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"], serde_json::json!(["BertModel"]));
+    assert_eq!(config["id2label"], serde_json::json!({"0": "fresh", "1": "rotten"}));
+    let job = config["thaw"]["job"].as_str().unwrap().to_string();
+
+    let names = |file: &Path| -> BTreeMap<String, Vec<usize>> {
+        let bytes = std::fs::read(file).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        st.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec())).collect()
+    };
+    let encoder = names(&best.join("model.safetensors"));
+    assert_eq!(encoder.len(), 5 + 6 * 16, "embeddings and six layers, no pooler, no head");
+    assert_eq!(encoder["encoder.layer.5.attention.self.query.weight"], vec![384, 384]);
+    assert_eq!(encoder["encoder.layer.0.intermediate.dense.weight"], vec![1536, 384]);
+    let head = names(&best.join("classifier.safetensors"));
+    assert_eq!(head["classifier.weight"], vec![2, 384]);
+    assert_eq!(head["classifier.bias"], vec![2]);
+
+    // The exported model's own test logits reproduce the accuracy the store holds for the job.
+    let predictions = std::fs::read_to_string(best.join("test_predictions.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> =
+        predictions.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 48);
+    let correct = rows
+        .iter()
+        .filter(|r| {
+            let logits: Vec<f64> =
+                r["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let predicted = if logits[1] > logits[0] { 1 } else { 0 };
+            config["id2label"][predicted.to_string()] == r["label"]
+        })
+        .count();
+    let stored: f64 =
+        sqlite_rows(db, &format!("SELECT test_accuracy FROM results WHERE job_key = '{job}'"))[0]
+            [0]
+        .parse()
+        .unwrap();
+    assert!((correct as f64 / 48.0 - stored).abs() < 1e-9, "{correct}/48 vs stored {stored}");
+    assert!(
+        std::fs::read_to_string(best.join("README.md")).unwrap().contains("The sweep's verdict")
+    );
+
+    let stage_key = sqlite_rows(db, "SELECT key FROM stages")[0][0].clone();
+    let stage = dir.join("export-stage");
+    let out = thaw(
+        dir,
+        &["export", "--db", db_arg, "--stage", &stage_key, "--out", stage.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let masked_lm = names(&stage.join("model.safetensors"));
+    assert!(
+        masked_lm.contains_key("cls.predictions.bias")
+            && masked_lm.contains_key("bert.embeddings.word_embeddings.weight")
+    );
+    let check: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stage.join("mlm_check.json")).unwrap())
+            .unwrap();
+    assert!(
+        check["loss"].as_f64().unwrap().is_finite()
+            && !check["targets"].as_array().unwrap().is_empty()
+    );
+
+    // A result retraining cannot reproduce is refused, and nothing is written.
+    sqlite_exec(db, &format!("UPDATE results SET test_accuracy = 0.01 WHERE job_key = '{job}'"));
+    let refused = dir.join("export-refused");
+    let out =
+        thaw(dir, &["export", "--db", db_arg, "--job", &job, "--out", refused.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("would not be the model"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!refused.exists());
+}
+
+fn sqlite_exec(db: &Path, sql: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.unwrap();
+    });
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -2,9 +2,11 @@
 //!
 //! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data, [`keys`]
 //! holds every hash and key rule, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
-//! [`register`] records the plan in the store, [`runner`] is one worker claiming work from
+//! [`register`] records the plan in the store, [`export`] writes a job or stage as a
+//! Hugging Face folder, [`runner`] is one worker claiming work from
 //! the store, [`launch`] runs several worker processes with progress bars.
 
+pub mod export;
 pub mod jobspec;
 pub mod keys;
 pub mod launch;

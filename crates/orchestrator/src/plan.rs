@@ -10,6 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
+use thaw_store::{Baselines, MajorityBaseline};
+use thaw_train::data::Example;
+use thaw_train::metrics::accuracy_and_macro_f1;
 use thaw_train::{BertConfig, FineTuneSettings, MlmSettings, Pooling};
 use toml::Spanned;
 
@@ -547,13 +550,14 @@ pub fn expand(
             format!("the grid expands to no jobs after the rules: {}", notes.join("; ")),
         ));
     }
-    let counts = count_examples(source, &data, &sizes)?;
+    let summary = summarise_data(source, &data, &sizes)?;
     let setup = json!({
         "model": model.origin,
         "dataset": data.name,
-        "train_examples": counts.0,
-        "validation_examples": counts.1,
-        "test_examples": counts.2,
+        "train_examples": summary.train,
+        "validation_examples": summary.validation,
+        "test_examples": summary.test,
+        "baseline": summary.baselines,
         "max_length": data.max_length,
         "grid": {
             "freeze": freeze_depths,
@@ -584,13 +588,41 @@ pub fn expand(
     })
 }
 
+/// The splits' sizes as jobs will see them, and their majority-class baselines.
+struct DataSummary {
+    train: usize,
+    validation: usize,
+    test: usize,
+    baselines: Baselines,
+}
+
+/// Always predicting the most frequent label of `split` (ties: the first label in order).
+fn majority_baseline(split: &[Example], labels: &[String]) -> MajorityBaseline {
+    let truth: Vec<usize> =
+        split.iter().map(|e| labels.iter().position(|l| *l == e.label).unwrap_or(0)).collect();
+    let mut counts = vec![0usize; labels.len()];
+    for &t in &truth {
+        counts[t] += 1;
+    }
+    let majority =
+        (0..labels.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    let (accuracy, macro_f1) =
+        accuracy_and_macro_f1(&vec![majority; truth.len()], &truth, labels.len());
+    MajorityBaseline {
+        label: labels.get(majority).cloned().unwrap_or_default(),
+        accuracy,
+        macro_f1,
+        examples: truth.len(),
+    }
+}
+
 /// Reads the data once at plan time: bad rows fail here, before any job runs, and the
-/// report gets the split sizes. Returns (train, validation, test) as jobs will see them.
-fn count_examples(
+/// report gets the split sizes and the majority-class baselines.
+fn summarise_data(
     source: &Source,
     data: &DataSpec,
     sizes: &[Option<usize>],
-) -> Result<(usize, usize, usize), SpecError> {
+) -> Result<DataSummary, SpecError> {
     let splits = data.load(None).map_err(|e| source.error(None, format!("data: {e}")))?;
     let largest = sizes.iter().flatten().max().copied();
     if let Some(n) = largest.filter(|&n| n > splits.train.len()) {
@@ -603,5 +635,13 @@ fn count_examples(
             ),
         ));
     }
-    Ok((largest.unwrap_or(splits.train.len()), splits.validation.len(), splits.test.len()))
+    Ok(DataSummary {
+        train: largest.unwrap_or(splits.train.len()),
+        validation: splits.validation.len(),
+        test: splits.test.len(),
+        baselines: Baselines {
+            validation: majority_baseline(&splits.validation, &splits.labels),
+            test: majority_baseline(&splits.test, &splits.labels),
+        },
+    })
 }

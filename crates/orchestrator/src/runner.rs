@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
 use thaw_train::data::read_corpus;
 use thaw_train::encode::{EncodedData, TokenMemo, encode_splits_with};
+use thaw_train::finetune::{FineTuneOutcome, fine_tune_returning_model};
 use thaw_train::load::{CHECKPOINT_EXTENSION, is_current_checkpoint};
+use thaw_train::model::Classifier;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::{
@@ -81,7 +83,7 @@ pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
 
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
 #[derive(Default)]
-struct Caches {
+pub(crate) struct Caches {
     tokens: HashMap<String, Arc<EncodedData>>,
     /// Token ids per (model, max length): each text is tokenized once per worker process.
     memos: HashMap<(String, usize), TokenMemo>,
@@ -360,7 +362,7 @@ impl Task {
     }
 }
 
-fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertConfig)> {
+pub(crate) fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertConfig)> {
     let files = ModelFiles::in_dir(dir)?;
     let config = BertConfig::from_file(&files.config)?;
     Ok((files, config))
@@ -387,13 +389,15 @@ fn load_data(
     Ok(encoded)
 }
 
-fn run_job(
+/// Trains `spec` from `start` as a worker does (same data, same prefix cache rules), so
+/// `thaw export` retraining a job reproduces the result its worker stored.
+pub(crate) fn fine_tune_spec(
     spec: &JobSpec,
     start: Start,
     backend: BackendKind,
     caches: &mut Caches,
     observer: &mut Observer,
-) -> thaw_train::Result<TaskOutput> {
+) -> thaw_train::Result<(FineTuneOutcome, Classifier, Arc<EncodedData>)> {
     let (files, config) = model_files(&spec.model.dir)?;
     let data = load_data(spec, &files, caches, observer)?;
     let budget = spec.prefix_cache_mb << 20;
@@ -409,7 +413,19 @@ fn run_job(
         start_identity: keys::start_identity(spec),
     };
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
-    let out = thaw_train::fine_tune(&files, &config, &data, &job, cache, observer)?;
+    let (outcome, model) =
+        fine_tune_returning_model(&files, &config, &data, &job, cache, observer)?;
+    Ok((outcome, model, data))
+}
+
+fn run_job(
+    spec: &JobSpec,
+    start: Start,
+    backend: BackendKind,
+    caches: &mut Caches,
+    observer: &mut Observer,
+) -> thaw_train::Result<TaskOutput> {
+    let (out, _, _) = fine_tune_spec(spec, start, backend, caches, observer)?;
     let epochs = out
         .epochs
         .iter()
@@ -447,6 +463,15 @@ fn run_job(
     Ok(TaskOutput::Job { epochs, result })
 }
 
+/// The text a stage trains on: only the training split's for task MLM (validation and
+/// test stay unseen), or the corpus file's documents.
+pub(crate) fn stage_texts(spec: &StageSpec) -> thaw_train::Result<Vec<String>> {
+    match &spec.corpus {
+        Corpus::Task => Ok(spec.data.load(None)?.train.into_iter().map(|e| e.text).collect()),
+        Corpus::File { path, .. } => read_corpus(path),
+    }
+}
+
 fn run_stage(
     spec: &StageSpec,
     out: &Path,
@@ -454,11 +479,7 @@ fn run_stage(
     observer: &mut Observer,
 ) -> thaw_train::Result<StageOutcomeRow> {
     let (files, config) = model_files(&spec.model.dir)?;
-    let texts: Vec<String> = match &spec.corpus {
-        // Only the training split's text: validation and test stay unseen.
-        Corpus::Task => spec.data.load(None)?.train.into_iter().map(|e| e.text).collect(),
-        Corpus::File { path, .. } => read_corpus(path)?,
-    };
+    let texts = stage_texts(spec)?;
     let start = match spec.init {
         Init::Pretrained => Start::Pretrained,
         Init::Scratch => Start::Scratch,

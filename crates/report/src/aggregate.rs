@@ -284,6 +284,11 @@ impl Cell {
         self.selected_lr().and_then(|l| l.accuracy)
     }
 
+    /// Validation accuracy at the selected lr: what every choice looks at.
+    pub fn validation_accuracy(&self) -> Option<Estimate> {
+        self.selected_lr().and_then(|l| l.val_accuracy)
+    }
+
     pub fn train_seconds(&self) -> Option<Estimate> {
         self.selected_lr().and_then(|l| l.train_seconds)
     }

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod baseline;
 pub mod charts;
 pub mod labels;
 pub mod markdown;
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use thaw_store::{EpochRow, JobResultRow, StageRow, Store, SweepRow};
+use thaw_store::{Baselines, EpochRow, JobResultRow, StageRow, Store, SweepRow};
 
 pub use aggregate::{CellSummary, Metric};
 
@@ -89,6 +90,12 @@ impl SweepData {
         self.setup.get("train_examples").and_then(Value::as_i64)
     }
 
+    /// The majority-class baselines the orchestrator recorded at plan time (None for sweeps
+    /// planned before baselines existed).
+    pub fn baselines(&self) -> Option<Baselines> {
+        self.setup.get("baseline").and_then(|b| serde_json::from_value(b.clone()).ok())
+    }
+
     fn model(&self) -> String {
         self.setup
             .get("model")
@@ -120,6 +127,7 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let cells = aggregate::cells(&data.rows, options.metric);
     let (model, dataset) = (data.model(), data.dataset());
+    let baselines = data.baselines();
     let chart_data = charts::ChartData {
         model: &model,
         dataset: &dataset,
@@ -129,6 +137,10 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
         epochs: &data.epochs,
         show_all_lrs: options.show_all_lrs,
         full_train_size: data.full_train_size(),
+        baseline: baselines.as_ref().map(|b| match options.metric {
+            Metric::Test => &b.test,
+            Metric::Validation => &b.validation,
+        }),
     };
     let chart_files = if cells.iter().any(|c| c.selected.is_some()) {
         charts::render_all(&chart_data, &options.out_dir.join("charts"))?

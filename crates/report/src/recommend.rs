@@ -2,9 +2,10 @@
 //! numbers it rests on; where the intervals cannot tell cells apart it says so instead of
 //! naming a winner.
 
-use thaw_store::{Init, StageRow};
+use thaw_store::{Baselines, Init, JobResultRow, StageRow};
 
 use crate::aggregate::{Cell, Metric, format_lr};
+use crate::baseline::{describe, is_above, lower_bound};
 use crate::labels::Names;
 use crate::stats::{Estimate, welch};
 
@@ -17,19 +18,57 @@ pub const FAR_PERPLEXITY: f64 = 50.0;
 const LIST_LIMIT: usize = 5;
 
 /// The paragraphs (markdown) recommending a configuration among `cells`, which share a
-/// training-set size.
-pub fn recommend(cells: &[&Cell], names: &Names, metric: Metric) -> Vec<String> {
+/// training-set size. With `baselines` (every sweep planned by this version has them), a
+/// cell not above the majority class is never named best, cheapest or competitive.
+pub fn recommend(
+    cells: &[&Cell],
+    names: &Names,
+    metric: Metric,
+    baselines: Option<&Baselines>,
+) -> Vec<String> {
     let ranked = ranked(cells);
     if ranked.is_empty() {
         return vec![
             "No cell has a finished job yet, so there is nothing to recommend.".to_string(),
         ];
     }
-    let mut out = vec![best_paragraph(&ranked, names, metric)];
-    out.push(cheapest_paragraph(&ranked, names));
+    let mut out = vec![best_paragraph(&ranked, names, metric, baselines)];
+    out.push(cheapest_paragraph(&ranked, names, baselines));
     out.extend(mlm_paragraphs(cells, names));
-    out.push(scratch_paragraph(cells, names));
+    out.push(scratch_paragraph(cells, names, baselines));
     out
+}
+
+/// A cell's validation interval lies above the validation split's majority class (true when
+/// the sweep recorded no baseline, as sweeps planned before baselines existed).
+fn beats_majority(validation: &Estimate, baselines: Option<&Baselines>) -> bool {
+    baselines.is_none_or(|b| is_above(validation, &b.validation))
+}
+
+/// The job `thaw export --best` takes: among the cells of the largest training-set size,
+/// the recommendation's best cell (highest validation mean at its selected lr), and within
+/// it the seed with the best validation accuracy (ties: lower validation loss, then the
+/// smaller seed). Returns the job's row and the recommendation's verdict sentence.
+pub fn recommended_job<'a>(
+    rows: &'a [JobResultRow],
+    baselines: Option<&Baselines>,
+) -> Option<(&'a JobResultRow, String)> {
+    let cells = crate::aggregate::cells(rows, Metric::Test);
+    let largest = cells.iter().map(|c| c.key.train_size.map_or(i64::MAX, |n| n)).max()?;
+    let candidates: Vec<&Cell> =
+        cells.iter().filter(|c| c.key.train_size.map_or(i64::MAX, |n| n) == largest).collect();
+    let best = ranked(&candidates).first()?.cell;
+    let keys = &best.selected_lr()?.done_job_keys;
+    let job = rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
+        let score = |r: &JobResultRow| {
+            (r.val_accuracy.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX))
+        };
+        let (sa, sb) = (score(a), score(b));
+        sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.seed.cmp(&a.seed))
+    })?;
+    let verdict =
+        best_paragraph(&ranked(&candidates), &Names::new(&cells), Metric::Test, baselines);
+    Some((job, verdict))
 }
 
 /// A cell with a result: `shown` is the displayed metric (test unless asked otherwise) and
@@ -88,8 +127,13 @@ fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
     ranked[1..].iter().filter(|s| !best.separated_from(&s.chosen_on)).copied().collect()
 }
 
-fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
-    let Scored { cell: best, shown, .. } = ranked[0];
+fn best_paragraph(
+    ranked: &[Scored],
+    names: &Names,
+    metric: Metric,
+    baselines: Option<&Baselines>,
+) -> String {
+    let Scored { cell: best, shown, chosen_on } = ranked[0];
     let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
     let described = format!(
         "*{}*{lr}: {} accuracy {} over {}",
@@ -98,6 +142,19 @@ fn best_paragraph(ranked: &[Scored], names: &Names, metric: Metric) -> String {
         percent(&shown),
         seeds(shown.n)
     );
+    if let Some(b) = baselines.filter(|_| !beats_majority(&chosen_on, baselines)) {
+        return format!(
+            "**No cell is shown to beat the majority class.** Always predicting '{}' scores {:.1} % on validation \
+             ({:.1} % on test); the best cell by validation, {described}, scores {:.1} % on validation with a 95% interval \
+             reaching down to {:.1} %. No strategy can be recommended from these runs: more training examples, epochs or \
+             other learning rates come first.",
+            b.validation.label,
+            100.0 * b.validation.accuracy,
+            100.0 * b.test.accuracy,
+            100.0 * chosen_on.mean,
+            100.0 * lower_bound(&chosen_on, b.validation.examples)
+        );
+    }
     let rivals = contenders(ranked);
     if ranked.len() == 1 {
         return format!(
@@ -145,14 +202,22 @@ fn partial_freezing_note(cell: &Cell) -> String {
 }
 
 /// The cheapest cell whose validation mean lies within the best cell's validation CI.
-fn cheapest_paragraph(ranked: &[Scored], names: &Names) -> String {
+fn cheapest_paragraph(ranked: &[Scored], names: &Names, baselines: Option<&Baselines>) -> String {
     let best = ranked[0];
+    if !beats_majority(&best.chosen_on, baselines) {
+        return "No cell beats the majority class, so none is named the cheapest good enough."
+            .to_string();
+    }
     if best.chosen_on.ci95.is_none() {
         return "The best cell has a single seed, so no cheaper cell can be shown to be as good."
             .to_string();
     }
-    let within: Vec<&Scored> =
-        ranked.iter().filter(|s| s.chosen_on.mean >= best.chosen_on.low()).collect();
+    // A cell not above the majority class is never good enough, however cheap.
+    let within: Vec<&Scored> = ranked
+        .iter()
+        .filter(|s| s.chosen_on.mean >= best.chosen_on.low())
+        .filter(|s| beats_majority(&s.chosen_on, baselines))
+        .collect();
     let Some(cheapest) = within
         .iter()
         .filter(|s| s.cell.train_seconds().is_some())
@@ -253,7 +318,7 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
         .collect()
 }
 
-fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
+fn scratch_paragraph(cells: &[&Cell], names: &Names, baselines: Option<&Baselines>) -> String {
     let scratch = best_where(cells, |c| c.key.init.is_scratch());
     let pretrained = best_where(cells, |c| !c.key.init.is_scratch());
     let (Some((sc, s)), Some((pc, p))) = (scratch, pretrained) else {
@@ -265,6 +330,18 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names) -> String {
             "Scratch vs pretrained: this sweep does not run both inits.".to_string()
         };
     };
+    let learned = |c: &Cell| c.validation_accuracy().is_some_and(|v| beats_majority(&v, baselines));
+    if let Some(b) = baselines.filter(|_| !learned(sc)) {
+        return format!(
+            "**Scratch is not above the majority class:** its best cell *{}* scores {} against {} on test, \
+             so it learned nothing measurable and is not competitive. Best pretrained cell *{}*: {}.",
+            names.cell(sc),
+            percent(&s),
+            describe(&b.test),
+            names.cell(pc),
+            percent(&p)
+        );
+    }
     let (diff, sign) = difference_text(&s, &p);
     let verdict = match sign {
         1 => "**Scratch beats pretrained.**",

@@ -338,6 +338,17 @@ impl Store {
         Ok(row.map(|r| Claimed { kind: WorkKind::Job, key: r.get(0), spec_json: r.get(1) }))
     }
 
+    /// How to run a job or stage (the JSON its worker reads), if the key is known.
+    pub async fn spec_json(&self, kind: WorkKind, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(sql_for(format!(
+            "SELECT spec_json FROM {} WHERE key = ?",
+            kind.table()
+        )))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The checkpoint a finished stage wrote.
     pub async fn stage_checkpoint(&self, stage_key: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(

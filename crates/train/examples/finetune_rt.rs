@@ -10,7 +10,11 @@ use thaw_train::*;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
-    let start = if arg(0, "pretrained") == "scratch" { Start::Scratch } else { Start::Pretrained };
+    let start = match arg(0, "pretrained").as_str() {
+        "pretrained" => Start::Pretrained,
+        "scratch" => Start::Scratch,
+        other => panic!("first argument: pretrained or scratch, not {other}"),
+    };
     let n: usize = arg(1, "2000").parse().unwrap();
     let epochs: usize = arg(2, "2").parse().unwrap();
     let max_len: usize = arg(3, "64").parse().unwrap();

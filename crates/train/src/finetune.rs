@@ -410,3 +410,30 @@ fn evaluate(
         accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
     Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1 })
 }
+
+/// The classifier's logits for every example of `split`, in the split's order, computed from
+/// the tokens (embeddings onward) in batches of `batch_size` on the plain `device`, dropout
+/// off. Returns the inference model too (off the autodiff device, as exports want it).
+pub fn split_logits(
+    model: Classifier,
+    split: &EncodedSplit,
+    pad: u32,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(Classifier, Vec<Vec<f32>>)> {
+    let model = model.valid();
+    let mut out = vec![Vec::new(); split.len()];
+    for picked in eval_batches(&split.lengths(), batch_size.max(1)) {
+        let (ids, mask) = token_batch(&split.ids, &picked, pad, device);
+        let logits = model.forward(ids, &mask);
+        let [_, classes] = logits.dims();
+        let values: Vec<f32> = logits
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+        for (row, &i) in values.chunks_exact(classes).zip(&picked) {
+            out[i] = row.to_vec();
+        }
+    }
+    Ok((model, out))
+}

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Result, TrainError};
 use crate::load::ModelFiles;
-use crate::weights::save_safetensors;
+use crate::weights::{NamedTensor, save_safetensors, save_tensors};
 
 /// What goes into the folder beside the weights.
 pub struct FolderContents<'a> {
@@ -24,6 +24,8 @@ pub struct FolderContents<'a> {
     pub card: String,
     /// Further files, name and text (for example the split a check compares against).
     pub extra: Vec<(String, String)>,
+    /// Further safetensors files, name and tensors (for example a task head kept apart).
+    pub extra_tensors: Vec<(String, Vec<NamedTensor>)>,
 }
 
 /// Writes `module` and `contents` as the folder `out`, replacing an earlier export there.
@@ -44,6 +46,9 @@ pub fn write_folder<M: Module>(module: &M, contents: &FolderContents, out: &Path
     write("README.md", &contents.card)?;
     for (name, text) in &contents.extra {
         write(name, text)?;
+    }
+    for (name, tensors) in &contents.extra_tensors {
+        save_tensors(tensors, &partial.join(name))?;
     }
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| TrainError::io(out, e))?;

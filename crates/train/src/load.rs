@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
-use crate::model::BertModel;
+use crate::model::{BertModel, MaskedLm};
 use crate::weights::{Checkpoint, RandomInit, Weights};
 
 /// The three files of a Hugging Face BERT checkpoint.
@@ -63,6 +63,15 @@ pub const CHECKPOINT_EXTENSION: &str = "safetensors";
 /// True when `path` is an intermediate-MLM checkpoint this version reads.
 pub fn is_current_checkpoint(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == CHECKPOINT_EXTENSION)
+}
+
+/// A whole masked-LM model (encoder and `cls.predictions` head) from one safetensors file,
+/// such as an intermediate-MLM stage's checkpoint.
+pub fn load_masked_lm(path: &Path, config: &BertConfig, device: &Device) -> Result<MaskedLm> {
+    let mut checkpoint = Checkpoint::open(path, device)?;
+    checkpoint.check_tied_decoder()?;
+    let bert = BertModel::load(config, &mut Weights::new(&mut checkpoint), device)?;
+    MaskedLm::new(config, bert, &mut checkpoint, device)
 }
 
 /// The start's own trained masked-LM head (`cls.predictions.*`), as a weight source for

@@ -152,6 +152,47 @@ fn masked_loss(model: &MaskedLm, batch: &MaskedBatch, pad: u32, device: &Device)
     cross_entropy(model.logits_at(ids, &mask, positions), targets)
 }
 
+/// One masked batch and thaw's loss on it: what a check outside thaw (`transformers`) feeds
+/// to its own masked-LM model to compare losses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixedMaskCheck {
+    /// Token ids after masking, one row per document (unpadded).
+    pub input_ids: Vec<Vec<u32>>,
+    /// Masked positions as (document, token index).
+    pub positions: Vec<(usize, usize)>,
+    /// The original token at each masked position.
+    pub targets: Vec<i64>,
+    /// thaw's mean cross-entropy over the masked positions.
+    pub loss: f64,
+}
+
+/// Masks `texts` as BERT does, with masks drawn from `seed`, and computes thaw's loss on them.
+pub fn fixed_mask_check(
+    model: &MaskedLm,
+    tokenizer: &TextTokenizer,
+    texts: &[&str],
+    mask_prob: f64,
+    seed: u64,
+    device: &Device,
+) -> Result<FixedMaskCheck> {
+    let docs = tokenizer.encode_all(texts)?;
+    let refs: Vec<&[u32]> = docs.iter().map(Vec::as_slice).collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let batch = mask_batch(&refs, &tokenizer.special, tokenizer.vocab_size, mask_prob, &mut rng);
+    if batch.targets.is_empty() {
+        return Err(TrainError::Invalid("the check text has no maskable tokens".into()));
+    }
+    let loss: f32 = masked_loss(model, &batch, tokenizer.special.pad, device).into_scalar();
+    let positions =
+        batch.positions.iter().map(|&p| (p as usize / batch.longest, p as usize % batch.longest));
+    Ok(FixedMaskCheck {
+        positions: positions.collect(),
+        input_ids: batch.inputs,
+        targets: batch.targets,
+        loss: loss as f64,
+    })
+}
+
 /// Held-out documents: a fixed slice chosen by position hash, so it never depends on the seed.
 fn split_heldout(docs: Vec<Vec<u32>>, max_heldout: usize) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
     let n_heldout =

@@ -280,12 +280,20 @@ pub fn hf_name(path: &[String], container: &str) -> (String, bool) {
     (segments.join("."), transposed)
 }
 
-/// Every float parameter of `module` as (Hugging Face name, shape, values), in module order.
-pub fn hf_tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+/// A tensor as a checkpoint file holds it: Hugging Face name, shape, values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every float parameter of `module` with its Hugging Face name, in module order.
+pub fn hf_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
     struct Collect {
         path: Vec<String>,
         containers: Vec<String>,
-        out: Vec<(String, Vec<usize>, Vec<f32>)>,
+        out: Vec<NamedTensor>,
     }
     impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, container_type: &str) {
@@ -305,7 +313,7 @@ pub fn hf_tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f32>)> 
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .expect("float parameters convert to f32");
-            self.out.push((name, shape, values));
+            self.out.push(NamedTensor { name, shape, values });
         }
     }
     let mut collect = Collect { path: Vec::new(), containers: Vec::new(), out: Vec::new() };
@@ -316,21 +324,23 @@ pub fn hf_tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f32>)> 
 /// Writes `module` as a safetensors file with Hugging Face names, F32. Written to a
 /// temporary name and renamed, so a half-written file is never taken for a checkpoint.
 pub fn save_safetensors<M: Module>(module: &M, out: &Path) -> Result<()> {
+    save_tensors(&hf_tensors(module), out)
+}
+
+/// Writes (name, shape, values) triples as a safetensors file, F32, as [`save_safetensors`] does.
+pub fn save_tensors(tensors: &[NamedTensor], out: &Path) -> Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     }
-    let tensors = hf_tensors(module);
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            TensorView::new(Dtype::F32, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| TrainError::Backend(format!("tensor {name}: {e}")))
+        .map(|(t, data)| {
+            TensorView::new(Dtype::F32, t.shape.clone(), data)
+                .map(|view| (t.name.clone(), view))
+                .map_err(|e| TrainError::Backend(format!("tensor {}: {e}", t.name)))
         })
         .collect::<Result<Vec<_>>>()?;
     let partial = out.with_extension("partial.safetensors");

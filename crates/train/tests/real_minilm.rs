@@ -115,6 +115,17 @@ fn rt_files() -> DataFiles {
     }
 }
 
+/// The first `n` training texts of Rotten Tomatoes, as MLM text.
+fn rt_train_texts(n: usize) -> Vec<String> {
+    let train = rt_files().train;
+    thaw_train::data::read_examples(&train, "text", "label")
+        .unwrap()
+        .into_iter()
+        .take(n)
+        .map(|e| e.text)
+        .collect()
+}
+
 fn small_data(n_train: usize, max_length: usize) -> std::sync::Arc<encode::EncodedData> {
     let mut splits =
         load_splits(&rt_files(), &SplitOptions { train_size: Some(n_train), ..Default::default() })
@@ -313,13 +324,13 @@ fn field_names_are_the_checkpoints_tensor_names_and_saving_round_trips() {
         .map(String::from)
         .collect();
     expected.sort();
-    let mut names: Vec<String> = saved.iter().map(|(n, _, _)| n.clone()).collect();
+    let mut names: Vec<String> = saved.iter().map(|t| t.name.clone()).collect();
     names.sort();
     assert_eq!(
         names, expected,
         "module paths, mapped only for `self`, `LayerNorm` and gamma/beta, are the checkpoint's names"
     );
-    for (name, shape, values) in &saved {
+    for thaw_train::weights::NamedTensor { name, shape, values } in &saved {
         let view = file.tensor(name).unwrap();
         assert_eq!(view.shape(), shape.as_slice(), "{name}");
         let stored: Vec<f32> = view
@@ -344,14 +355,7 @@ fn field_names_are_the_checkpoints_tensor_names_and_saving_round_trips() {
 fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
     let _rng = exclusive_rng();
     let cfg = config();
-    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
-    let texts: Vec<String> =
-        thaw_train::data::read_examples(&dir.join("train.jsonl"), "text", "label")
-            .unwrap()
-            .into_iter()
-            .take(600)
-            .map(|e| e.text)
-            .collect();
+    let texts = rt_train_texts(600);
     let settings = MlmSettings {
         steps: 15,
         batch_size: 12,
@@ -421,14 +425,7 @@ fn token_memo_tokenizes_each_distinct_text_once_and_matches_direct_encoding() {
 fn a_checkpoints_own_mlm_head_is_used_without_warm_up_and_must_be_tied() {
     let _rng = exclusive_rng();
     let cfg = config();
-    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
-    let texts: Vec<String> =
-        thaw_train::data::read_examples(&dir.join("train.jsonl"), "text", "label")
-            .unwrap()
-            .into_iter()
-            .take(400)
-            .map(|e| e.text)
-            .collect();
+    let texts = rt_train_texts(400);
     let settings = MlmSettings {
         steps: 4,
         batch_size: 8,

@@ -19,7 +19,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use thaw_store::{EpochRow, JobResultRow};
+use thaw_store::{EpochRow, JobResultRow, MajorityBaseline};
 
 use crate::aggregate::{Cell, Metric, SeriesKey};
 use crate::labels::{self, Names};
@@ -47,6 +47,8 @@ pub struct ChartData<'a> {
     pub show_all_lrs: bool,
     /// The size of the whole training split, to place "all examples" on the train-size axis.
     pub full_train_size: Option<i64>,
+    /// Always predicting the displayed split's most frequent label, drawn across the accuracy chart.
+    pub baseline: Option<&'a MajorityBaseline>,
 }
 
 impl ChartData<'_> {

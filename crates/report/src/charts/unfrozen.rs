@@ -130,6 +130,14 @@ impl<'a> UnfrozenChart<'a> {
             .collect()
     }
 
+    /// The majority-class rate in percent, on the accuracy chart only.
+    fn baseline_percent(&self) -> Option<f64> {
+        self.data
+            .baseline
+            .filter(|_| self.quantity == Quantity::Accuracy)
+            .map(|b| 100.0 * b.accuracy)
+    }
+
     fn y_range(&self, lines: &[SeriesLine]) -> (f64, f64) {
         let bands = lines.iter().flat_map(|l| l.points.iter().flat_map(|p| [p.low, p.high]));
         let faint: Vec<f64> = if self.data.show_all_lrs {
@@ -137,7 +145,8 @@ impl<'a> UnfrozenChart<'a> {
         } else {
             vec![]
         };
-        let (lo, hi) = padded_range(bands.chain(faint));
+        let baseline = self.baseline_percent();
+        let (lo, hi) = padded_range(bands.chain(faint).chain(baseline));
         match self.quantity {
             // Time never goes below zero; starting the axis there keeps ratios honest.
             Quantity::TrainSeconds => (0.0, hi),
@@ -195,6 +204,13 @@ impl Chart for UnfrozenChart<'_> {
         if self.data.show_all_lrs {
             caption.push_str(" Faint thin lines: the mean at every lr tried.");
         }
+        if let Some(b) = self.data.baseline.filter(|_| self.quantity == Quantity::Accuracy) {
+            caption.push_str(&format!(
+                " The grey dashed line is the majority class: always predicting '{}' scores {:.1} %; a cell whose band reaches it has not learned the task measurably.",
+                b.label,
+                100.0 * b.accuracy
+            ));
+        }
         caption
     }
 
@@ -223,6 +239,11 @@ impl Chart for UnfrozenChart<'_> {
             &|x| format!("{x:.0}"),
             &|y| format!("{y:.decimals$}"),
         )?;
+        let baseline_colour = RGBColor(110, 110, 110);
+        if let Some(rate) = self.baseline_percent() {
+            let across = [(-0.4, rate), (layers as f64 + 0.4, rate)];
+            draw_line(&mut chart, &across, baseline_colour.stroke_width(2), true)?;
+        }
         for line in &lines {
             draw_faint_lines(&mut chart, line, self.data.show_all_lrs)?;
         }
@@ -253,6 +274,17 @@ impl Chart for UnfrozenChart<'_> {
             label: "95% CI over seeds".into(),
             swatch: Swatch::Band(BLACK.mix(0.15)),
         });
+        if let (Some(b), Some(rate)) = (self.data.baseline, self.baseline_percent()) {
+            entries.push(LegendEntry {
+                label: format!("majority class: always '{}' ({rate:.1} %)", b.label),
+                swatch: Swatch::Line {
+                    colour: baseline_colour.to_rgba(),
+                    dashed: true,
+                    marker: None,
+                    width: 2,
+                },
+            });
+        }
         // With a single lr the faint lines coincide with the series and need no entry.
         if self.data.show_all_lrs && lines.iter().any(|l| l.per_lr.len() > 1) {
             entries.push(LegendEntry {

@@ -185,3 +185,74 @@ async fn an_unknown_sweep_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("no sweep named 'nope'"), "{err}");
 }
+
+/// The setup a sweep planned today records: the majority-class rate of validation and test.
+fn with_baseline(validation: f64, test: f64) -> String {
+    let baseline = |accuracy: f64, examples: usize| serde_json::json!({"label": "fresh", "accuracy": accuracy, "macro_f1": accuracy / (1.0 + accuracy), "examples": examples});
+    let mut setup: serde_json::Value = serde_json::from_str(&fixtures::default_setup()).unwrap();
+    setup["baseline"] =
+        serde_json::json!({"validation": baseline(validation, 500), "test": baseline(test, 872)});
+    setup.to_string()
+}
+
+/// The quickstart's old trap: scratch sitting exactly at the majority class (it learned
+/// nothing) was called "competitive". It is now named for what it is, and marked in the table.
+#[tokio::test]
+async fn a_cell_at_the_majority_class_is_never_competitive() {
+    let mut scenario = fixtures::scratch_wins();
+    scenario.train_sizes = vec![None];
+    scenario.setup_json = with_baseline(0.60, 0.604);
+    scenario.fate = |p| {
+        let (val, test) = if p.init.is_scratch() {
+            (0.60, 0.604)
+        } else {
+            (0.66 + 0.03 * p.unfrozen() as f64, 0.65 + 0.03 * p.unfrozen() as f64)
+        };
+        Fate::Done {
+            val_accuracy: val + if p.init.is_scratch() { 0.0 } else { 0.004 * p.noise(1) },
+            test_accuracy: test + if p.init.is_scratch() { 0.0 } else { 0.004 * p.noise(2) },
+            train_seconds: 10.0 + p.unfrozen() as f64,
+        }
+    };
+    let (text, files, _fixture) = report_text(scenario, Metric::Test).await;
+    let rec = recommendation(&text);
+    assert!(rec.contains("**Scratch is not above the majority class:**"), "{rec}");
+    assert!(rec.contains("always predicting 'fresh' (60.4 %) on test"), "{rec}");
+    assert!(!rec.contains("competitive:"), "{rec}");
+    assert!(rec.contains("**Best cell: *pretrained, no MLM, 4/4"), "{rec}");
+    assert!(
+        text.contains(
+            "| Majority-class baseline | always predicting 'fresh': test 60.4 % accuracy"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("60.4 ± 0.0 (not above majority)"), "{text}");
+    let svg = files
+        .charts
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("accuracy_vs_unfrozen.svg"))
+        .unwrap();
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(
+        svg.contains("majority class: always &apos;fresh&apos; (60.4 %)")
+            || svg.contains("majority class: always 'fresh' (60.4 %)"),
+        "legend names the baseline"
+    );
+}
+
+/// Nothing above the majority class: no best cell, no cheapest one, and the report says why.
+#[tokio::test]
+async fn when_no_cell_beats_the_majority_class_nothing_is_recommended() {
+    let mut scenario = fixtures::overlapping();
+    scenario.setup_json = with_baseline(0.86, 0.85);
+    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let rec = recommendation(&text);
+    assert!(rec.contains("**No cell is shown to beat the majority class.** Always predicting 'fresh' scores 86.0 % on validation"), "{rec}");
+    assert!(
+        rec.contains(
+            "No cell beats the majority class, so none is named the cheapest good enough."
+        ),
+        "{rec}"
+    );
+    assert!(!rec.contains("Best cell:") && !rec.contains("Cheapest cell"), "{rec}");
+}

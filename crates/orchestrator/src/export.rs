@@ -1,0 +1,336 @@
+//! `thaw export`: a finished job as a folder that Hugging Face `transformers` loads, or an
+//! intermediate-MLM stage as a `BertForMaskedLM` folder.
+//!
+//! Jobs keep no weights, so a job is trained again from its stored spec: same seed, same
+//! backend, same data and prefix-cache rules, which reproduce its result (the determinism
+//! test guards that). The export refuses a model whose retrained test metrics differ from
+//! the stored ones beyond float noise, so the folder is the model the report describes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use serde_json::{Map, Value, json};
+use thaw_store::{JobResultRow, StageRow, Store, WorkKind, WorkStatus};
+use thaw_train::finetune::split_logits;
+use thaw_train::hf_folder::{FolderContents, write_folder};
+use thaw_train::load::{is_current_checkpoint, load_masked_lm};
+use thaw_train::mlm::fixed_mask_check;
+use thaw_train::model::Classifier;
+use thaw_train::tokenize::TextTokenizer;
+use thaw_train::weights::{NamedTensor, hf_tensors};
+use thaw_train::{BackendKind, Observer, Start};
+
+use crate::jobspec::{JobSpec, StageSpec};
+use crate::runner::{Caches, fine_tune_spec, model_files, stage_texts};
+use crate::spec::Init;
+
+/// Retrained test loss may differ from the stored one by this much (float noise: a frozen
+/// prefix computed in other batches rounds differently); accuracy by at most one example.
+const LOSS_TOLERANCE: f64 = 1e-3;
+
+/// How many documents the masked-LM check of a stage export masks and scores.
+const MLM_CHECK_DOCS: usize = 32;
+
+/// What an export wrote and what it measured.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub folder: PathBuf,
+    pub summary: String,
+}
+
+/// Trains job `key` of `sweep` again and writes it as a `transformers` folder at `out`.
+/// `verdict` (the report's recommendation) goes into the model card.
+pub async fn export_job(
+    store: &Store,
+    sweep: &str,
+    key: &str,
+    verdict: Option<String>,
+    out: &Path,
+) -> Result<Exported> {
+    let rows = store.job_results(sweep).await?;
+    let row = rows
+        .iter()
+        .find(|r| r.job_key == key)
+        .ok_or_else(|| anyhow!("sweep '{sweep}' has no job {key}; `thaw results` lists them"))?
+        .clone();
+    ensure!(
+        row.status == WorkStatus::Done && row.test_accuracy.is_some(),
+        "job {key} is {}, not done: only a finished job can be exported",
+        row.status
+    );
+    let spec: JobSpec = serde_json::from_str(
+        &store.spec_json(WorkKind::Job, key).await?.context("the job's spec is missing")?,
+    )
+    .context("the job's spec in the database")?;
+    let start = match (&spec.stage_key, spec.init) {
+        (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
+        (None, Init::Pretrained) => Start::Pretrained,
+        (None, Init::Scratch) => Start::Scratch,
+    };
+    let backend: BackendKind = row.backend.as_deref().unwrap_or("flex").parse()?;
+    backend.check_built()?;
+    let out = out.to_path_buf();
+    tokio::task::spawn_blocking(move || write_job(&spec, start, backend, &row, verdict, &out))
+        .await
+        .map_err(|e| anyhow!("the export thread failed: {e}"))?
+}
+
+async fn current_checkpoint(store: &Store, stage: &str) -> Result<PathBuf> {
+    let path = store.stage_checkpoint(stage).await?.with_context(|| {
+        format!("stage {stage} has no checkpoint; run the sweep to finish it first")
+    })?;
+    let path = PathBuf::from(path);
+    ensure!(
+        is_current_checkpoint(&path) && path.is_file(),
+        "stage {stage}'s checkpoint {} is missing or in an older format; run the sweep again (`thaw run FILE`) to redo it",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn write_job(
+    spec: &JobSpec,
+    start: Start,
+    backend: BackendKind,
+    row: &JobResultRow,
+    verdict: Option<String>,
+    out: &Path,
+) -> Result<Exported> {
+    let stop = AtomicBool::new(false);
+    let mut quiet = |_: &thaw_train::Event| {};
+    let mut observer = Observer { on_event: &mut quiet, stop: &stop };
+    let (outcome, model, data) =
+        fine_tune_spec(spec, start, backend, &mut Caches::default(), &mut observer)?;
+    let (stored_accuracy, stored_loss) =
+        (row.test_accuracy.unwrap_or(f64::NAN), row.test_loss.unwrap_or(f64::NAN));
+    let one_example = 1.0 / data.test.len().max(1) as f64;
+    if (outcome.test.accuracy - stored_accuracy).abs() > one_example + 1e-12
+        || (outcome.test.loss - stored_loss).abs() > LOSS_TOLERANCE
+    {
+        bail!(
+            "training job {} again gave test accuracy {:.4} (loss {:.5}), but the store holds {:.4} (loss {:.5}); \
+             the export would not be the model the report describes (was the model folder or data changed?)",
+            row.job_key,
+            outcome.test.accuracy,
+            outcome.test.loss,
+            stored_accuracy,
+            stored_loss
+        );
+    }
+    let device = backend.device()?;
+    let (model, logits) =
+        split_logits(model, &data.test, data.pad, spec.settings.batch_size * 2, &device)?;
+    let texts = spec.data.load(spec.train_size)?.test;
+    let predictions: Vec<String> = texts
+        .iter()
+        .zip(&data.test.labels)
+        .zip(&logits)
+        .map(|((example, &label), logits)| {
+            json!({"text": example.text, "label": data.labels[label], "logits": logits}).to_string()
+        })
+        .collect();
+    let (files, _) = model_files(&spec.model.dir)?;
+    let id2label: Map<String, Value> =
+        data.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
+    let label2id: Map<String, Value> =
+        data.labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
+    let pooling = spec.settings.pooling.as_str();
+    let mut config = Map::new();
+    config.insert("architectures".into(), json!(["BertModel"]));
+    config.insert("id2label".into(), Value::Object(id2label));
+    config.insert("label2id".into(), Value::Object(label2id));
+    config.insert(
+        "thaw".into(),
+        json!({
+            "job": row.job_key,
+            "sweep": row.sweep,
+            "pooling": pooling,
+            "max_length": spec.data.max_length,
+            "head": "classifier.safetensors (classifier.weight, classifier.bias)",
+        }),
+    );
+    let card = job_card(spec, row, &outcome.test, verdict.as_deref(), data.test.len());
+    let contents = FolderContents {
+        files: &files,
+        config,
+        max_length: spec.data.max_length,
+        card,
+        extra: vec![("test_predictions.jsonl".into(), predictions.join("\n") + "\n")],
+        extra_tensors: vec![("classifier.safetensors".into(), head_tensors(&model))],
+    };
+    // The encoder alone, so AutoModel reads every tensor of model.safetensors and nothing is left over.
+    write_folder(&model.bert, &contents, out)?;
+    Ok(Exported {
+        folder: out.to_path_buf(),
+        summary: format!(
+            "job {}: trained again on {backend}, test accuracy {:.4} (stored {:.4}), {} test predictions written",
+            row.job_key,
+            outcome.test.accuracy,
+            stored_accuracy,
+            logits.len()
+        ),
+    })
+}
+
+/// The classification head as `classifier.weight` ([labels, hidden], as PyTorch stores it) and `classifier.bias`.
+fn head_tensors(model: &Classifier) -> Vec<NamedTensor> {
+    hf_tensors(&model.classifier)
+        .into_iter()
+        .map(|t| NamedTensor { name: format!("classifier.{}", t.name), ..t })
+        .collect()
+}
+
+fn job_card(
+    spec: &JobSpec,
+    row: &JobResultRow,
+    retrained: &thaw_train::finetune::SplitMetrics,
+    verdict: Option<&str>,
+    test_examples: usize,
+) -> String {
+    let pooling = spec.settings.pooling.as_str();
+    let cell = format!(
+        "{} init, intermediate MLM: {}{}, {} of {} encoder layers frozen ({} unfrozen), {pooling} pooling, training examples: {}",
+        spec.init,
+        row.intermediate,
+        row.mlm_freeze.map_or(String::new(), |k| format!(" (MLM freeze {k})")),
+        spec.freeze,
+        row.num_layers,
+        row.unfrozen_layers,
+        spec.train_size.map_or("all".to_string(), |n| n.to_string()),
+    );
+    let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2} %", 100.0 * v));
+    format!(
+        "# {sweep}: job {key}\n\n\
+         A text classifier fine-tuned by thaw from `{model}` on `{data}`, exported with `thaw export`.\n\n\
+         | | |\n|---|---|\n\
+         | cell | {cell} |\n| seed | {seed} |\n| learning rate | {lr:e} |\n| epochs | {epochs} (best on validation: {best_epoch}) |\n\
+         | max length | {max_length} tokens |\n\
+         | validation accuracy | {val} |\n| test accuracy | {test} ({test_examples} examples; this export, trained again: {retrained:.2} %) |\n\
+         | test macro-F1 | {f1} |\n\n\
+         {verdict}\
+         ## Use it\n\n\
+         thaw's head reads the encoder's {pooling_text}, not BERT's pooler, so load the encoder with \
+         `transformers` and apply the head, kept in `classifier.safetensors`, in a few lines (no custom code; \
+         `model.safetensors` is a plain `BertModel` without pooler):\n\n\
+         ```python\n\
+         import torch\n\
+         from safetensors.torch import load_file\n\
+         from transformers import AutoModel, AutoTokenizer\n\
+         \n\
+         def load(folder):\n\
+         \x20   tokenizer = AutoTokenizer.from_pretrained(folder)\n\
+         \x20   encoder = AutoModel.from_pretrained(folder, add_pooling_layer=False).eval()\n\
+         \x20   head = load_file(f\"{{folder}}/classifier.safetensors\")\n\
+         \x20   return tokenizer, encoder, head[\"classifier.weight\"], head[\"classifier.bias\"]\n\
+         \n\
+         def logits(texts, tokenizer, encoder, weight, bias, pooling=\"{pooling}\", max_length={max_length}):\n\
+         \x20   batch = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors=\"pt\")\n\
+         \x20   with torch.inference_mode():\n\
+         \x20       hidden = encoder(**batch).last_hidden_state\n\
+         \x20       if pooling == \"cls\":\n\
+         \x20           pooled = hidden[:, 0]\n\
+         \x20       else:\n\
+         \x20           keep = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)\n\
+         \x20           pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)\n\
+         \x20       return pooled @ weight.T + bias\n\
+         ```\n\n\
+         Labels: `config.json`'s `id2label`. `test_predictions.jsonl` holds thaw's own logits for the test split, \
+         which `scripts/check_export.py` compares with these.\n",
+        sweep = row.sweep,
+        key = row.job_key,
+        model = spec.model.origin,
+        data = spec.data.name,
+        seed = spec.seed,
+        lr = spec.settings.lr,
+        epochs = spec.settings.epochs,
+        best_epoch = row.best_epoch.unwrap_or(0),
+        max_length = spec.data.max_length,
+        val = percent(row.val_accuracy),
+        test = percent(row.test_accuracy),
+        retrained = 100.0 * retrained.accuracy,
+        f1 = percent(row.test_macro_f1),
+        // "(below)" points into the report, which the card does not include.
+        verdict = verdict.map_or(String::new(), |v| format!(
+            "The sweep's verdict: {}\n\n",
+            v.replace(" (below)", "")
+        )),
+        pooling_text =
+            if pooling == "cls" { "[CLS] hidden state" } else { "mean over non-padding tokens" },
+    )
+}
+
+/// Writes intermediate-MLM stage `key` of `sweep` as a `BertForMaskedLM` folder, with a
+/// masked-LM check (fixed masks and thaw's loss on them) for `scripts/check_export.py`.
+pub async fn export_stage(store: &Store, sweep: &str, key: &str, out: &Path) -> Result<Exported> {
+    let stage: StageRow =
+        store.stages(sweep).await?.into_iter().find(|s| s.key == key).ok_or_else(|| {
+            anyhow!("sweep '{sweep}' has no stage {key}; `thaw plan FILE` lists them")
+        })?;
+    ensure!(stage.status == WorkStatus::Done, "stage {key} is {}, not done", stage.status);
+    let checkpoint = current_checkpoint(store, key).await?;
+    let spec: StageSpec = serde_json::from_str(
+        &store.spec_json(WorkKind::Stage, key).await?.context("the stage's spec is missing")?,
+    )
+    .context("the stage's spec in the database")?;
+    let out = out.to_path_buf();
+    tokio::task::spawn_blocking(move || write_stage(&spec, &stage, &checkpoint, &out))
+        .await
+        .map_err(|e| anyhow!("the export thread failed: {e}"))?
+}
+
+fn write_stage(
+    spec: &StageSpec,
+    stage: &StageRow,
+    checkpoint: &Path,
+    out: &Path,
+) -> Result<Exported> {
+    let (files, config) = model_files(&spec.model.dir)?;
+    let device = BackendKind::Flex.device()?;
+    let model = load_masked_lm(checkpoint, &config, &device)?;
+    let tokenizer = TextTokenizer::from_file(&files.tokenizer, spec.settings.max_length)?;
+    let texts = stage_texts(spec)?;
+    let sample: Vec<&str> = texts.iter().take(MLM_CHECK_DOCS).map(String::as_str).collect();
+    let check = fixed_mask_check(&model, &tokenizer, &sample, spec.settings.mask_prob, 0, &device)?;
+    let mut config_fields = Map::new();
+    config_fields.insert("architectures".into(), json!(["BertForMaskedLM"]));
+    config_fields.insert("tie_word_embeddings".into(), json!(true));
+    let card = format!(
+        "# Intermediate-MLM stage {key}\n\n\
+         `{model}` after {steps} masked-LM steps on {corpus} ({init} init, embeddings and the bottom {freeze} layers frozen), \
+         written by thaw as a `BertForMaskedLM` folder: `AutoModelForMaskedLM.from_pretrained(folder)` loads it, and thaw \
+         reads it as a model with its own MLM head (`[model] path = \"folder\"`; no head warm-up).\n\n\
+         Held-out masked-LM perplexity: {before} before, {after} after.\n\n\
+         `mlm_check.json` holds {docs} documents masked with fixed masks and thaw's loss on them ({loss:.5}); \
+         `scripts/check_export.py` has `transformers` compute the same loss.\n",
+        key = stage.key,
+        model = spec.model.origin,
+        steps = spec.settings.steps,
+        corpus = match &spec.corpus {
+            crate::jobspec::Corpus::Task => format!("the training text of `{}`", spec.data.name),
+            crate::jobspec::Corpus::File { path, .. } => format!("`{}`", path.display()),
+        },
+        init = spec.init,
+        freeze = spec.settings.freeze,
+        before = stage.perplexity_before.map_or("-".into(), |p| format!("{p:.2}")),
+        after = stage.perplexity_after.map_or("-".into(), |p| format!("{p:.2}")),
+        docs = sample.len(),
+        loss = check.loss,
+    );
+    let contents = FolderContents {
+        files: &files,
+        config: config_fields,
+        max_length: spec.settings.max_length,
+        card,
+        extra: vec![("mlm_check.json".into(), serde_json::to_string(&check)? + "\n")],
+        extra_tensors: Vec::new(),
+    };
+    write_folder(&model, &contents, out)?;
+    Ok(Exported {
+        folder: out.to_path_buf(),
+        summary: format!(
+            "stage {}: BertForMaskedLM folder; masked-LM loss on the fixed-mask check {:.5}",
+            stage.key, check.loss
+        ),
+    })
+}
