@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use thaw_orchestrator::export::{export_job, export_stage};
+use thaw_orchestrator::export::{export_job, export_stage, prune_kept_weights};
 use thaw_orchestrator::launch::{WorkerCommand, run_workers};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::runner::{Sink, Worker, WorkerMessage, WorkerOptions, worker_id};
+use thaw_orchestrator::spec::Keep;
 use thaw_report::Metric;
 use thaw_report::tables::{self, Format};
 use thaw_store::{Store, WorkStatus};
@@ -143,11 +144,28 @@ async fn run(
         .await?;
         eprintln!("report: {}", files.display());
     }
+    if plan.keep == Keep::BestPerCell {
+        let deleted = keep_best_per_cell(&store, &plan.sweep, &db).await?;
+        eprintln!("kept weights: each cell's best seed; {deleted} other files deleted");
+    }
     Ok(if outcome.failed > 0 || outcome.pending > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `[train] keep = "best-per-cell"`: of the done jobs' kept weights, only each cell's best
+/// seed (at its selected lr, chosen on validation) stays.
+async fn keep_best_per_cell(store: &Store, sweep: &str, db: &Path) -> Result<usize> {
+    let rows = store.job_results(sweep).await?;
+    let keep: Vec<&str> = thaw_report::recommend::best_job_per_cell(&rows)
+        .into_iter()
+        .map(|r| r.job_key.as_str())
+        .collect();
+    let done: Vec<&str> =
+        rows.iter().filter(|r| r.status == WorkStatus::Done).map(|r| r.job_key.as_str()).collect();
+    prune_kept_weights(db, &done, &keep)
 }
 
 fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
@@ -227,8 +245,8 @@ async fn worker(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The database a read-only command looks at: --db, the sweep file's default, or the only one in results/.
-async fn open_target(target: &Target) -> Result<(Store, String)> {
+/// The database a command reads (and its path): --db, the sweep file's default, or the only one in results/.
+async fn open_target(target: &Target) -> Result<(Store, String, PathBuf)> {
     let db = match (&target.db, &target.file) {
         (Some(db), _) => db.clone(),
         (None, Some(file)) => {
@@ -258,11 +276,11 @@ async fn open_target(target: &Target) -> Result<(Store, String)> {
     }
     let store = Store::open(&db).await?;
     let sweep = store.sweep(target.sweep.as_deref()).await?.name;
-    Ok((store, sweep))
+    Ok((store, sweep, db))
 }
 
 async fn status(target: &Target) -> Result<ExitCode> {
-    let (store, sweep) = open_target(target).await?;
+    let (store, sweep, _) = open_target(target).await?;
     let p = store.progress(&sweep).await?;
     println!("sweep {sweep}");
     println!(
@@ -310,7 +328,7 @@ async fn results(
     aggregate: bool,
     metric: Metric,
 ) -> Result<ExitCode> {
-    let (store, sweep) = open_target(target).await?;
+    let (store, sweep, _) = open_target(target).await?;
     let rows = store.job_results(&sweep).await?;
     let text = if aggregate {
         tables::cells(&thaw_report::aggregate::aggregate(&rows, metric), format)?
@@ -338,7 +356,7 @@ async fn report(
     metric: Metric,
     all_lrs: bool,
 ) -> Result<ExitCode> {
-    let (store, sweep) = open_target(target).await?;
+    let (store, sweep, _) = open_target(target).await?;
     let out = out.unwrap_or_else(|| default_report_dir(&sweep));
     let md = write_report(&store, &sweep, &out, metric, all_lrs).await?;
     println!("{}", md.display());
@@ -352,17 +370,17 @@ async fn export(
     stage: Option<String>,
     out: &Path,
 ) -> Result<ExitCode> {
-    let (store, sweep) = open_target(target).await?;
+    let (store, sweep, db) = open_target(target).await?;
     let exported = match (job, stage) {
         (_, Some(stage)) => export_stage(&store, &sweep, &stage, out).await?,
-        (Some(job), None) => export_job(&store, &sweep, &job, None, out).await?,
+        (Some(job), None) => export_job(&store, &db, &sweep, &job, None, out).await?,
         (None, None) => {
             debug_assert!(best, "clap requires one of --job, --best, --stage");
             let data = thaw_report::SweepData::load(&store, &sweep).await?;
             let (row, verdict) =
                 thaw_report::recommend::recommended_job(&data.rows, data.baselines().as_ref())
                     .context("no cell has a finished job yet, so there is no best one to export")?;
-            export_job(&store, &sweep, &row.job_key, Some(verdict), out).await?
+            export_job(&store, &db, &sweep, &row.job_key, Some(verdict), out).await?
         }
     };
     eprintln!("{}", exported.summary);

@@ -88,6 +88,10 @@ seeds = [1, 2]
 train_size = [48]
 lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#;
     let file = sweep_file(dir.path(), "tiny", grid);
+    // Keeping weights changes no job key: the plan below is the same with or without it.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("[train]\n", "[train]\nkeep = \"best-per-cell\"\n"))
+        .unwrap();
     let plan = thaw(dir.path(), &["plan", file.to_str().unwrap()]);
     assert!(plan.status.success());
     let plan_text = String::from_utf8_lossy(&plan.stdout);
@@ -172,10 +176,14 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
 /// the store describes (its test logits give the stored accuracy), the folders hold
 /// Hugging Face tensor names, and a stored result that retraining cannot reproduce is refused.
 fn exports_are_the_stored_models(dir: &Path, db: &Path) {
+    // keep = "best-per-cell": one weights file per cell (7 cells of 2 seeds) survives the run.
+    let kept: Vec<PathBuf> = walk(&dir.join("results/tiny.weights"));
+    assert_eq!(kept.len(), 7, "{kept:?}");
     let db_arg = db.to_str().unwrap();
     let best = dir.join("export-best");
     let out = thaw(dir, &["export", "--db", db_arg, "--best", "--out", best.to_str().unwrap()]);
     assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read from the kept weights"));
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(best.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["architectures"], serde_json::json!(["BertModel"]));
@@ -239,7 +247,21 @@ fn exports_are_the_stored_models(dir: &Path, db: &Path) {
             && !check["targets"].as_array().unwrap().is_empty()
     );
 
-    // A result retraining cannot reproduce is refused, and nothing is written.
+    // A job whose weights were not kept is trained again, and reproduces its stored result.
+    let kept_keys: Vec<String> =
+        kept.iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    let pruned = sqlite_rows(db, "SELECT job_key FROM results ORDER BY job_key")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .find(|k| !kept_keys.contains(k))
+        .unwrap();
+    let again = dir.join("export-again");
+    let out =
+        thaw(dir, &["export", "--db", db_arg, "--job", &pruned, "--out", again.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trained again on flex"));
+
+    // A result the model cannot reproduce is refused, and nothing is written.
     sqlite_exec(db, &format!("UPDATE results SET test_accuracy = 0.01 WHERE job_key = '{job}'"));
     let refused = dir.join("export-refused");
     let out =

@@ -1,10 +1,12 @@
 //! `thaw export`: a finished job as a folder that Hugging Face `transformers` loads, or an
 //! intermediate-MLM stage as a `BertForMaskedLM` folder.
 //!
-//! Jobs keep no weights, so a job is trained again from its stored spec: same seed, same
-//! backend, same data and prefix-cache rules, which reproduce its result (the determinism
-//! test guards that). The export refuses a model whose retrained test metrics differ from
-//! the stored ones beyond float noise, so the folder is the model the report describes.
+//! A job's model comes from its kept weights when the sweep kept them (`[train] keep`),
+//! else it is trained again from its stored spec: same seed, same backend, same data and
+//! prefix-cache rules, which reproduce its result (the determinism test guards that). Either
+//! way the export computes the test split's logits and refuses a model whose test accuracy
+//! or loss differs from the stored result beyond float noise, so the folder is the model the
+//! report describes.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -14,7 +16,7 @@ use serde_json::{Map, Value, json};
 use thaw_store::{JobResultRow, StageRow, Store, WorkKind, WorkStatus};
 use thaw_train::finetune::split_logits;
 use thaw_train::hf_folder::{FolderContents, write_folder};
-use thaw_train::load::{is_current_checkpoint, load_masked_lm};
+use thaw_train::load::{is_current_checkpoint, load_classifier, load_masked_lm};
 use thaw_train::mlm::fixed_mask_check;
 use thaw_train::model::Classifier;
 use thaw_train::tokenize::TextTokenizer;
@@ -22,7 +24,7 @@ use thaw_train::weights::{NamedTensor, hf_tensors};
 use thaw_train::{BackendKind, Observer, Start};
 
 use crate::jobspec::{JobSpec, StageSpec};
-use crate::runner::{Caches, fine_tune_spec, model_files, stage_texts};
+use crate::runner::{Caches, fine_tune_spec, load_data, model_files, stage_texts, weights_path};
 use crate::spec::Init;
 
 /// Retrained test loss may differ from the stored one by this much (float noise: a frozen
@@ -39,10 +41,12 @@ pub struct Exported {
     pub summary: String,
 }
 
-/// Trains job `key` of `sweep` again and writes it as a `transformers` folder at `out`.
-/// `verdict` (the report's recommendation) goes into the model card.
+/// Writes job `key` of `sweep` (database `db`) as a `transformers` folder at `out`: from its
+/// kept weights when the sweep kept them, else trained again. `verdict` (the report's
+/// recommendation) goes into the model card.
 pub async fn export_job(
     store: &Store,
+    db: &Path,
     sweep: &str,
     key: &str,
     verdict: Option<String>,
@@ -71,7 +75,8 @@ pub async fn export_job(
     let backend: BackendKind = row.backend.as_deref().unwrap_or("flex").parse()?;
     backend.check_built()?;
     let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || write_job(&spec, start, backend, &row, verdict, &out))
+    let kept = Some(weights_path(db, key)).filter(|p| p.is_file());
+    tokio::task::spawn_blocking(move || write_job(&spec, start, backend, kept, &row, verdict, &out))
         .await
         .map_err(|e| anyhow!("the export thread failed: {e}"))?
 }
@@ -93,6 +98,7 @@ fn write_job(
     spec: &JobSpec,
     start: Start,
     backend: BackendKind,
+    kept: Option<PathBuf>,
     row: &JobResultRow,
     verdict: Option<String>,
     out: &Path,
@@ -100,27 +106,42 @@ fn write_job(
     let stop = AtomicBool::new(false);
     let mut quiet = |_: &thaw_train::Event| {};
     let mut observer = Observer { on_event: &mut quiet, stop: &stop };
-    let (outcome, model, data) =
-        fine_tune_spec(spec, start, backend, &mut Caches::default(), &mut observer)?;
+    let mut caches = Caches::default();
+    let device = backend.device()?;
+    let (model, data, origin) = match kept {
+        Some(path) => {
+            let (files, config) = model_files(&spec.model.dir)?;
+            let data = load_data(spec, &files, &mut caches, &mut observer)?;
+            let model = load_classifier(
+                &path,
+                &config,
+                data.labels.len(),
+                spec.settings.pooling,
+                &device.clone().autodiff(),
+            )?;
+            (model, data, format!("read from the kept weights {}", path.display()))
+        }
+        None => {
+            let (_, model, data) =
+                fine_tune_spec(spec, start, backend, &mut caches, &mut observer)?;
+            (model, data, format!("trained again on {backend}"))
+        }
+    };
+    let (model, logits) =
+        split_logits(model, &data.test, data.pad, spec.settings.batch_size * 2, &device)?;
+    let (accuracy, loss) = accuracy_and_loss(&logits, &data.test.labels);
     let (stored_accuracy, stored_loss) =
         (row.test_accuracy.unwrap_or(f64::NAN), row.test_loss.unwrap_or(f64::NAN));
     let one_example = 1.0 / data.test.len().max(1) as f64;
-    if (outcome.test.accuracy - stored_accuracy).abs() > one_example + 1e-12
-        || (outcome.test.loss - stored_loss).abs() > LOSS_TOLERANCE
+    if (accuracy - stored_accuracy).abs() > one_example + 1e-12
+        || (loss - stored_loss).abs() > LOSS_TOLERANCE
     {
         bail!(
-            "training job {} again gave test accuracy {:.4} (loss {:.5}), but the store holds {:.4} (loss {:.5}); \
-             the export would not be the model the report describes (was the model folder or data changed?)",
+            "job {}, {origin}, gives test accuracy {accuracy:.4} (loss {loss:.5}), but the store holds {stored_accuracy:.4} \
+             (loss {stored_loss:.5}); the export would not be the model the report describes (was the model folder or data changed?)",
             row.job_key,
-            outcome.test.accuracy,
-            outcome.test.loss,
-            stored_accuracy,
-            stored_loss
         );
     }
-    let device = backend.device()?;
-    let (model, logits) =
-        split_logits(model, &data.test, data.pad, spec.settings.batch_size * 2, &device)?;
     let texts = spec.data.load(spec.train_size)?.test;
     let predictions: Vec<String> = texts
         .iter()
@@ -150,7 +171,7 @@ fn write_job(
             "head": "classifier.safetensors (classifier.weight, classifier.bias)",
         }),
     );
-    let card = job_card(spec, row, &outcome.test, verdict.as_deref(), data.test.len());
+    let card = job_card(spec, row, accuracy, &origin, verdict.as_deref(), data.test.len());
     let contents = FolderContents {
         files: &files,
         config,
@@ -164,10 +185,8 @@ fn write_job(
     Ok(Exported {
         folder: out.to_path_buf(),
         summary: format!(
-            "job {}: trained again on {backend}, test accuracy {:.4} (stored {:.4}), {} test predictions written",
+            "job {}: {origin}, test accuracy {accuracy:.4} (stored {stored_accuracy:.4}), {} test predictions written",
             row.job_key,
-            outcome.test.accuracy,
-            stored_accuracy,
             logits.len()
         ),
     })
@@ -181,10 +200,25 @@ fn head_tensors(model: &Classifier) -> Vec<NamedTensor> {
         .collect()
 }
 
+/// Accuracy and mean cross-entropy of `logits` against class ids `labels`.
+fn accuracy_and_loss(logits: &[Vec<f32>], labels: &[usize]) -> (f64, f64) {
+    let (mut correct, mut loss) = (0usize, 0.0f64);
+    for (row, &label) in logits.iter().zip(labels) {
+        let predicted = (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+        correct += usize::from(predicted == label);
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let log_sum = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+        loss += log_sum - row[label] as f64;
+    }
+    let n = labels.len().max(1) as f64;
+    (correct as f64 / n, loss / n)
+}
+
 fn job_card(
     spec: &JobSpec,
     row: &JobResultRow,
-    retrained: &thaw_train::finetune::SplitMetrics,
+    export_accuracy: f64,
+    origin: &str,
     verdict: Option<&str>,
     test_examples: usize,
 ) -> String {
@@ -206,7 +240,7 @@ fn job_card(
          | | |\n|---|---|\n\
          | cell | {cell} |\n| seed | {seed} |\n| learning rate | {lr:e} |\n| epochs | {epochs} (best on validation: {best_epoch}) |\n\
          | max length | {max_length} tokens |\n\
-         | validation accuracy | {val} |\n| test accuracy | {test} ({test_examples} examples; this export, trained again: {retrained:.2} %) |\n\
+         | validation accuracy | {val} |\n| test accuracy | {test} ({test_examples} examples; this export, {origin}: {exported:.2} %) |\n\
          | test macro-F1 | {f1} |\n\n\
          {verdict}\
          ## Use it\n\n\
@@ -248,7 +282,7 @@ fn job_card(
         max_length = spec.data.max_length,
         val = percent(row.val_accuracy),
         test = percent(row.test_accuracy),
-        retrained = 100.0 * retrained.accuracy,
+        exported = 100.0 * export_accuracy,
         f1 = percent(row.test_macro_f1),
         // "(below)" points into the report, which the card does not include.
         verdict = verdict.map_or(String::new(), |v| format!(
@@ -333,4 +367,19 @@ fn write_stage(
             stage.key, check.loss
         ),
     })
+}
+
+/// Deletes the kept weights of done jobs outside `keep` (`[train] keep = "best-per-cell"`,
+/// after a run's report): weights of jobs still running or pending are never touched.
+/// Returns how many files were deleted.
+pub fn prune_kept_weights(db: &Path, done: &[&str], keep: &[&str]) -> Result<usize> {
+    let mut deleted = 0;
+    for key in done.iter().filter(|k| !keep.contains(k)) {
+        let path = weights_path(db, key);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("deleting {}", path.display()))?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }

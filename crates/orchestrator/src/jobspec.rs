@@ -99,4 +99,7 @@ pub struct JobSpec {
     pub settings: FineTuneSettings,
     /// Memory for frozen-prefix activations in the worker, MiB.
     pub prefix_cache_mb: usize,
+    /// Write the fine-tuned weights beside the database (`[train] keep`); not part of the key.
+    #[serde(default)]
+    pub keep_weights: bool,
 }

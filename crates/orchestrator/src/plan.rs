@@ -20,7 +20,7 @@ use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
 use crate::keys::{job_key, stage_key};
 use crate::resolve::{resolve_corpus, resolve_data, resolve_model};
 use crate::spec::{
-    FreezeAxis, Init, IntermediateSection, LrAxis, Source, SpecError, SweepFile, default_lrs,
+    FreezeAxis, Init, IntermediateSection, Keep, LrAxis, Source, SpecError, SweepFile, default_lrs,
 };
 
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// What the report shows as the setup.
     pub setup: serde_json::Value,
+    /// Which fine-tuned weights the sweep keeps (`[train] keep`).
+    pub keep: Keep,
 }
 
 impl Plan {
@@ -518,6 +520,7 @@ pub fn expand(
                                         seed,
                                         settings: trainer(file, lr, pooling),
                                         prefix_cache_mb: file.cache.prefix_mb,
+                                        keep_weights: file.train.keep != Keep::None,
                                     };
                                     jobs.push(JobPlan {
                                         key: job_key(&spec),
@@ -573,6 +576,7 @@ pub fn expand(
             "weight_decay": file.train.weight_decay,
             "warmup_ratio": file.train.warmup_ratio,
             "max_grad_norm": file.train.max_grad_norm,
+            "keep": file.train.keep,
         },
         "description": file.sweep.description,
         "rules": if notes.is_empty() { None } else { Some(notes.join("; ")) },
@@ -585,6 +589,7 @@ pub fn expand(
         jobs,
         notes,
         setup,
+        keep: file.train.keep,
     })
 }
 

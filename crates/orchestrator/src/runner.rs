@@ -19,6 +19,7 @@ use thaw_train::load::{CHECKPOINT_EXTENSION, is_current_checkpoint};
 use thaw_train::model::Classifier;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
+use thaw_train::weights::save_safetensors;
 use thaw_train::{
     BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, TrainError,
 };
@@ -77,8 +78,18 @@ pub fn requeue(store: &Store) -> impl Future<Output = thaw_store::Result<Vec<Str
 
 /// Where a stage's checkpoint lives: next to the database.
 pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
+    beside(db, "stages", stage_key)
+}
+
+/// Where a job's fine-tuned weights live when the sweep keeps them (`[train] keep`).
+pub fn weights_path(db: &Path, job_key: &str) -> PathBuf {
+    beside(db, "weights", job_key)
+}
+
+/// `results/NAME.db` -> `results/NAME.<folder>/<key>.safetensors`.
+fn beside(db: &Path, folder: &str, key: &str) -> PathBuf {
     let stem = db.file_stem().and_then(|s| s.to_str()).unwrap_or("thaw");
-    db.with_file_name(format!("{stem}.stages")).join(format!("{stage_key}.{CHECKPOINT_EXTENSION}"))
+    db.with_file_name(format!("{stem}.{folder}")).join(format!("{key}.{CHECKPOINT_EXTENSION}"))
 }
 
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
@@ -180,7 +191,8 @@ impl Worker {
                     (None, Init::Pretrained) => Start::Pretrained,
                     (None, Init::Scratch) => Start::Scratch,
                 };
-                Task::Job(spec, start)
+                let keep = spec.keep_weights.then(|| weights_path(&self.options.db, &key));
+                Task::Job(spec, start, keep)
             }
         };
         let label = task.label();
@@ -317,7 +329,8 @@ fn panic_message(error: tokio::task::JoinError) -> String {
 
 enum Task {
     Stage(StageSpec, PathBuf),
-    Job(JobSpec, Start),
+    /// With the file to keep the fine-tuned weights in, when the sweep keeps them.
+    Job(JobSpec, Start, Option<PathBuf>),
 }
 
 enum TaskOutput {
@@ -335,7 +348,7 @@ impl Task {
                 s.settings.freeze,
                 s.settings.steps
             ),
-            Task::Job(j, _) => format!(
+            Task::Job(j, _, _) => format!(
                 "{} {} k={} lr={:e} seed={}{}",
                 j.init.as_str(),
                 j.intermediate,
@@ -357,7 +370,9 @@ impl Task {
             Task::Stage(spec, out) => {
                 run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage)
             }
-            Task::Job(spec, start) => run_job(&spec, start, backend, caches, observer),
+            Task::Job(spec, start, keep) => {
+                run_job(&spec, start, backend, keep.as_deref(), caches, observer)
+            }
         }
     }
 }
@@ -368,7 +383,7 @@ pub(crate) fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertCon
     Ok((files, config))
 }
 
-fn load_data(
+pub(crate) fn load_data(
     spec: &JobSpec,
     files: &ModelFiles,
     caches: &mut Caches,
@@ -422,10 +437,15 @@ fn run_job(
     spec: &JobSpec,
     start: Start,
     backend: BackendKind,
+    keep: Option<&Path>,
     caches: &mut Caches,
     observer: &mut Observer,
 ) -> thaw_train::Result<TaskOutput> {
-    let (out, _, _) = fine_tune_spec(spec, start, backend, caches, observer)?;
+    let (out, model, _) = fine_tune_spec(spec, start, backend, caches, observer)?;
+    if let Some(path) = keep {
+        // Written (atomically) before the result is stored: a done job's kept weights exist.
+        save_safetensors(&model, path)?;
+    }
     let epochs = out
         .epochs
         .iter()

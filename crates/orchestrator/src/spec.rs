@@ -6,8 +6,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use thaw_train::{MlmSettings, Pooling};
@@ -157,6 +157,24 @@ pub struct TrainSection {
     pub max_grad_norm: f64,
     #[serde(default)]
     pub pooling: Pooling,
+    /// Which fine-tuned models to keep on disk for `thaw export` (others are trained again).
+    #[serde(default)]
+    pub keep: Keep,
+}
+
+/// `[train] keep`: which jobs' fine-tuned weights are written beside the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Keep {
+    /// None: `thaw export` trains a job again from its key (the default; hundreds of MiniLM
+    /// jobs would take tens of GB).
+    #[default]
+    None,
+    /// Every job's, until the report is written; then only the seed `thaw export --best`
+    /// would take from each cell.
+    BestPerCell,
+    /// Every job's.
+    All,
 }
 
 impl Default for TrainSection {
@@ -169,6 +187,7 @@ impl Default for TrainSection {
             warmup_ratio: d_warmup(),
             max_grad_norm: d_clip(),
             pooling: Pooling::default(),
+            keep: Keep::default(),
         }
     }
 }

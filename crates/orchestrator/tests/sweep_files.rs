@@ -366,3 +366,29 @@ fn bad_sweep_files_are_located_and_explained() {
     let missing = read(Path::new("/no/such/sweep.toml")).map(|_| ()).unwrap_err().to_string();
     assert!(missing.contains("/no/such/sweep.toml: cannot read the sweep file"), "{missing}");
 }
+
+#[test]
+fn keeping_weights_changes_no_key_and_bad_values_name_their_line() {
+    let f = Fixture::new();
+    let keys = |plan: &Plan| plan.jobs.iter().map(|j| j.key.clone()).collect::<Vec<_>>();
+    let plain = f.plan(BASE).unwrap();
+    assert!(plain.jobs.iter().all(|j| !j.spec.keep_weights));
+    let kept = f.plan(&BASE.replace("[train]\n", "[train]\nkeep = \"best-per-cell\"\n")).unwrap();
+    assert!(kept.jobs.iter().all(|j| j.spec.keep_weights));
+    assert_eq!(keys(&kept), keys(&plain), "keeping weights does not change what a job computes");
+    let err = f.plan(&BASE.replace("[train]\n", "[train]\nkeep = \"best\"\n")).unwrap_err();
+    assert!(
+        err.contains("sweep.toml:")
+            && err
+                .contains("unknown variant `best`, expected one of `none`, `best-per-cell`, `all`"),
+        "{err}"
+    );
+    // The majority-class baselines of validation and test are recorded for the report.
+    let baseline = &plain.setup["baseline"];
+    assert_eq!(baseline["test"]["examples"], 6);
+    assert_eq!(
+        baseline["test"]["label"], "0",
+        "labels 0 and 1 alternate from 0: 3 of 6 each, the first wins"
+    );
+    assert_eq!(baseline["test"]["accuracy"], 0.5);
+}

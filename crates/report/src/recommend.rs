@@ -58,17 +58,29 @@ pub fn recommended_job<'a>(
     let candidates: Vec<&Cell> =
         cells.iter().filter(|c| c.key.train_size.map_or(i64::MAX, |n| n) == largest).collect();
     let best = ranked(&candidates).first()?.cell;
-    let keys = &best.selected_lr()?.done_job_keys;
-    let job = rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
+    let job = best_seed(best, rows)?;
+    let verdict =
+        best_paragraph(&ranked(&candidates), &Names::new(&cells), Metric::Test, baselines);
+    Some((job, verdict))
+}
+
+/// The done job of `cell`, at its selected lr, with the best validation accuracy (ties:
+/// lower validation loss, then the smaller seed).
+fn best_seed<'a>(cell: &Cell, rows: &'a [JobResultRow]) -> Option<&'a JobResultRow> {
+    let keys = &cell.selected_lr()?.done_job_keys;
+    rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
         let score = |r: &JobResultRow| {
             (r.val_accuracy.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX))
         };
         let (sa, sb) = (score(a), score(b));
         sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.seed.cmp(&a.seed))
-    })?;
-    let verdict =
-        best_paragraph(&ranked(&candidates), &Names::new(&cells), Metric::Test, baselines);
-    Some((job, verdict))
+    })
+}
+
+/// Each cell's best seed at its selected lr: the jobs whose weights `[train] keep =
+/// "best-per-cell"` keeps, and among which `thaw export --best` chooses.
+pub fn best_job_per_cell(rows: &[JobResultRow]) -> Vec<&JobResultRow> {
+    crate::aggregate::cells(rows, Metric::Test).iter().filter_map(|c| best_seed(c, rows)).collect()
 }
 
 /// A cell with a result: `shown` is the displayed metric (test unless asked otherwise) and

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
-use crate::model::{BertModel, MaskedLm};
+use crate::model::{BertModel, Classifier, MaskedLm, Pooling};
 use crate::weights::{Checkpoint, RandomInit, Weights};
 
 /// The three files of a Hugging Face BERT checkpoint.
@@ -63,6 +63,20 @@ pub const CHECKPOINT_EXTENSION: &str = "safetensors";
 /// True when `path` is an intermediate-MLM checkpoint this version reads.
 pub fn is_current_checkpoint(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == CHECKPOINT_EXTENSION)
+}
+
+/// A fine-tuned classifier (encoder and `classifier.*` head) from one safetensors file, as
+/// a worker keeps it (`[train] keep`).
+pub fn load_classifier(
+    path: &Path,
+    config: &BertConfig,
+    num_labels: usize,
+    pooling: Pooling,
+    device: &Device,
+) -> Result<Classifier> {
+    let mut checkpoint = Checkpoint::open(path, device)?;
+    let bert = BertModel::load(config, &mut Weights::new(&mut checkpoint), device)?;
+    Classifier::new(config, bert, num_labels, pooling, &mut checkpoint)
 }
 
 /// A whole masked-LM model (encoder and `cls.predictions` head) from one safetensors file,
