@@ -195,6 +195,8 @@ pub struct LrSummary {
     pub train_seconds: Option<Estimate>,
     /// The done jobs behind these numbers, so charts can plot them one by one.
     pub done_job_keys: Vec<String>,
+    /// (seed, displayed accuracy) of every done job, for differences paired over seeds.
+    pub accuracy_by_seed: Vec<(i64, f64)>,
 }
 
 impl LrSummary {
@@ -215,6 +217,10 @@ impl LrSummary {
             macro_f1: collect(&|r| metric.macro_f1(r)),
             train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
+            accuracy_by_seed: done
+                .iter()
+                .filter_map(|r| metric.accuracy(r).map(|a| (r.seed, a)))
+                .collect(),
         }
     }
 }

@@ -521,7 +521,10 @@ fn method_section(metric: Metric) -> String {
          among the rest, the lr with the best mean validation accuracy is selected; ties go to the higher mean \
          validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
          The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
-         over seeds (df = n − 1; one seed gives no interval). Differences between cells use Welch's interval. \
+         over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
+         is paired over seeds when both cells finished the same seeds (the Student-t interval of the per-seed differences: \
+         seeds share the training subsample and data order, so that interval is the tighter honest one); otherwise it is \
+         Welch's interval on the two means. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
          cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \

@@ -7,7 +7,7 @@ use thaw_store::{Baselines, Init, JobResultRow, StageRow};
 use crate::aggregate::{Cell, Metric, format_lr};
 use crate::baseline::{describe, is_above, lower_bound};
 use crate::labels::Names;
-use crate::stats::{Estimate, welch};
+use crate::stats::{Estimate, paired, welch};
 
 /// Below this pre-MLM perplexity the text reads like the pretraining data; above
 /// [`FAR_PERPLEXITY`] it is far from it. Heuristics: the numbers depend on tokenizer and mask rate.
@@ -278,11 +278,22 @@ fn best_where<'a>(
 }
 
 /// "+1.2 pts (95% CI -0.3 to +2.7, Welch)".
-fn difference_text(a: &Estimate, b: &Estimate) -> (String, i32) {
-    let d = welch(a, b);
+/// The difference of two cells' displayed accuracy (a - b), at their selected lrs: paired
+/// over seeds when both finished the same seeds, else Welch's interval.
+fn difference_text(a: &Cell, b: &Cell) -> (String, i32) {
+    let (Some(la), Some(lb)) = (a.selected_lr(), b.selected_lr()) else {
+        return ("not computable yet".to_string(), 0);
+    };
+    let (d, how) = match paired(&la.accuracy_by_seed, &lb.accuracy_by_seed) {
+        Some(d) => (d, format!("paired over {} seeds", la.accuracy_by_seed.len())),
+        None => match (la.accuracy, lb.accuracy) {
+            (Some(ea), Some(eb)) => (welch(&ea, &eb), "Welch".to_string()),
+            _ => return ("not computable yet".to_string(), 0),
+        },
+    };
     let text = match (d.low(), d.high()) {
         (Some(lo), Some(hi)) => format!(
-            "{:+.1} pts (95% CI {:+.1} to {:+.1}, Welch)",
+            "{:+.1} pts (95% CI {:+.1} to {:+.1}, {how})",
             100.0 * d.mean,
             100.0 * lo,
             100.0 * hi
@@ -310,7 +321,7 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
             let without = best_where(cells, |c| c.key.init == *init && c.key.intermediate == "none");
             match (with, without) {
                 (Some((wc, w)), Some((nc, n))) => {
-                    let (diff, sign) = difference_text(&w, &n);
+                    let (diff, sign) = difference_text(wc, nc);
                     let verdict = match sign {
                         1 => "it helped",
                         -1 => "it hurt",
@@ -354,7 +365,7 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names, baselines: Option<&Baseline
             percent(&p)
         );
     }
-    let (diff, sign) = difference_text(&s, &p);
+    let (diff, sign) = difference_text(sc, pc);
     let verdict = match sign {
         1 => "**Scratch beats pretrained.**",
         -1 => "Scratch is not competitive.",

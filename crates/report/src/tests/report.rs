@@ -87,6 +87,8 @@ async fn scratch_that_wins_is_reported_as_beating_pretrained() {
     assert!(all_part.contains("**Best cell: *scratch, no MLM, 4/4 layers unfrozen (full fine-tuning), train size all* at lr 1e-5"), "{all_part}");
     assert!(all_part.contains("**Scratch beats pretrained.**"), "{all_part}");
     assert!(all_part.contains("difference (scratch − pretrained) +18."), "{all_part}");
+    // Both cells finished seeds 1, 2 and 3: the difference is paired over them.
+    assert!(all_part.contains("paired over 3 seeds)"), "{all_part}");
     assert!(rec.contains("Intermediate MLM: not part of this sweep."));
     assert!(text.contains("Sweep finished: all 108 jobs done."), "{text}");
     assert!(text.contains("![Test accuracy vs training-set size"), "train-size chart embedded");
