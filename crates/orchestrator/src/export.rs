@@ -67,16 +67,18 @@ pub async fn export_job(
         &store.spec_json(WorkKind::Job, key).await?.context("the job's spec is missing")?,
     )
     .context("the job's spec in the database")?;
-    let start = match (&spec.stage_key, spec.init) {
-        (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
-        (None, Init::Pretrained) => Start::Pretrained,
-        (None, Init::Scratch) => Start::Scratch,
-    };
     let backend: BackendKind = row.backend.as_deref().unwrap_or("flex").parse()?;
     backend.check_built()?;
+    let weights = match Some(weights_path(db, key)).filter(|p| p.is_file()) {
+        Some(kept) => Weights::Kept(kept),
+        None => Weights::TrainAgain(match (&spec.stage_key, spec.init) {
+            (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
+            (None, Init::Pretrained) => Start::Pretrained,
+            (None, Init::Scratch) => Start::Scratch,
+        }),
+    };
     let out = out.to_path_buf();
-    let kept = Some(weights_path(db, key)).filter(|p| p.is_file());
-    tokio::task::spawn_blocking(move || write_job(&spec, start, backend, kept, &row, verdict, &out))
+    tokio::task::spawn_blocking(move || write_job(&spec, weights, backend, &row, verdict, &out))
         .await
         .map_err(|e| anyhow!("the export thread failed: {e}"))?
 }
@@ -94,11 +96,18 @@ async fn current_checkpoint(store: &Store, stage: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Where an exported job's weights come from.
+enum Weights {
+    /// The file a worker kept (`[train] keep`).
+    Kept(PathBuf),
+    /// Training the job again from this start.
+    TrainAgain(Start),
+}
+
 fn write_job(
     spec: &JobSpec,
-    start: Start,
+    weights: Weights,
     backend: BackendKind,
-    kept: Option<PathBuf>,
     row: &JobResultRow,
     verdict: Option<String>,
     out: &Path,
@@ -108,8 +117,8 @@ fn write_job(
     let mut observer = Observer { on_event: &mut quiet, stop: &stop };
     let mut caches = Caches::default();
     let device = backend.device()?;
-    let (model, data, origin) = match kept {
-        Some(path) => {
+    let (model, data, origin) = match weights {
+        Weights::Kept(path) => {
             let (files, config) = model_files(&spec.model.dir)?;
             let data = load_data(spec, &files, &mut caches, &mut observer)?;
             let model = load_classifier(
@@ -121,7 +130,7 @@ fn write_job(
             )?;
             (model, data, format!("read from the kept weights {}", path.display()))
         }
-        None => {
+        Weights::TrainAgain(start) => {
             let (_, model, data) =
                 fine_tune_spec(spec, start, backend, &mut caches, &mut observer)?;
             (model, data, format!("trained again on {backend}"))
