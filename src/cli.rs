@@ -83,8 +83,8 @@ pub enum Command {
         #[arg(long)]
         all_lrs: bool,
     },
-    /// Write a finished job (trained again from its key) or an intermediate-MLM stage as a
-    /// folder that Hugging Face transformers loads.
+    /// Write a finished job (from its kept weights, or trained again from its key) or an
+    /// intermediate-MLM stage as a folder that Hugging Face transformers loads.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["job", "best", "stage"])))]
     Export {
         #[command(flatten)]
@@ -114,6 +114,7 @@ pub enum Command {
 pub struct Target {
     /// A sweep file: its database is results/<name>.db unless --db says otherwise.
     pub file: Option<PathBuf>,
+    /// The database (default: the sweep file's, or the only one in results/).
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// The sweep's name, when the database holds several.
