@@ -54,13 +54,13 @@ pub fn recommended_job<'a>(
     baselines: Option<&Baselines>,
 ) -> Option<(&'a JobResultRow, String)> {
     let cells = crate::aggregate::cells(rows, Metric::Test);
-    let largest = cells.iter().map(|c| c.key.train_size.map_or(i64::MAX, |n| n)).max()?;
-    let candidates: Vec<&Cell> =
-        cells.iter().filter(|c| c.key.train_size.map_or(i64::MAX, |n| n) == largest).collect();
-    let best = ranked(&candidates).first()?.cell;
-    let job = best_seed(best, rows)?;
-    let verdict =
-        best_paragraph(&ranked(&candidates), &Names::new(&cells), Metric::Test, baselines);
+    // "All examples" (no train_size) is the largest size.
+    let size = |c: &Cell| c.key.train_size.unwrap_or(i64::MAX);
+    let largest = cells.iter().map(size).max()?;
+    let candidates: Vec<&Cell> = cells.iter().filter(|c| size(c) == largest).collect();
+    let ranked = ranked(&candidates);
+    let job = best_seed(ranked.first()?.cell, rows)?;
+    let verdict = best_paragraph(&ranked, &Names::new(&cells), Metric::Test, baselines);
     Some((job, verdict))
 }
 

@@ -165,6 +165,14 @@ impl SplitName {
     }
 }
 
+/// AdamW as thaw trains with it (fine-tuning and MLM alike): PyTorch's epsilon 1e-8, gradient
+/// clipping per parameter tensor at `max_grad_norm` (0 disables).
+pub fn adamw(weight_decay: f64, max_grad_norm: f64) -> AdamWConfig {
+    AdamWConfig::new().with_weight_decay(weight_decay as f32).with_epsilon(1e-8).with_grad_clipping(
+        (max_grad_norm > 0.0).then_some(GradientClippingConfig::Norm(max_grad_norm as f32)),
+    )
+}
+
 /// Mean cross-entropy of `logits` against `targets`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [n, _] = logits.dims();
@@ -228,13 +236,7 @@ pub fn fine_tune_returning_model(
         0.0
     };
 
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(s.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping(
-            (s.max_grad_norm > 0.0).then_some(GradientClippingConfig::Norm(s.max_grad_norm as f32)),
-        )
-        .init();
+    let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
     let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
     let total_steps = steps_per_epoch * s.epochs;
     let warmup = ((total_steps as f64) * s.warmup_ratio).round() as usize;

@@ -41,8 +41,9 @@ pub fn write_folder<M: Module>(module: &M, contents: &FolderContents, out: &Path
         std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
     };
     write("config.json", &pretty(&config(contents)?))?;
-    write("tokenizer.json", &pretty(&tokenizer(contents)?))?;
-    write("tokenizer_config.json", &pretty(&tokenizer_config(contents)))?;
+    let tokenizer = tokenizer(contents)?;
+    write("tokenizer.json", &pretty(&tokenizer))?;
+    write("tokenizer_config.json", &pretty(&tokenizer_config(&tokenizer, contents.max_length)))?;
     write("README.md", &contents.card)?;
     for (name, text) in &contents.extra {
         write(name, text)?;
@@ -93,14 +94,22 @@ fn tokenizer(contents: &FolderContents) -> Result<Value> {
     Ok(tokenizer)
 }
 
-fn tokenizer_config(contents: &FolderContents) -> Value {
-    let lowercase = std::fs::read_to_string(&contents.files.tokenizer)
-        .map(|text| text.contains("\"lowercase\":true") || text.contains("\"lowercase\": true"))
-        .unwrap_or(true);
+/// Whether any part of a tokenizer.json (its normalizer, for BERT) sets `"lowercase": true`.
+fn lowercases(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => {
+            fields.get("lowercase") == Some(&Value::Bool(true)) || fields.values().any(lowercases)
+        }
+        Value::Array(items) => items.iter().any(lowercases),
+        _ => false,
+    }
+}
+
+fn tokenizer_config(tokenizer: &Value, max_length: usize) -> Value {
     json!({
         "tokenizer_class": "BertTokenizer",
-        "do_lower_case": lowercase,
-        "model_max_length": contents.max_length,
+        "do_lower_case": lowercases(tokenizer),
+        "model_max_length": max_length,
         "cls_token": "[CLS]",
         "sep_token": "[SEP]",
         "pad_token": "[PAD]",

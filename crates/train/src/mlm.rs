@@ -10,8 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -23,7 +22,7 @@ use crate::batch::token_batch;
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
-use crate::finetune::{cross_entropy, lr_at};
+use crate::finetune::{adamw, cross_entropy, lr_at};
 use crate::freeze::{count_params, freeze_bottom};
 use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
 use crate::model::MaskedLm;
@@ -372,13 +371,7 @@ fn train_steps(
     what: &str,
 ) -> Result<MaskedLm> {
     observer.phase(Phase::Mlm, format!("{what}: {steps} steps"));
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(s.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping(
-            (s.max_grad_norm > 0.0).then_some(GradientClippingConfig::Norm(s.max_grad_norm as f32)),
-        )
-        .init();
+    let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
     let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;
     let started = Instant::now();
     for step in 0..steps {

@@ -132,7 +132,7 @@ impl Checkpoint {
     /// thaw does not use. A non-empty list means the checkpoint is not the architecture
     /// its config describes.
     pub fn unused_tensors(&self) -> Vec<String> {
-        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
+        let st = self.file();
         let mut unused: Vec<String> = st
             .names()
             .into_iter()
@@ -163,26 +163,35 @@ impl Checkpoint {
         out
     }
 
-    /// Whether the file holds the tensor called `name` (Hugging Face naming, as asked for).
-    pub fn contains(&self, name: &str) -> bool {
-        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
-        self.candidates(name).iter().any(|c| st.tensor(c).is_ok())
+    fn file(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("validated in open")
     }
 
-    /// The values of tensor `name`, converted to f32, if the file holds it.
-    fn values(&self, name: &str) -> Result<Option<Vec<f32>>> {
-        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
-        let Some((found, view)) =
-            self.candidates(name).into_iter().find_map(|c| st.tensor(&c).ok().map(|v| (c, v)))
-        else {
-            return Ok(None);
-        };
-        to_f32(view.dtype(), view.data()).map(Some).ok_or_else(|| {
+    /// The tensor called `name` (Hugging Face naming, as asked for) under the name the file
+    /// uses, if the file holds it.
+    fn find<'a>(&self, file: &SafeTensors<'a>, name: &str) -> Option<(String, TensorView<'a>)> {
+        self.candidates(name).into_iter().find_map(|c| file.tensor(&c).ok().map(|v| (c, v)))
+    }
+
+    /// A found tensor's values as f32, or an error naming its unsupported dtype.
+    fn decode(&self, found: &str, view: &TensorView) -> Result<Vec<f32>> {
+        to_f32(view.dtype(), view.data()).ok_or_else(|| {
             self.err(format!(
                 "tensor '{found}' has dtype {:?}; thaw reads F32, F16 and BF16",
                 view.dtype()
             ))
         })
+    }
+
+    /// Whether the file holds the tensor called `name` (Hugging Face naming, as asked for).
+    pub fn contains(&self, name: &str) -> bool {
+        self.find(&self.file(), name).is_some()
+    }
+
+    /// The values of tensor `name`, converted to f32, if the file holds it.
+    fn values(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        let file = self.file();
+        self.find(&file, name).map(|(found, view)| self.decode(&found, &view)).transpose()
     }
 
     /// A masked-LM decoder stored in the file must be the one thaw computes: tied to the word
@@ -215,14 +224,11 @@ impl WeightSource for Checkpoint {
         shape: [usize; D],
         _init: Init,
     ) -> Result<Tensor<D>> {
-        let st = SafeTensors::deserialize(&self.bytes).expect("validated in open");
-        let candidates = self.candidates(name);
-        let Some((found_name, view)) =
-            candidates.iter().find_map(|c| st.tensor(c).ok().map(|v| (c.clone(), v)))
-        else {
+        let file = self.file();
+        let Some((found_name, view)) = self.find(&file, name) else {
             return Err(self.err(format!(
                 "tensor '{}' is missing (expected shape {shape:?}); is this a BERT checkpoint matching its config.json?",
-                candidates[0]
+                self.candidates(name)[0]
             )));
         };
         if view.shape() != shape {
@@ -231,18 +237,13 @@ impl WeightSource for Checkpoint {
                 view.shape()
             )));
         }
-        let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-            self.err(format!(
-                "tensor '{found_name}' has dtype {:?}; thaw reads F32, F16 and BF16",
-                view.dtype()
-            ))
-        })?;
+        let values = self.decode(&found_name, &view)?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(self.err(format!(
                 "tensor '{found_name}' holds a non-finite value at flat index {i}: the weights are corrupt"
             )));
         }
-        drop(st);
+        drop(file);
         self.used.insert(found_name);
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
     }
