@@ -9,6 +9,7 @@ use thaw_orchestrator::export::{export_job, export_stage, prune_kept_weights};
 use thaw_orchestrator::launch::{WorkerCommand, run_workers};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::runner::{Sink, Worker, WorkerMessage, WorkerOptions, worker_id};
+use thaw_orchestrator::search::{Next, cell_label, next as next_step, observe};
 use thaw_orchestrator::spec::Keep;
 use thaw_report::Metric;
 use thaw_report::tables::{self, Format};
@@ -77,7 +78,9 @@ async fn run(
     // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
     let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
     let store = Store::open(&db).await?;
-    let summary = thaw_orchestrator::register(&store, &source, &plan, backend).await?;
+    let mut step = search_step(&store, &plan).await?;
+    let summary = thaw_orchestrator::register(&store, &source, &plan, &step.jobs, backend).await?;
+    record_decisions(&store, &plan.sweep, &step).await?;
     if retry_failed {
         let n = store.retry_failed(&plan.sweep).await?;
         eprintln!("{n} failed jobs/stages back to pending");
@@ -99,8 +102,13 @@ async fn run(
     }
     if workers == 0 {
         eprintln!(
-            "registered only (--workers 0); start workers with `thaw worker --db {}`",
-            db.display()
+            "registered only (--workers 0); start workers with `thaw worker --db {}`{}",
+            db.display(),
+            if plan.search.is_some() {
+                "; the adaptive search adds its next jobs when `thaw run` is run again"
+            } else {
+                ""
+            }
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,7 +126,23 @@ async fn run(
         ],
     };
     let show_bars = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let outcome = run_workers(&store, &plan.sweep, workers, &command, show_bars).await?;
+    // A grid runs once; an adaptive search runs what it holds, then decides what comes next
+    // from the stored results, until it adds nothing.
+    let mut failures = Vec::new();
+    let outcome = loop {
+        let mut outcome = run_workers(&store, &plan.sweep, workers, &command, show_bars).await?;
+        failures.append(&mut outcome.failures);
+        if outcome.interrupted || plan.search.is_none() {
+            break outcome;
+        }
+        let held = step.jobs.len();
+        step = search_step(&store, &plan).await?;
+        thaw_orchestrator::register(&store, &source, &plan, &step.jobs, backend).await?;
+        record_decisions(&store, &plan.sweep, &step).await?;
+        if step.jobs.len() == held {
+            break outcome;
+        }
+    };
     eprintln!(
         "{} done, {} failed, {} pending after {:.0}s{}",
         outcome.done,
@@ -127,7 +151,7 @@ async fn run(
         started.elapsed().as_secs_f64(),
         if outcome.interrupted { " (stopped; run the same command to resume)" } else { "" }
     );
-    for (key, why) in &outcome.failures {
+    for (key, why) in &failures {
         eprintln!("failed {key}: {why}");
     }
     if outcome.interrupted {
@@ -153,6 +177,31 @@ async fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The jobs the sweep holds now: the whole grid, or what the adaptive search asks for given
+/// what the store holds.
+async fn search_step(store: &Store, plan: &Plan) -> Result<Next> {
+    let Some(search) = &plan.search else {
+        return Ok(Next { jobs: plan.jobs.clone(), decisions: Vec::new(), finished: true });
+    };
+    let observed = observe(store, &plan.sweep).await?;
+    Ok(next_step(plan, search, &observed))
+}
+
+/// Stores the step's decisions and prints those not stored before.
+async fn record_decisions(store: &Store, sweep: &str, step: &Next) -> Result<()> {
+    for i in store.record_decisions(sweep, &step.decisions).await? {
+        let d = &step.decisions[i];
+        let what = match (d.lr, d.seed) {
+            (Some(lr), _) => format!(" lr {}", thaw_report::aggregate::format_lr(lr)),
+            (None, Some(seed)) => format!(" seed {seed}"),
+            _ => String::new(),
+        };
+        let cell = serde_json::from_str(&d.cell).map(|c| cell_label(&c)).unwrap_or_default();
+        eprintln!("search: {:?}{what} {cell}: {}", d.action, d.reason);
+    }
+    Ok(())
 }
 
 /// `[train] keep = "best-per-cell"`: of the done jobs' kept weights, only each cell's best

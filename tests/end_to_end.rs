@@ -372,6 +372,119 @@ lr = [5e-5]"#;
     assert!(statuses[0][2].parse::<i64>().unwrap() <= 2, "{statuses:?}");
 }
 
+/// Two cells, three learning rates each, halving and racing: 12 rungs, then full jobs.
+fn adaptive_sweep(dir: &Path) -> PathBuf {
+    let grid = r#"freeze = [0, 6]
+train_size = [64]
+lr = { full = [2e-5, 1e-4, 5e-4], head_only = [1e-3, 3e-3, 1e-2] }
+
+[search]
+lr = "halving"
+seeds = { min = 2, max = 3 }"#;
+    let file = sweep_file(dir, "adaptive", grid);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("epochs = 1\n", "epochs = 2\n")).unwrap();
+    file
+}
+
+#[test]
+fn an_adaptive_sweep_killed_mid_search_resumes_to_the_same_decisions() {
+    // The same sweep uninterrupted: what the search decides when nothing goes wrong.
+    let straight = tempfile::tempdir().unwrap();
+    let file = adaptive_sweep(straight.path());
+    let plan = thaw(straight.path(), &["plan", file.to_str().unwrap()]);
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan_text.contains("between 16 and 18 jobs (rungs included), against 18 for the full grid"),
+        "{plan_text}"
+    );
+    assert!(thaw(straight.path(), &["run", file.to_str().unwrap()]).status.success());
+    let db = straight.path().join("results/adaptive.db");
+    let decisions = |db: &Path| {
+        sqlite_rows(db, "SELECT decision, action, reason FROM search_decisions ORDER BY decision")
+    };
+    let expected = decisions(&db);
+    let count = |db: &Path, action: &str| expected_count(&decisions(db), action);
+    assert_eq!((count(&db, "prune"), count(&db, "promote"), count(&db, "stop")), (4, 2, 1));
+    let rungs = sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE rung = 1 AND status = 'done'");
+    assert_eq!(rungs[0][0], "12");
+    // Pruned learning rates have a rung and no full job; kept ones have full jobs and no test
+    // number comes from a rung.
+    let pruned_full = sqlite_rows(
+        &db,
+        "SELECT COUNT(*) FROM search_decisions d JOIN job_results v ON v.lr = d.lr AND v.rung IS NULL WHERE d.action = 'prune'",
+    );
+    assert_eq!(pruned_full[0][0], "0");
+    assert_eq!(
+        sqlite_rows(
+            &db,
+            "SELECT COUNT(*) FROM results r JOIN jobs j ON j.key = r.job_key WHERE j.rung IS NOT NULL"
+        )[0][0],
+        "0"
+    );
+    let report =
+        std::fs::read_to_string(straight.path().join("results/adaptive/report.md")).unwrap();
+    assert!(report.contains("## How the search spent its compute"), "{report}");
+    assert!(report.contains("**Why it stopped**"), "{report}");
+    assert!(report.contains("| pruned |"), "{report}");
+
+    // Killed once some rungs are done, then run again: nothing done is redone, and the search
+    // ends with exactly the decisions of the uninterrupted run.
+    let dir = tempfile::tempdir().unwrap();
+    let file = adaptive_sweep(dir.path());
+    let db = dir.path().join("results/adaptive.db");
+    let mut run = Command::new(THAW);
+    run.args(["run", file.to_str().unwrap(), "--no-report"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
+    let mut child = run.spawn().unwrap();
+    wait_until(Duration::from_secs(300), || {
+        let done = std::panic::catch_unwind(|| {
+            sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'")[0][0]
+                .parse::<i64>()
+                .unwrap()
+        });
+        db.exists() && done.unwrap_or(0) >= 3
+    });
+    kill_group(&child);
+    child.wait().unwrap();
+    let finished_before: BTreeMap<String, String> =
+        sqlite_rows(&db, "SELECT key, finished_at FROM jobs WHERE status = 'done'")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+    assert!(finished_before.len() < 16, "killed before the search ended");
+    assert!(thaw(dir.path(), &["run", file.to_str().unwrap()]).status.success());
+    let after: BTreeMap<String, String> =
+        sqlite_rows(&db, "SELECT key, finished_at FROM jobs WHERE status = 'done'")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect();
+    for (key, at) in &finished_before {
+        assert_eq!(after.get(key), Some(at), "job {key} done before the kill was not run again");
+    }
+    let attempts = sqlite_rows(&db, "SELECT MAX(attempts) FROM jobs");
+    assert!(attempts[0][0].parse::<i64>().unwrap() <= 2, "{attempts:?}");
+    let resumed: Vec<Vec<String>> = decisions(&db);
+    let ids = |rows: &[Vec<String>]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&resumed), ids(&expected), "same seeds, same backend: the same search");
+    assert_eq!(
+        after.len(),
+        sqlite_rows(
+            &straight.path().join("results/adaptive.db"),
+            "SELECT COUNT(*) FROM jobs WHERE status = 'done'"
+        )[0][0]
+            .parse::<usize>()
+            .unwrap()
+    );
+}
+
+fn expected_count(rows: &[Vec<String>], action: &str) -> usize {
+    rows.iter().filter(|r| r[1] == action).count()
+}
+
 #[test]
 fn several_worker_processes_share_one_sweep_and_run_each_job_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -102,4 +102,8 @@ pub struct JobSpec {
     /// Write the fine-tuned weights beside the database (`[train] keep`); not part of the key.
     #[serde(default)]
     pub keep_weights: bool,
+    /// Stop after this many epochs, on the schedule of `settings.epochs`: a successive-halving
+    /// rung (validation only, no test). None: the full job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<usize>,
 }

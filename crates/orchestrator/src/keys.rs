@@ -80,11 +80,11 @@ pub fn stage_key(spec: &StageSpec) -> String {
 }
 
 /// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
-/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs.
+/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs. A rung
+/// (a job cut short for successive halving) adds its epochs; full jobs keep the keys they had
+/// before rungs existed.
 pub fn job_key(spec: &JobSpec) -> String {
-    format!(
-        "j-{}",
-        hash_json(&json!({
+    let mut identity = json!({
             "v": TRAINER_VERSION,
             "model": spec.model.identity,
             "data": spec.data.identity,
@@ -94,8 +94,11 @@ pub fn job_key(spec: &JobSpec) -> String {
             "freeze": spec.freeze,
             "seed": spec.seed,
             "settings": spec.settings,
-        }))
-    )
+    });
+    if let Some(epochs) = spec.rung {
+        identity["rung"] = json!(epochs);
+    }
+    format!("j-{}", hash_json(&identity))
 }
 
 /// The weights a job's frozen prefix is computed from; jobs with equal identities (and

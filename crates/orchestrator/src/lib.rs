@@ -2,7 +2,8 @@
 //!
 //! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data, [`keys`]
 //! holds every hash and key rule, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
-//! [`register`] records the plan in the store, [`export`] writes a job or stage as a
+//! [`register`] records the plan in the store, [`search`] decides which jobs an adaptive
+//! sweep runs next, [`export`] writes a job or stage as a
 //! Hugging Face folder, [`runner`] is one worker claiming work from
 //! the store, [`launch`] runs several worker processes with progress bars.
 
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod register;
 pub mod resolve;
 pub mod runner;
+pub mod search;
 pub mod spec;
 
 pub use plan::{Plan, build_plan};

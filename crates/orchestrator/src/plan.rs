@@ -19,8 +19,10 @@ use toml::Spanned;
 use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
 use crate::keys::{job_key, stage_key};
 use crate::resolve::{resolve_corpus, resolve_data, resolve_model};
+use crate::search::{Halving, SearchPlan};
 use crate::spec::{
-    FreezeAxis, Init, IntermediateSection, Keep, LrAxis, Source, SpecError, SweepFile, default_lrs,
+    FreezeAxis, Init, IntermediateSection, Keep, LrAxis, LrSearch, Source, SpecError, SweepFile,
+    default_lrs,
 };
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,14 @@ pub struct JobPlan {
     pub pooling: Pooling,
 }
 
+impl JobPlan {
+    /// This job cut short after `epochs` epochs (on its own schedule): a halving rung.
+    pub fn rung(&self, epochs: usize) -> JobPlan {
+        let spec = JobSpec { rung: Some(epochs), keep_weights: false, ..self.spec.clone() };
+        JobPlan { key: job_key(&spec), spec, ..self.clone() }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub sweep: String,
@@ -52,6 +62,8 @@ pub struct Plan {
     pub setup: serde_json::Value,
     /// Which fine-tuned weights the sweep keeps (`[train] keep`).
     pub keep: Keep,
+    /// `[search]`: halving and racing. None: every job of `jobs` runs.
+    pub search: Option<SearchPlan>,
 }
 
 impl Plan {
@@ -105,6 +117,9 @@ impl Plan {
             let lrs: Vec<String> = lrs.iter().map(|lr| format!("{lr:e}")).collect();
             out += &format!("  {cell}  lr=[{}]  {n} jobs\n", lrs.join(", "));
         }
+        if let Some(search) = &self.search {
+            out += &self.describe_search(search);
+        }
         for note in &self.notes {
             out += &format!("note: {note}\n");
         }
@@ -122,6 +137,50 @@ impl Plan {
                 );
             }
         }
+        out
+    }
+}
+
+impl Plan {
+    /// The search's rules and the fewest and most jobs it can run, against the full grid.
+    fn describe_search(&self, search: &SearchPlan) -> String {
+        let mut cells: BTreeMap<String, (BTreeSet<u64>, BTreeSet<u64>)> = BTreeMap::new();
+        for j in &self.jobs {
+            let entry = cells.entry(format!("{:?}", crate::search::cell_key(j))).or_default();
+            entry.0.insert(j.lr.to_bits());
+            entry.1.insert(j.spec.seed);
+        }
+        let (mut fewest, mut most) = (0, 0);
+        for (lrs, seeds) in cells.values() {
+            let (lrs, seeds) = (lrs.len(), seeds.len());
+            let min = search.race.map_or(seeds, |r| r.min.min(seeds));
+            let (rungs, kept) = match search.halving {
+                Some(h) if lrs > 1 => (lrs * min, h.kept(lrs)),
+                _ => (0, lrs),
+            };
+            fewest += rungs + kept * min;
+            most += rungs + kept * seeds;
+        }
+        let mut out = String::from("search:");
+        if let Some(h) = search.halving {
+            out += &format!(
+                " learning rates by successive halving (each lr trains a rung of {} epoch{}, the best 1/{} go on);",
+                h.rung_epochs,
+                if h.rung_epochs == 1 { "" } else { "s" },
+                h.rate
+            );
+        }
+        if let Some(r) = search.race {
+            out += &format!(" seeds raced from {} to {} per cell", r.min, r.max);
+            if let Some(b) = search.budget_seconds {
+                out += &format!(" within {:.0} minutes of worker time", b / 60.0);
+            }
+            out += ";";
+        }
+        out += &format!(
+            " between {fewest} and {most} jobs (rungs included), against {} for the full grid\n",
+            self.jobs.len()
+        );
         out
     }
 }
@@ -385,13 +444,7 @@ pub fn expand(
     let layers = config.num_hidden_layers;
     check_trainer(source, file)?;
     let freeze_depths = depths(source, &file.grid.freeze, layers)?;
-    let seeds = file.grid.seeds.get_ref().clone();
-    if seeds.is_empty() || seeds.iter().collect::<BTreeSet<_>>().len() != seeds.len() {
-        return Err(source.at(
-            &file.grid.seeds,
-            "seeds must be a non-empty list of distinct integers, e.g. [1, 2, 3]",
-        ));
-    }
+    let (seeds, search) = seeds_and_search(source, file)?;
     if file.grid.init.is_empty() {
         return Err(source.error(None, "grid.init is empty; valid: \"pretrained\", \"scratch\""));
     }
@@ -521,6 +574,7 @@ pub fn expand(
                                         settings: trainer(file, lr, pooling),
                                         prefix_cache_mb: file.cache.prefix_mb,
                                         keep_weights: file.train.keep != Keep::None,
+                                        rung: None,
                                     };
                                     jobs.push(JobPlan {
                                         key: job_key(&spec),
@@ -580,6 +634,12 @@ pub fn expand(
         },
         "description": file.sweep.description,
         "rules": if notes.is_empty() { None } else { Some(notes.join("; ")) },
+        "search": search.as_ref().map(|s| json!({
+            "halving": s.halving.map(|h| json!({"rate": h.rate, "rung_epochs": h.rung_epochs})),
+            "seeds": s.race.map(|r| json!({"min": r.min, "max": r.max})),
+            "budget_minutes": s.budget_seconds.map(|b| b / 60.0),
+            "grid_jobs": jobs.len(),
+        })),
     });
     Ok(Plan {
         sweep: file.sweep.name.get_ref().clone(),
@@ -590,7 +650,84 @@ pub fn expand(
         notes,
         setup,
         keep: file.train.keep,
+        search,
     })
+}
+
+/// The seeds every cell may run and the adaptive search, from `[grid] seeds` or `[search]`.
+fn seeds_and_search(
+    source: &Source,
+    file: &SweepFile,
+) -> Result<(Vec<u64>, Option<SearchPlan>), SpecError> {
+    let section = file.search.as_ref();
+    let race = section.and_then(|s| s.seeds.as_ref());
+    let seeds = match (&file.grid.seeds, race) {
+        (Some(_), Some(race)) => {
+            return Err(source.at(race, "seeds are given twice: [grid] seeds lists fixed seeds, [search] seeds races them; keep one of the two"));
+        }
+        (None, None) => {
+            return Err(source.error(None, "[grid] seeds is missing: give fixed seeds, e.g. seeds = [1, 2, 3], or race them with [search] seeds = { min = 2, max = 6 }"));
+        }
+        (Some(list), None) => {
+            let seeds = list.get_ref().clone();
+            if seeds.is_empty() || seeds.iter().collect::<BTreeSet<_>>().len() != seeds.len() {
+                return Err(source.at(
+                    list,
+                    "seeds must be a non-empty list of distinct integers, e.g. [1, 2, 3]",
+                ));
+            }
+            seeds
+        }
+        (None, Some(race)) => {
+            let r = race.get_ref();
+            if r.min < 2 || r.min > r.max {
+                return Err(source.at(race, format!(
+                    "seeds = {{ min = {}, max = {} }}: racing needs 2 <= min <= max (two seeds give the first interval)",
+                    r.min, r.max
+                )));
+            }
+            (1..=r.max as u64).collect()
+        }
+    };
+    let Some(section) = section else { return Ok((seeds, None)) };
+    let epochs = *file.train.epochs.get_ref();
+    let halving = match section.lr.get_ref() {
+        LrSearch::Grid => None,
+        LrSearch::Halving => {
+            let rate = *section.halving_rate.get_ref();
+            if rate < 2 {
+                return Err(source.at(
+                    &section.halving_rate,
+                    format!("halving_rate = {rate} must be at least 2 (3 keeps the best third)"),
+                ));
+            }
+            let rung_epochs = *section.rung_epochs.get_ref();
+            if rung_epochs == 0 || rung_epochs >= epochs {
+                return Err(source.at(&section.rung_epochs, format!(
+                    "rung_epochs = {rung_epochs} must be at least 1 and below [train] epochs = {epochs}: halving ranks learning rates on a rung shorter than the full training"
+                )));
+            }
+            Some(Halving { rate, rung_epochs })
+        }
+    };
+    let budget_seconds = match &section.budget_minutes {
+        None => None,
+        Some(b) if race.is_none() => {
+            return Err(source.at(b, "budget_minutes limits how many seeds racing adds; give [search] seeds = { min = 2, max = 6 } too"));
+        }
+        Some(b) if !(b.get_ref().is_finite() && *b.get_ref() > 0.0) => {
+            return Err(source.at(
+                b,
+                format!("budget_minutes = {} must be a positive number of minutes", b.get_ref()),
+            ));
+        }
+        Some(b) => Some(b.get_ref() * 60.0),
+    };
+    let race = race.map(|r| *r.get_ref());
+    if halving.is_none() && race.is_none() {
+        return Ok((seeds, None));
+    }
+    Ok((seeds, Some(SearchPlan { halving, race, budget_seconds })))
 }
 
 /// The splits' sizes as jobs will see them, and their majority-class baselines.

@@ -5,15 +5,17 @@ use thaw_train::BackendKind;
 use thaw_train::backend::Hardware;
 
 use crate::keys;
-use crate::plan::Plan;
+use crate::plan::{JobPlan, Plan};
 use crate::spec::Source;
 
-/// Records the sweep, its stages and jobs (known keys keep their state and results), with
-/// the backend and this machine's hardware in the setup the report shows.
+/// Records the sweep, its stages and `jobs` (the plan's, or what the adaptive search holds so
+/// far; known keys keep their state and results), with the backend and this machine's
+/// hardware in the setup the report shows.
 pub async fn register(
     store: &Store,
     source: &Source,
     plan: &Plan,
+    jobs: &[JobPlan],
     backend: BackendKind,
 ) -> thaw_store::Result<PlanSummary> {
     let mut setup = plan.setup.clone();
@@ -35,6 +37,7 @@ pub async fn register(
     let stages: Vec<NewStage> = plan
         .stages
         .iter()
+        .filter(|s| jobs.iter().any(|j| j.spec.stage_key.as_deref() == Some(s.key.as_str())))
         .map(|s| NewStage {
             key: s.key.clone(),
             name: s.spec.name.clone(),
@@ -43,8 +46,7 @@ pub async fn register(
             spec_json: serde_json::to_string(&s.spec).expect("json"),
         })
         .collect();
-    let jobs: Vec<NewJob> = plan
-        .jobs
+    let jobs: Vec<NewJob> = jobs
         .iter()
         .map(|j| NewJob {
             key: j.key.clone(),
@@ -60,6 +62,7 @@ pub async fn register(
             pooling: j.pooling.as_str().into(),
             prefix_group: keys::prefix_group(&j.spec),
             spec_json: serde_json::to_string(&j.spec).expect("json"),
+            rung: j.spec.rung.map(|n| n as i64),
         })
         .collect();
     store.register_plan(&sweep, &stages, &jobs).await

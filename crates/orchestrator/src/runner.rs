@@ -264,6 +264,15 @@ impl Worker {
                     Err(e) => return Err(e.into()),
                 }
             }
+            Ok(TaskOutput::Rung { epochs }) => {
+                let last = epochs.last().map_or(f64::NAN, |e| e.val_accuracy);
+                let summary = format!("rung: val acc {last:.4} after {} epochs", epochs.len());
+                match retrying(|| self.store.finish_rung(&key, &worker, &epochs)).await {
+                    Ok(()) => (Outcome::Done, summary),
+                    Err(thaw_store::StoreError::Conflict(why)) => (Outcome::Released, why),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Ok(TaskOutput::Stage(done)) => {
                 let summary = format!(
                     "MLM perplexity {:.2} -> {:.2}",
@@ -335,7 +344,14 @@ enum Task {
 
 enum TaskOutput {
     Stage(StageOutcomeRow),
-    Job { epochs: Vec<EpochRow>, result: ResultRow },
+    Job {
+        epochs: Vec<EpochRow>,
+        result: ResultRow,
+    },
+    /// A halving rung: validation per epoch, no test result.
+    Rung {
+        epochs: Vec<EpochRow>,
+    },
 }
 
 impl Task {
@@ -349,13 +365,16 @@ impl Task {
                 s.settings.steps
             ),
             Task::Job(j, _, _) => format!(
-                "{} {} k={} lr={:e} seed={}{}",
+                "{} {} k={} lr={:e} seed={}{}{}",
                 j.init.as_str(),
                 j.intermediate,
                 j.freeze,
                 j.settings.lr,
                 j.seed,
-                j.train_size.map(|n| format!(" n={n}")).unwrap_or_default()
+                j.train_size.map(|n| format!(" n={n}")).unwrap_or_default(),
+                j.rung
+                    .map(|r| format!(" (rung: {r} of {} epochs)", j.settings.epochs))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -426,6 +445,7 @@ pub(crate) fn fine_tune_spec(
         settings: spec.settings.clone(),
         backend,
         start_identity: keys::start_identity(spec),
+        stop_after_epochs: spec.rung,
     };
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
     let (outcome, model) =
@@ -442,11 +462,7 @@ fn run_job(
     observer: &mut Observer,
 ) -> thaw_train::Result<TaskOutput> {
     let (out, model, _) = fine_tune_spec(spec, start, backend, caches, observer)?;
-    if let Some(path) = keep {
-        // Written (atomically) before the result is stored: a done job's kept weights exist.
-        save_safetensors(&model, path)?;
-    }
-    let epochs = out
+    let epochs: Vec<EpochRow> = out
         .epochs
         .iter()
         .map(|e| EpochRow {
@@ -459,14 +475,19 @@ fn run_job(
             seconds: e.seconds,
         })
         .collect();
+    let Some(test) = out.test else { return Ok(TaskOutput::Rung { epochs }) };
+    if let Some(path) = keep {
+        // Written (atomically) before the result is stored: a done job's kept weights exist.
+        save_safetensors(&model, path)?;
+    }
     let result = ResultRow {
         best_epoch: out.best_epoch as i64,
         val_loss: out.validation.loss,
         val_accuracy: out.validation.accuracy,
         val_macro_f1: out.validation.macro_f1,
-        test_loss: out.test.loss,
-        test_accuracy: out.test.accuracy,
-        test_macro_f1: out.test.macro_f1,
+        test_loss: test.loss,
+        test_accuracy: test.accuracy,
+        test_macro_f1: test.macro_f1,
         train_seconds: out.train_seconds,
         eval_seconds: out.eval_seconds,
         prefix_seconds: out.prefix_seconds,

@@ -82,6 +82,8 @@ pub struct SweepFile {
     #[serde(default)]
     pub intermediate: BTreeMap<String, Spanned<IntermediateSection>>,
     pub grid: GridSection,
+    /// Adaptive search; absent: every job of the grid runs.
+    pub search: Option<SearchSection>,
     #[serde(default)]
     pub cache: CacheSection,
 }
@@ -289,7 +291,8 @@ pub struct GridSection {
     pub init: Vec<Init>,
     #[serde(default = "d_intermediate")]
     pub intermediate: Vec<Spanned<String>>,
-    pub seeds: Spanned<Vec<u64>>,
+    /// Fixed seeds; absent when `[search] seeds` races them.
+    pub seeds: Option<Spanned<Vec<u64>>>,
     pub lr: Option<Spanned<LrAxis>>,
     pub train_size: Option<Vec<Spanned<usize>>>,
     #[serde(default = "d_mlm_freeze")]
@@ -311,6 +314,51 @@ fn d_intermediate() -> Vec<Spanned<String>> {
 }
 fn d_mlm_freeze() -> Vec<Spanned<usize>> {
     vec![Spanned::new(0..0, 0)]
+}
+
+/// `[search]`: spend jobs where the answer is still open.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSection {
+    /// "grid" (every lr runs every seed) or "halving" (successive halving within each cell).
+    #[serde(default = "d_lr_search")]
+    pub lr: Spanned<LrSearch>,
+    /// Halving keeps the best 1/rate of a cell's learning rates at the rung (rounded up).
+    #[serde(default = "d_halving_rate")]
+    pub halving_rate: Spanned<usize>,
+    /// Epochs a rung trains before learning rates are ranked.
+    #[serde(default = "d_rung_epochs")]
+    pub rung_epochs: Spanned<usize>,
+    /// Racing: every cell starts with `min` seeds, and the cells still tied with the leader
+    /// get more, up to `max`.
+    pub seeds: Option<Spanned<SeedRace>>,
+    /// Stop adding seeds once the sweep's jobs have used this much worker time in all.
+    pub budget_minutes: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSearch {
+    #[default]
+    Grid,
+    Halving,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRace {
+    pub min: usize,
+    pub max: usize,
+}
+
+fn d_lr_search() -> Spanned<LrSearch> {
+    Spanned::new(0..0, LrSearch::Grid)
+}
+fn d_halving_rate() -> Spanned<usize> {
+    Spanned::new(0..0, 3)
+}
+fn d_rung_epochs() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
 }
 
 #[derive(Debug, Deserialize)]

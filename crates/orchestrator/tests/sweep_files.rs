@@ -392,3 +392,70 @@ fn keeping_weights_changes_no_key_and_bad_values_name_their_line() {
     );
     assert_eq!(baseline["test"]["accuracy"], 0.5);
 }
+
+#[test]
+fn search_sections_are_checked_and_planned() {
+    let f = Fixture::new();
+    let adaptive = BASE
+        .replace("epochs = 1", "epochs = 3")
+        .replace("seeds = [1, 2]\n", "lr = [1e-5, 3e-5, 1e-4]\n")
+        + "\n[search]\nlr = \"halving\"\nseeds = { min = 2, max = 5 }\nbudget_minutes = 30\n";
+    let plan = f.plan(&adaptive).unwrap();
+    let search = plan.search.clone().expect("a search");
+    assert_eq!(search.halving.map(|h| (h.rate, h.rung_epochs)), Some((3, 1)));
+    assert_eq!(search.budget_seconds, Some(1800.0));
+    // The plan holds the universe: every lr with seeds 1..=max.
+    let seeds: std::collections::BTreeSet<u64> = plan.jobs.iter().map(|j| j.spec.seed).collect();
+    assert_eq!(seeds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    let described = plan.describe(false);
+    assert!(
+        described.contains("seeds raced from 2 to 5 per cell within 30 minutes"),
+        "{described}"
+    );
+    // Rung jobs are other jobs (other keys); the full jobs keep the keys a grid gives them.
+    let rung = plan.jobs[0].rung(1);
+    assert_ne!(rung.key, plan.jobs[0].key);
+    let grid = f
+        .plan(
+            &BASE
+                .replace("epochs = 1", "epochs = 3")
+                .replace("seeds = [1, 2]\n", "seeds = [1, 2, 3, 4, 5]\nlr = [1e-5, 3e-5, 1e-4]\n"),
+        )
+        .unwrap();
+    assert_eq!(keys(&grid), keys(&plan), "a search's full jobs are the grid's jobs");
+    assert!(grid.search.is_none());
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            BASE.to_string() + "\n[search]\nseeds = { min = 2, max = 4 }\n",
+            "seeds are given twice: [grid] seeds lists fixed seeds, [search] seeds races them",
+        ),
+        (BASE.replace("seeds = [1, 2]\n", ""), "[grid] seeds is missing: give fixed seeds"),
+        (adaptive.replace("min = 2", "min = 1"), "racing needs 2 <= min <= max"),
+        (
+            adaptive.replace("lr = \"halving\"", "lr = \"halving\"\nrung_epochs = 3"),
+            "rung_epochs = 3 must be at least 1 and below [train] epochs = 3",
+        ),
+        (
+            adaptive.replace("lr = \"halving\"", "lr = \"halving\"\nhalving_rate = 1"),
+            "halving_rate = 1 must be at least 2",
+        ),
+        (
+            adaptive.replace("lr = \"halving\"", "lr = \"halfing\""),
+            "unknown variant `halfing`, expected `grid` or `halving`",
+        ),
+        (
+            adaptive.replace("budget_minutes = 30", "budget_minutes = 0"),
+            "budget_minutes = 0 must be a positive number of minutes",
+        ),
+        (adaptive.replace("seeds = { min = 2, max = 5 }", "seed = 3"), "unknown field `seed`"),
+    ];
+    for (body, expected) in cases {
+        let err = f.plan(&body).map(|_| ()).unwrap_err();
+        assert!(err.contains(expected), "expected '{expected}' in: {err}");
+        assert!(
+            err.starts_with(&format!("{}", f.dir.path().join("sweep.toml").display())),
+            "{err}"
+        );
+    }
+}

@@ -197,6 +197,8 @@ pub struct LrSummary {
     pub done_job_keys: Vec<String>,
     /// (seed, displayed accuracy) of every done job, for differences paired over seeds.
     pub accuracy_by_seed: Vec<(i64, f64)>,
+    /// (seed, validation accuracy) of every done job: what choices and racing compare.
+    pub val_accuracy_by_seed: Vec<(i64, f64)>,
 }
 
 impl LrSummary {
@@ -220,6 +222,10 @@ impl LrSummary {
             accuracy_by_seed: done
                 .iter()
                 .filter_map(|r| metric.accuracy(r).map(|a| (r.seed, a)))
+                .collect(),
+            val_accuracy_by_seed: done
+                .iter()
+                .filter_map(|r| r.val_accuracy.map(|a| (r.seed, a)))
                 .collect(),
         }
     }

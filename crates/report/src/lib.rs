@@ -27,7 +27,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use thaw_store::{Baselines, EpochRow, JobResultRow, StageRow, Store, SweepRow};
+use thaw_store::{
+    Baselines, DecisionRow, EpochRow, JobResultRow, RungRow, StageRow, Store, SweepRow,
+};
 
 pub use aggregate::{CellSummary, Metric};
 
@@ -63,6 +65,11 @@ pub struct SweepData {
     pub rows: Vec<JobResultRow>,
     pub epochs: Vec<EpochRow>,
     pub stages: Vec<StageRow>,
+    /// The adaptive search's rung jobs and decisions (empty for a grid).
+    pub rungs: Vec<RungRow>,
+    pub decisions: Vec<DecisionRow>,
+    /// Worker time the sweep's done jobs used, rungs included, in seconds.
+    pub job_seconds: f64,
 }
 
 impl SweepData {
@@ -80,8 +87,20 @@ impl SweepData {
             .stages(sweep)
             .await
             .with_context(|| format!("reading the stages of sweep '{sweep}'"))?;
+        let rungs = store.rung_results(sweep).await?;
+        let decisions = store.decisions(sweep).await?;
+        let job_seconds = store.job_seconds(sweep).await?;
         let setup = serde_json::from_str(&sweep_row.setup_json).unwrap_or(Value::Null);
-        Ok(SweepData { sweep: sweep_row, setup, rows, epochs, stages })
+        Ok(SweepData {
+            sweep: sweep_row,
+            setup,
+            rows,
+            epochs,
+            stages,
+            rungs,
+            decisions,
+            job_seconds,
+        })
     }
 
     /// The training examples of the sweep's largest training-set size (the whole split without

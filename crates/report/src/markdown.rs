@@ -5,10 +5,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 use serde_json::Value;
-use thaw_store::{Baselines, MajorityBaseline, StatusCounts, WorkStatus};
+use thaw_store::{Baselines, MajorityBaseline, SearchAction, StatusCounts, WorkStatus};
 
 use crate::SweepData;
-use crate::aggregate::{Cell, Metric, format_lr, percent_with_ci};
+use crate::aggregate::{Cell, CellKey, Metric, format_lr, percent_with_ci};
 use crate::baseline::{describe, is_above};
 use crate::charts::ChartFile;
 use crate::labels::{self, Names, train_size_text};
@@ -31,6 +31,7 @@ pub fn render(
     md.push_str(&recommendation_section(data, cells, &names, metric));
     md.push_str(&cells_section(cells, &names, metric, data.baselines().as_ref()));
     md.push_str(&charts_section(charts, report_dir));
+    md.push_str(&search_section(data, cells, &names));
     md.push_str(&stages_section(data));
     md.push_str(&caveats_section(data, cells, &names, metric));
     md.push_str(&method_section(metric));
@@ -378,6 +379,87 @@ fn seconds_text(s: f64) -> String {
     if s >= 1.0 || s == 0.0 { format!("{s:.1}") } else { format!("{s:.2}") }
 }
 
+/// The adaptive search's story: what it ran, what it pruned and when, which cells got more
+/// seeds and why it stopped. Empty for a grid sweep.
+fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
+    let Some(search) = data.setup.get("search").filter(|s| !s.is_null()) else {
+        return String::new();
+    };
+    let mut md = String::from("## How the search spent its compute\n\n");
+    let mut rules = Vec::new();
+    if let Some(h) = search.get("halving").filter(|h| !h.is_null()) {
+        let epochs = data.setup.pointer("/trainer/epochs").and_then(Value::as_i64).unwrap_or(0);
+        rules.push(format!(
+            "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first seeds), and the best 1/{} by rung validation accuracy went on to full training",
+            h["rung_epochs"], h["rate"]
+        ));
+    }
+    if let Some(r) = search.get("seeds").filter(|r| !r.is_null()) {
+        let mut race = format!(
+            "seeds raced: every cell started with {} seeds; while the leader (best validation mean) could not be told apart from other cells, it and those cells got one more seed each, up to {}",
+            r["min"], r["max"]
+        );
+        if let Some(b) = search.get("budget_minutes").and_then(Value::as_f64) {
+            race += &format!(", within {b:.0} minutes of worker time");
+        }
+        rules.push(race);
+    }
+    let _ = writeln!(
+        md,
+        "Adaptive search: {}. Every decision read validation numbers only.\n",
+        rules.join("; ")
+    );
+    let rungs = data.rungs.iter().filter(|r| r.status == WorkStatus::Done).count();
+    let full = data.rows.iter().filter(|r| r.status == WorkStatus::Done).count();
+    let grid = search.get("grid_jobs").and_then(Value::as_i64).unwrap_or(0);
+    let _ = writeln!(
+        md,
+        "It ran {full} full jobs and {rungs} rung jobs, {:.1} worker-minutes in all (each job from its claim to its stored result); the full grid of the same learning rates and seeds is {grid} full jobs.\n",
+        data.job_seconds / 60.0
+    );
+    if data.decisions.is_empty() {
+        md.push_str("No decision has been made yet.\n\n");
+        return md;
+    }
+    md.push_str("| Round | Decision | Cell | lr / seed | Why |\n|---|---|---|---|---|\n");
+    let label = |cell_json: &str| -> String {
+        let key: Option<CellKey> = serde_json::from_str(cell_json).ok();
+        match key.and_then(|k| cells.iter().find(|c| c.key == k)) {
+            Some(cell) => names.cell(cell),
+            None if cell_json.is_empty() => "(the search)".to_string(),
+            None => cell_json.to_string(),
+        }
+    };
+    for d in data.decisions.iter().filter(|d| d.action != SearchAction::Stop) {
+        let what = match (d.lr, d.seed) {
+            (Some(lr), _) => format!("lr {}", format_lr(lr)),
+            (None, Some(seed)) => format!("seed {seed}"),
+            _ => String::new(),
+        };
+        let action = match d.action {
+            SearchAction::Promote => "promoted",
+            SearchAction::Prune => "pruned",
+            SearchAction::AddSeed => "seed added",
+            SearchAction::Stop => "stopped",
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {action} | {} | {what} | {} |",
+            d.round,
+            escape(&label(&d.cell)),
+            escape(&d.reason)
+        );
+    }
+    md.push('\n');
+    match data.decisions.iter().rev().find(|d| d.action == SearchAction::Stop) {
+        Some(stop) => {
+            let _ = writeln!(md, "**Why it stopped** (round {}): {}.\n", stop.round, stop.reason);
+        }
+        None => md.push_str("The search has not stopped yet: run the same command to go on.\n\n"),
+    }
+    md
+}
+
 fn stages_section(data: &SweepData) -> String {
     if data.stages.is_empty() {
         return String::new();
@@ -522,9 +604,10 @@ fn method_section(metric: Metric) -> String {
          validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
          The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
-         is paired over seeds when both cells finished the same seeds (the Student-t interval of the per-seed differences: \
+         is paired over the seeds both cells finished when they share two or more (the Student-t interval of the per-seed differences: \
          seeds share the training subsample and data order, so that interval is the tighter honest one); otherwise it is \
-         Welch's interval on the two means. \
+         Welch's interval on the two means. Two cells are told apart when that paired interval of their validation accuracies excludes \
+         zero (with fewer than two shared seeds: when their own intervals do not overlap); the adaptive search stops racing on the same rule. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
          cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \

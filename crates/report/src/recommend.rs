@@ -7,7 +7,7 @@ use thaw_store::{Baselines, Init, JobResultRow, StageRow};
 use crate::aggregate::{Cell, Metric, format_lr};
 use crate::baseline::{describe, is_above, lower_bound};
 use crate::labels::Names;
-use crate::stats::{Estimate, paired, welch};
+use crate::stats::{Estimate, paired, separates, shared_seeds, welch};
 
 /// Below this pre-MLM perplexity the text reads like the pretraining data; above
 /// [`FAR_PERPLEXITY`] it is far from it. Heuristics: the numbers depend on tokenizer and mask rate.
@@ -16,6 +16,10 @@ pub const FAR_PERPLEXITY: f64 = 50.0;
 
 /// How many cells a list names before summarising the rest.
 const LIST_LIMIT: usize = 5;
+
+/// At most this many cells tied at the top (and others below them) are named as the answer, a
+/// tied group, rather than "cannot separate".
+const TIED_GROUP_LIMIT: usize = 4;
 
 /// The paragraphs (markdown) recommending a configuration among `cells`, which share a
 /// training-set size. With `baselines` (every sweep planned by this version has them), a
@@ -133,10 +137,16 @@ pub fn top_cells_overlap(cells: &[&Cell]) -> bool {
     ranked.len() > 1 && !contenders(&ranked).is_empty()
 }
 
-/// Cells whose validation interval overlaps the best one's (or that have no interval to compare).
+/// Cells the best one (by validation) is not told apart from: by [`separates`] on their
+/// validation accuracies per seed, the rule the racing search stops on.
 fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
-    let best = ranked[0].chosen_on;
-    ranked[1..].iter().filter(|s| !best.separated_from(&s.chosen_on)).copied().collect()
+    let by_seed = |s: &Scored| s.cell.selected_lr().map(|l| l.val_accuracy_by_seed.clone());
+    let best = by_seed(&ranked[0]).unwrap_or_default();
+    ranked[1..]
+        .iter()
+        .filter(|s| !separates(&best, &by_seed(s).unwrap_or_default()))
+        .copied()
+        .collect()
 }
 
 fn best_paragraph(
@@ -175,7 +185,7 @@ fn best_paragraph(
     }
     if rivals.is_empty() {
         return format!(
-            "**Best cell: {described}.** Chosen on validation accuracy: its 95% CI does not overlap any other cell's, so it beats every other configuration tried.{}",
+            "**Best cell: {described}.** Chosen on validation accuracy, where it is told apart from every other cell tried (95%: the interval of the difference paired over shared seeds excludes zero, or with too few shared seeds the two cells' intervals do not overlap).{}",
             partial_freezing_note(best)
         );
     }
@@ -193,11 +203,19 @@ fn best_paragraph(
     } else {
         ""
     };
+    if rivals.len() < TIED_GROUP_LIMIT && ranked.len() > rivals.len() + 1 && single.is_empty() {
+        return format!(
+            "**Best: a tied group of {} cells.** The highest validation mean is {described}; it cannot be told apart from {}. \
+             Every other cell is below the group (95%, paired over shared seeds). Within the group prefer the cheapest (below).",
+            rivals.len() + 1,
+            listed.join("; ")
+        );
+    }
     format!(
-        "**Cannot separate the top cells.** The highest validation mean is {described}, but its validation 95% CI overlaps {} other cell{}: {}{more}.{single} \
+        "**Cannot separate the top cells.** The highest validation mean is {described}, but it cannot be told apart from {} other cell{}: {}{more}.{single} \
          The data do not single out a winner; more seeds would narrow the intervals. Until then treat these as equivalent and prefer the cheapest (below).",
         rivals.len(),
-        if rivals.len() == 1 { "'s" } else { "s'" },
+        if rivals.len() == 1 { "" } else { "s" },
         listed.join("; ")
     )
 }
@@ -285,7 +303,13 @@ fn difference_text(a: &Cell, b: &Cell) -> (String, i32) {
         return ("not computable yet".to_string(), 0);
     };
     let (d, how) = match paired(&la.accuracy_by_seed, &lb.accuracy_by_seed) {
-        Some(d) => (d, format!("paired over {} seeds", la.accuracy_by_seed.len())),
+        Some(d) => (
+            d,
+            format!(
+                "paired over {} shared seeds",
+                shared_seeds(&la.accuracy_by_seed, &lb.accuracy_by_seed)
+            ),
+        ),
         None => match (la.accuracy, lb.accuracy) {
             (Some(ea), Some(eb)) => (welch(&ea, &eb), "Welch".to_string()),
             _ => return ("not computable yet".to_string(), 0),

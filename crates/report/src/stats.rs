@@ -104,21 +104,42 @@ pub fn t_quantile_975(df: f64) -> f64 {
         .inverse_cdf(0.975)
 }
 
-/// Difference of two cells (a - b) measured on the same seeds: the Student-t interval of
-/// the per-seed differences (df = n - 1). Seeds share the subsample and the data order, so
-/// much of the seed-to-seed noise cancels and the interval is tighter than Welch's. None
-/// unless both sides have the same two or more seeds.
+/// Difference of two cells (a - b) measured on the seeds both finished: the Student-t
+/// interval of the per-seed differences (df = n - 1). Seeds share the subsample and the data
+/// order, so much of the seed-to-seed noise cancels and the interval is tighter than Welch's.
+/// None unless the two share at least two seeds.
 pub fn paired(a: &[(i64, f64)], b: &[(i64, f64)]) -> Option<Difference> {
-    let mut a: Vec<(i64, f64)> = a.to_vec();
-    let mut b: Vec<(i64, f64)> = b.to_vec();
-    a.sort_by_key(|p| p.0);
-    b.sort_by_key(|p| p.0);
-    if a.len() < 2 || a.len() != b.len() || a.iter().zip(&b).any(|(x, y)| x.0 != y.0) {
+    let differences: Vec<f64> = a
+        .iter()
+        .filter_map(|&(seed, x)| b.iter().find(|(s, _)| *s == seed).map(|(_, y)| x - y))
+        .collect();
+    if differences.len() < 2 {
         return None;
     }
-    let differences: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x.1 - y.1).collect();
     let e = Estimate::of(&differences)?;
     Some(Difference { mean: e.mean, ci95: e.ci95, df: Some((e.n - 1) as f64) })
+}
+
+/// How many seeds two (seed, value) lists share.
+pub fn shared_seeds(a: &[(i64, f64)], b: &[(i64, f64)]) -> usize {
+    a.iter().filter(|(s, _)| b.iter().any(|(t, _)| t == s)).count()
+}
+
+/// Whether two cells' per-seed scores tell them apart at 95%: the paired interval of their
+/// difference excludes zero when they share two or more seeds; otherwise their own
+/// intervals do not overlap. The one rule behind the report's "cannot separate" and the
+/// racing search's stop, so the two never disagree on the same numbers.
+pub fn separates(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
+    match paired(a, b) {
+        Some(d) => d.sign() != 0,
+        None => {
+            let values = |v: &[(i64, f64)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
+            match (Estimate::of(&values(a)), Estimate::of(&values(b))) {
+                (Some(ea), Some(eb)) => ea.separated_from(&eb),
+                _ => false,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -158,9 +179,28 @@ mod tests {
             &Estimate::of(&[0.78, 0.78, 0.79]).unwrap(),
         );
         assert!(welch_d.ci95.unwrap() > d.ci95.unwrap() + 0.004, "{welch_d:?} vs {d:?}");
-        // Different seeds, or one seed, give no paired interval.
-        assert!(paired(&a, &[(1, 0.7), (2, 0.7), (4, 0.7)]).is_none());
+        // Only the shared seeds pair: seed 3 of `a` has no partner among 1, 2, 4.
+        let shared = paired(&a, &[(1, 0.70), (2, 0.72), (4, 0.9)]).unwrap();
+        assert!((shared.mean - 0.095).abs() < 1e-9, "{shared:?}");
+        assert_eq!(shared.df, Some(1.0));
+        // One shared seed gives no paired interval.
+        assert!(paired(&a, &[(1, 0.7), (5, 0.7)]).is_none());
         assert!(paired(&[(1, 0.8)], &[(1, 0.7)]).is_none());
+    }
+
+    #[test]
+    fn separation_pairs_shared_seeds_and_falls_back_to_the_intervals() {
+        // Consistent +2 pts over three shared seeds: paired half-width 4.30 * 0.0058 / 1.73.
+        let leader = [(1, 0.80), (2, 0.81), (3, 0.82)];
+        let behind = [(1, 0.78), (2, 0.78), (3, 0.79)];
+        assert!(separates(&leader, &behind));
+        // The same means with seeds that do not move together: the difference is not sure.
+        assert!(!separates(&leader, &[(1, 0.83), (2, 0.74), (3, 0.78)]));
+        // No shared seeds: the cells' own intervals decide.
+        assert!(separates(&leader, &[(7, 0.50), (8, 0.51), (9, 0.52)]));
+        assert!(!separates(&leader, &[(7, 0.60), (8, 0.95)]));
+        // One seed each: nothing to tell apart with.
+        assert!(!separates(&[(1, 0.9)], &[(1, 0.1)]));
     }
 
     #[test]

@@ -146,8 +146,8 @@ impl Store {
                     .await?;
             sqlx::query(
                 "INSERT INTO jobs (key, stage_key, init, intermediate, mlm_freeze, freeze, num_layers, unfrozen_layers, seed, lr,
-                                   train_size, pooling, prefix_group, spec_json)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   train_size, pooling, prefix_group, spec_json, rung)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(key) DO UPDATE SET spec_json = excluded.spec_json, prefix_group = excluded.prefix_group",
             )
             .bind(&j.key)
@@ -164,6 +164,7 @@ impl Store {
             .bind(&j.pooling)
             .bind(&j.prefix_group)
             .bind(&j.spec_json)
+            .bind(j.rung)
             .execute(&mut *tx)
             .await?;
             if !known {
@@ -533,21 +534,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         Self::take_as_done(&mut tx, WorkKind::Job, key, worker).await?;
-        sqlx::query("DELETE FROM epochs WHERE job_key = ?").bind(key).execute(&mut *tx).await?;
-        for e in epochs {
-            sqlx::query(
-                "INSERT INTO epochs (job_key, epoch, train_loss, val_loss, val_accuracy, val_macro_f1, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(key)
-            .bind(e.epoch)
-            .bind(e.train_loss)
-            .bind(e.val_loss)
-            .bind(e.val_accuracy)
-            .bind(e.val_macro_f1)
-            .bind(e.seconds)
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::write_epochs(&mut tx, key, epochs).await?;
         let t = now();
         sqlx::query(
             "INSERT OR REPLACE INTO results (job_key, best_epoch, val_loss, val_accuracy, val_macro_f1, test_loss, test_accuracy,
@@ -577,6 +564,39 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// A rung job's end: its epochs (the validation numbers halving ranks on) and done, in
+    /// one transaction; a rung has no results row (it never reads the test split).
+    pub async fn finish_rung(&self, key: &str, worker: &str, epochs: &[EpochRow]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::take_as_done(&mut tx, WorkKind::Job, key, worker).await?;
+        Self::write_epochs(&mut tx, key, epochs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write_epochs(
+        tx: &mut Transaction<'_, Sqlite>,
+        key: &str,
+        epochs: &[EpochRow],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM epochs WHERE job_key = ?").bind(key).execute(&mut **tx).await?;
+        for e in epochs {
+            sqlx::query(
+                "INSERT INTO epochs (job_key, epoch, train_loss, val_loss, val_accuracy, val_macro_f1, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(key)
+            .bind(e.epoch)
+            .bind(e.train_loss)
+            .bind(e.val_loss)
+            .bind(e.val_accuracy)
+            .bind(e.val_macro_f1)
+            .bind(e.seconds)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 
@@ -621,7 +641,7 @@ impl Store {
 
     pub async fn job_results(&self, sweep: &str) -> Result<Vec<JobResultRow>> {
         Ok(sqlx::query_as::<_, JobResultRow>(
-            "SELECT v.*, j.prefix_group FROM job_results v JOIN jobs j ON j.key = v.job_key WHERE v.sweep = ? ORDER BY v.ord",
+            "SELECT v.*, j.prefix_group FROM job_results v JOIN jobs j ON j.key = v.job_key WHERE v.sweep = ? AND v.rung IS NULL ORDER BY v.ord",
         )
         .bind(sweep)
         .fetch_all(&self.pool)
@@ -652,13 +672,102 @@ impl Store {
         .await?)
     }
 
+    /// The sweep's rung jobs (successive halving), with the validation numbers of their last
+    /// epoch when done.
+    pub async fn rung_results(&self, sweep: &str) -> Result<Vec<RungRow>> {
+        Ok(sqlx::query_as::<_, RungRow>(
+            "SELECT j.key AS job_key, j.init, j.intermediate, j.mlm_freeze, j.freeze, j.seed, j.lr, j.train_size, j.pooling,
+                    j.rung, j.status, e.val_accuracy, e.val_loss, e.val_macro_f1
+             FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
+             LEFT JOIN epochs e ON e.job_key = j.key AND e.epoch = j.rung
+             WHERE s.name = ? AND j.rung IS NOT NULL ORDER BY m.ord",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records the search's decisions; one already stored (same `decision`) is kept as it
+    /// was. Returns the indices of those that were new.
+    pub async fn record_decisions(
+        &self,
+        sweep: &str,
+        decisions: &[NewDecision],
+    ) -> Result<Vec<usize>> {
+        let mut tx = self.pool.begin().await?;
+        let sweep_id: i64 = sqlx::query_scalar("SELECT id FROM sweeps WHERE name = ?")
+            .bind(sweep)
+            .fetch_one(&mut *tx)
+            .await?;
+        let round: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(round), 0) + 1 FROM search_decisions WHERE sweep_id = ?",
+        )
+        .bind(sweep_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut added = Vec::new();
+        for (i, d) in decisions.iter().enumerate() {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO search_decisions (sweep_id, decision, round, action, cell, lr, seed, reason, decided_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(sweep_id)
+            .bind(&d.decision)
+            .bind(round)
+            .bind(d.action)
+            .bind(&d.cell)
+            .bind(d.lr)
+            .bind(d.seed)
+            .bind(&d.reason)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                added.push(i);
+            }
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// The search's decisions in the order they were made.
+    pub async fn decisions(&self, sweep: &str) -> Result<Vec<DecisionRow>> {
+        Ok(sqlx::query_as::<_, DecisionRow>(
+            "SELECT d.round, d.action, d.cell, d.lr, d.seed, d.reason
+             FROM search_decisions d JOIN sweeps s ON s.id = d.sweep_id
+             WHERE s.name = ? ORDER BY d.round, d.rowid",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Seconds the sweep's done jobs (rungs included) held a worker, summed: start of the
+    /// claim to the stored result, loading and evaluation included.
+    pub async fn job_seconds(&self, sweep: &str) -> Result<f64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(SUM(j.finished_at - j.started_at), 0.0) FROM jobs j
+             JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
+             WHERE s.name = ? AND j.status = 'done'",
+        )
+        .bind(sweep)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Counts per status for the sweep's jobs and stages, and what is running now.
     pub async fn progress(&self, sweep: &str) -> Result<Progress> {
-        let jobs = self.job_results(sweep).await?;
+        let statuses: Vec<WorkStatus> = sqlx::query_scalar(
+            "SELECT j.status FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id WHERE s.name = ?",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?;
         let stages = self.stages(sweep).await?;
         let mut p = Progress::default();
-        for j in &jobs {
-            p.jobs.add(j.status);
+        for status in statuses {
+            p.jobs.add(status);
         }
         for s in &stages {
             p.stages.add(s.status);

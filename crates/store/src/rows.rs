@@ -120,6 +120,8 @@ pub struct NewJob {
     pub pooling: String,
     pub prefix_group: String,
     pub spec_json: String,
+    /// Epochs after which this job stops: a successive-halving rung. None: a full job.
+    pub rung: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -292,4 +294,60 @@ pub struct Progress {
     pub jobs: StatusCounts,
     pub stages: StatusCounts,
     pub running: Vec<RunningRow>,
+}
+
+/// A successive-halving rung job and, once done, its validation numbers at the rung.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RungRow {
+    pub job_key: String,
+    pub init: Init,
+    pub intermediate: String,
+    pub mlm_freeze: Option<i64>,
+    pub freeze: i64,
+    pub seed: i64,
+    pub lr: f64,
+    pub train_size: Option<i64>,
+    pub pooling: String,
+    pub rung: i64,
+    pub status: WorkStatus,
+    pub val_accuracy: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_macro_f1: Option<f64>,
+}
+
+/// What the adaptive search decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum SearchAction {
+    /// A learning rate goes on from the rung to the full epochs.
+    Promote,
+    /// A learning rate stops at the rung.
+    Prune,
+    /// A cell gets one more seed (racing).
+    AddSeed,
+    /// The search is over (the reason says why).
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDecision {
+    /// Identity of the decision: the same decision made again is stored once.
+    pub decision: String,
+    pub action: SearchAction,
+    /// The cell as JSON; empty for the search as a whole.
+    pub cell: String,
+    pub lr: Option<f64>,
+    pub seed: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub round: i64,
+    pub action: SearchAction,
+    pub cell: String,
+    pub lr: Option<f64>,
+    pub seed: Option<i64>,
+    pub reason: String,
 }

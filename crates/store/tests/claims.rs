@@ -30,6 +30,7 @@ fn job(key: &str, stage: Option<&str>) -> NewJob {
         pooling: "mean".into(),
         prefix_group: format!("g-{key}"),
         spec_json: "{}".into(),
+        rung: None,
     }
 }
 

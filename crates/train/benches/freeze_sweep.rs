@@ -53,6 +53,7 @@ impl Setup {
             },
             backend: self.backend,
             start_identity: "pretrained".into(),
+            stop_after_epochs: None,
         }
     }
 

@@ -53,6 +53,7 @@ fn main() {
         settings: FineTuneSettings { epochs, lr, ..Default::default() },
         backend,
         start_identity: "x".into(),
+        stop_after_epochs: None,
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut last = Instant::now();

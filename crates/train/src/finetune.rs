@@ -65,6 +65,10 @@ pub struct FineTuneJob {
     pub backend: BackendKind,
     /// Names the start weights for the prefix cache (same name, same weights).
     pub start_identity: String,
+    /// Stop after this many epochs, keeping the learning-rate schedule of `settings.epochs`,
+    /// and leave the test split unread: a successive-halving rung, whose first epochs are
+    /// exactly those of the full job with the same seed.
+    pub stop_after_epochs: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,8 +84,9 @@ pub struct FineTuneOutcome {
     /// 1-based epoch with the best validation accuracy (ties: lower validation loss).
     pub best_epoch: usize,
     pub validation: SplitMetrics,
-    /// Test metrics of the best epoch's weights, computed once.
-    pub test: SplitMetrics,
+    /// Test metrics of the best epoch's weights, computed once; None for a rung
+    /// (`stop_after_epochs`), which never reads the test split.
+    pub test: Option<SplitMetrics>,
     pub trainable_params: usize,
     pub total_params: usize,
     pub load_seconds: f64,
@@ -247,7 +252,8 @@ pub fn fine_tune_returning_model(
     let mut best: Option<(Classifier, EpochMetrics)> = None;
     let (mut train_seconds, mut eval_seconds, mut examples_seen, mut step) =
         (0.0, 0.0, 0usize, 0usize);
-    for epoch in 1..=s.epochs {
+    let last_epoch = job.stop_after_epochs.map_or(s.epochs, |n| n.clamp(1, s.epochs));
+    for epoch in 1..=last_epoch {
         let epoch_started = Instant::now();
         let mut loss_sum = 0.0;
         let batches = train_batches(&lengths, s.batch_size, &mut rng);
@@ -315,11 +321,22 @@ pub fn fine_tune_returning_model(
     }
 
     let (best_model, best_metrics) = best.expect("at least one epoch");
-    let eval_started = Instant::now();
-    observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
-    let test =
-        evaluate(&best_model.valid(), &inputs, SplitName::Test, data, s.batch_size * 2, &plain)?;
-    eval_seconds += eval_started.elapsed().as_secs_f64();
+    let test = if job.stop_after_epochs.is_some() {
+        None
+    } else {
+        let eval_started = Instant::now();
+        observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
+        let test = evaluate(
+            &best_model.valid(),
+            &inputs,
+            SplitName::Test,
+            data,
+            s.batch_size * 2,
+            &plain,
+        )?;
+        eval_seconds += eval_started.elapsed().as_secs_f64();
+        Some(test)
+    };
 
     let outcome = FineTuneOutcome {
         best_epoch: best_metrics.epoch,

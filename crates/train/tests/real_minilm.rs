@@ -158,6 +158,7 @@ fn freezing_keeps_frozen_tensors_bit_identical_and_moves_the_rest() {
         settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-3, ..Default::default() },
         backend: BackendKind::Flex,
         start_identity: "pretrained".into(),
+        stop_after_epochs: None,
     };
     // Train through the public path, then compare the encoder the job ended with.
     let (outcome, trained) =
@@ -194,6 +195,7 @@ fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
         settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-4, ..Default::default() },
         backend,
         start_identity: "pretrained".into(),
+        stop_after_epochs: None,
     };
     // Flex runs thaw's own GELU and dropout kernels, ndarray burn's: both must repeat exactly.
     for backend in [BackendKind::Flex, BackendKind::Ndarray] {
@@ -207,7 +209,7 @@ fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
                 .collect::<Vec<_>>(),
             "{backend:?}"
         );
-        assert_eq!((a.test.accuracy, a.test.loss), (b.test.accuracy, b.test.loss), "{backend:?}");
+        assert_eq!(a.test, b.test, "{backend:?}");
     }
 
     // Depth 2 computes its prefix from the tokens, depth 4 from depth 2's; a second depth-4
@@ -252,9 +254,39 @@ fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
                 uncached.epochs[0].train_loss
             );
             assert!((run.validation.loss - uncached.validation.loss).abs() < 1e-4, "k={depth}");
-            assert!((run.test.loss - uncached.test.loss).abs() < 1e-4, "k={depth}");
+            assert!(
+                (run.test.as_ref().unwrap().loss - uncached.test.as_ref().unwrap().loss).abs()
+                    < 1e-4,
+                "k={depth}"
+            );
         }
     }
+}
+
+#[test]
+fn a_rung_is_the_full_jobs_first_epochs_and_never_reads_the_test_split() {
+    let _rng = exclusive_rng();
+    let cfg = config();
+    let data = small_data(64, 32);
+    let job = |stop_after_epochs| FineTuneJob {
+        start: Start::Pretrained,
+        freeze: 4,
+        seed: 3,
+        settings: FineTuneSettings { epochs: 2, batch_size: 16, lr: 3e-4, ..Default::default() },
+        backend: BackendKind::Flex,
+        start_identity: "pretrained".into(),
+        stop_after_epochs,
+    };
+    let full = silently(|o| fine_tune(minilm(), &cfg, &data, &job(None), None, o)).unwrap();
+    let rung = silently(|o| fine_tune(minilm(), &cfg, &data, &job(Some(1)), None, o)).unwrap();
+    assert_eq!(full.epochs.len(), 2);
+    assert_eq!(rung.epochs.len(), 1);
+    // Same schedule (2 epochs' warmup and decay), same seed: the rung's epoch is the full job's
+    // first, so ranking learning rates on it ranks what the full jobs saw.
+    let without_time = |e: &EpochMetrics| EpochMetrics { seconds: 0.0, ..e.clone() };
+    assert_eq!(without_time(&rung.epochs[0]), without_time(&full.epochs[0]));
+    assert!(full.test.is_some());
+    assert_eq!(rung.test, None, "a rung leaves the test split unread");
 }
 
 #[test]

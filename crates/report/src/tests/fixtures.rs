@@ -246,6 +246,7 @@ fn new_job(p: &Plan) -> NewJob {
         pooling: "cls".into(),
         prefix_group: p.key(),
         spec_json: "{}".into(),
+        rung: None,
     }
 }
 

@@ -34,7 +34,7 @@ async fn partial_freezing_that_wins_clearly_is_named_the_best() {
         report_text(fixtures::partial_freezing_wins(), Metric::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/4 layers unfrozen* at lr 3e-5: test accuracy 90.9 ± 0.3 % over 3 seeds.**"), "{rec}");
-    assert!(rec.contains("does not overlap any other cell's"), "{rec}");
+    assert!(rec.contains("told apart from every other cell tried"), "{rec}");
     assert!(
         rec.contains("This is partial freezing: the bottom 2 of 4 encoder layers stay frozen."),
         "{rec}"
@@ -88,7 +88,7 @@ async fn scratch_that_wins_is_reported_as_beating_pretrained() {
     assert!(all_part.contains("**Scratch beats pretrained.**"), "{all_part}");
     assert!(all_part.contains("difference (scratch − pretrained) +18."), "{all_part}");
     // Both cells finished seeds 1, 2 and 3: the difference is paired over them.
-    assert!(all_part.contains("paired over 3 seeds)"), "{all_part}");
+    assert!(all_part.contains("paired over 3 shared seeds)"), "{all_part}");
     assert!(rec.contains("Intermediate MLM: not part of this sweep."));
     assert!(text.contains("Sweep finished: all 108 jobs done."), "{text}");
     assert!(text.contains("![Test accuracy vs training-set size"), "train-size chart embedded");
