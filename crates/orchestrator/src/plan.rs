@@ -155,7 +155,7 @@ impl Plan {
             let (lrs, seeds) = (lrs.len(), seeds.len());
             let min = search.race.map_or(seeds, |r| r.min.min(seeds));
             let (rungs, kept) = match search.halving {
-                Some(h) if lrs > 1 => (lrs * min, h.kept(lrs)),
+                Some(h) if lrs > 1 => (lrs * h.seeds.min(seeds), h.kept(lrs)),
                 _ => (0, lrs),
             };
             fewest += rungs + kept * min;
@@ -164,9 +164,11 @@ impl Plan {
         let mut out = String::from("search:");
         if let Some(h) = search.halving {
             out += &format!(
-                " learning rates by successive halving (each lr trains a rung of {} epoch{}, the best 1/{} go on);",
+                " learning rates by successive halving (each lr trains a rung of {} epoch{} on {} seed{}, the best 1/{} go on);",
                 h.rung_epochs,
                 if h.rung_epochs == 1 { "" } else { "s" },
+                h.seeds,
+                if h.seeds == 1 { "" } else { "s" },
                 h.rate
             );
         }
@@ -635,7 +637,7 @@ pub fn expand(
         "description": file.sweep.description,
         "rules": if notes.is_empty() { None } else { Some(notes.join("; ")) },
         "search": search.as_ref().map(|s| json!({
-            "halving": s.halving.map(|h| json!({"rate": h.rate, "rung_epochs": h.rung_epochs})),
+            "halving": s.halving.map(|h| json!({"rate": h.rate, "rung_epochs": h.rung_epochs, "rung_seeds": h.seeds})),
             "seeds": s.race.map(|r| json!({"min": r.min, "max": r.max})),
             "budget_minutes": s.budget_seconds.map(|b| b / 60.0),
             "grid_jobs": jobs.len(),
@@ -707,7 +709,14 @@ fn seeds_and_search(
                     "rung_epochs = {rung_epochs} must be at least 1 and below [train] epochs = {epochs}: halving ranks learning rates on a rung shorter than the full training"
                 )));
             }
-            Some(Halving { rate, rung_epochs })
+            let rung_seeds = *section.rung_seeds.get_ref();
+            let available = race.map_or(seeds.len(), |r| r.get_ref().min);
+            if rung_seeds == 0 || rung_seeds > available {
+                return Err(source.at(&section.rung_seeds, format!(
+                    "rung_seeds = {rung_seeds} must be in 1..={available} (the seeds every cell starts with)"
+                )));
+            }
+            Some(Halving { rate, rung_epochs, seeds: rung_seeds })
         }
     };
     let budget_seconds = match &section.budget_minutes {

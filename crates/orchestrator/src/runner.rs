@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind};
+use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind, correct_text};
 use thaw_train::data::read_corpus;
 use thaw_train::encode::{EncodedData, TokenMemo, encode_splits_with};
 use thaw_train::finetune::{FineTuneOutcome, fine_tune_returning_model};
@@ -500,6 +500,8 @@ fn run_job(
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
         backend: backend.to_string(),
+        val_correct: correct_text(&out.validation.correct),
+        test_correct: correct_text(&test.correct),
     };
     Ok(TaskOutput::Job { epochs, result })
 }

@@ -8,7 +8,7 @@
 //! decisions carry an identity, so one made again is stored once.
 //!
 //! - **Halving.** Every lr of a cell trains a rung (the first `rung_epochs` epochs, on the full
-//!   schedule) on the cell's first seeds. Ranked on the rung's mean validation accuracy, the
+//!   schedule) on the cell's first `rung_seeds` seeds. Ranked on the rung's mean validation accuracy, the
 //!   best ⌈L / rate⌉ go on to full jobs; the rest are pruned at the rung.
 //! - **Racing.** Every cell starts with `min` seeds. Once all their jobs are done, the leader
 //!   (best validation mean at its selected lr) is compared with every other cell by
@@ -42,6 +42,8 @@ pub struct Halving {
     pub rate: usize,
     /// Epochs of the rung the learning rates are ranked on.
     pub rung_epochs: usize,
+    /// Seeds (the cell's first) each learning rate's rung runs on.
+    pub seeds: usize,
 }
 
 impl Halving {
@@ -129,17 +131,30 @@ pub fn cell_key(job: &JobPlan) -> CellKey {
     }
 }
 
-/// "pretrained, intermediate none, freeze 3, n=1000" (mlm_freeze and pooling when they vary).
+/// "pretrained, no MLM, freeze 3" or "pretrained + task MLM (MLM freeze 2), freeze 0, n=500",
+/// as the report names series; pooling when it is not mean.
 pub fn cell_label(key: &CellKey) -> String {
-    let mut out = format!("{}, intermediate {}", key.init.as_str(), key.intermediate);
+    let mut out = if key.intermediate == "none" {
+        format!("{}, no MLM", key.init.as_str())
+    } else {
+        format!("{} + {} MLM", key.init.as_str(), key.intermediate)
+    };
     if let Some(k) = key.mlm_freeze.filter(|&k| k > 0) {
         out += &format!(" (MLM freeze {k})");
     }
-    out += &format!(", freeze {}, {} pooling", key.freeze, key.pooling);
+    out += &format!(", freeze {}", key.freeze);
+    if key.pooling != "mean" {
+        out += &format!(", {} pooling", key.pooling);
+    }
     if let Some(n) = key.train_size {
         out += &format!(", n={n}");
     }
     out
+}
+
+/// "1 cell", "3 cells".
+fn cells_text(n: usize) -> String {
+    format!("{n} cell{}", if n == 1 { "" } else { "s" })
 }
 
 fn plan_cells(plan: &Plan) -> Vec<PlanCell<'_>> {
@@ -179,7 +194,9 @@ pub fn next(plan: &Plan, search: &SearchPlan, seen: &Observed) -> Next {
                 let rungs: Vec<JobPlan> = cell
                     .lrs
                     .iter()
-                    .flat_map(|&lr| cell.seeds[..min].iter().map(move |&s| (lr, s)))
+                    .flat_map(|&lr| {
+                        cell.seeds[..h.seeds.min(cell.seeds.len())].iter().map(move |&s| (lr, s))
+                    })
                     .map(|(lr, seed)| cell.job(lr, seed).rung(h.rung_epochs))
                     .collect();
                 let ready = rungs.iter().all(|r| seen.settled(&r.key));
@@ -301,10 +318,14 @@ fn halve(
             format!("{} of its {} rung seeds failed", r.failed, r.failed + r.done)
         } else {
             format!(
-                "validation accuracy {:.1} % after {} of {epochs} epochs (mean of {} seeds)",
+                "validation accuracy {:.1} % after {} of {epochs} epochs, {}",
                 100.0 * r.accuracy,
                 h.rung_epochs,
-                r.done
+                if r.done == 1 {
+                    "1 seed".to_string()
+                } else {
+                    format!("mean of {} seeds", r.done)
+                }
             )
         };
         let (action, reason) = if rank < keep {
@@ -385,7 +406,7 @@ fn race_step(
         return (Vec::new(), vec![stop("no-results", "no cell has a finished job".into())]);
     };
     let by_seed =
-        |c: &Cell| c.selected_lr().map(|l| l.val_accuracy_by_seed.clone()).unwrap_or_default();
+        |c: &Cell| c.selected_lr().map(|l| l.validation_scores.clone()).unwrap_or_default();
     let leader_seeds = by_seed(leader);
     let tied: Vec<(usize, &Cell, f64)> = ranked[1..]
         .iter()
@@ -401,7 +422,7 @@ fn race_step(
                 format!(
                     "the leader, {leader_label} ({:.1} % validation over {} seeds), is told apart from every other cell (95%)",
                     100.0 * leader_mean,
-                    leader_seeds.len()
+                    leader_seeds.accuracy.len()
                 ),
             )],
         );
@@ -412,10 +433,10 @@ fn race_step(
             vec![stop(
                 "budget",
                 format!(
-                    "budget spent: the jobs used {:.1} of {:.1} minutes of worker time; {} cells are still tied with the leader, {leader_label}",
+                    "budget spent: the jobs used {:.1} of {:.1} minutes of worker time; {} still tied with the leader, {leader_label}",
                     seen.seconds_spent / 60.0,
                     budget / 60.0,
-                    tied.len()
+                    cells_text(tied.len())
                 ),
             )],
         );
@@ -432,15 +453,15 @@ fn race_step(
         let seed = cells[i].seeds[seeds];
         let reason = if i == leader_index {
             format!(
-                "leads on validation ({:.1} % over {seeds} seeds) but is not yet told apart from {} cells",
+                "leads on validation ({:.1} % over {seeds} seeds) but is not yet told apart from {}",
                 100.0 * mean,
-                tied.len()
+                cells_text(tied.len())
             )
         } else {
             format!(
                 "validation {:.1} % over {} seeds, not yet told apart from the leader, {leader_label} ({:.1} %)",
                 100.0 * mean,
-                by_seed(cell).len(),
+                by_seed(cell).accuracy.len(),
                 100.0 * leader_mean
             )
         };
@@ -460,7 +481,7 @@ fn race_step(
             format!(
                 "every cell still tied with the leader, {leader_label}, has run its {} seeds ({} tied)",
                 race.max,
-                tied.len()
+                cells_text(tied.len())
             ),
         ));
     }
@@ -546,7 +567,7 @@ mod tests {
 
     fn adaptive(budget_seconds: Option<f64>) -> SearchPlan {
         SearchPlan {
-            halving: Some(Halving { rate: 3, rung_epochs: 1 }),
+            halving: Some(Halving { rate: 3, rung_epochs: 1, seeds: 2 }),
             race: Some(SeedRace { min: 2, max: 4 }),
             budget_seconds,
         }
@@ -605,6 +626,8 @@ mod tests {
             prefix_cache: Some("none".into()),
             backend: Some("flex".into()),
             prefix_group: String::new(),
+            val_correct: None,
+            test_correct: None,
         }
     }
 
@@ -766,8 +789,12 @@ mod tests {
         let race_only = SearchPlan { halving: None, ..adaptive(None) };
         let first = next(&plan, &race_only, &Observed::default());
         assert_eq!(first.jobs.len(), 2 * 3 * 2, "every lr, the first two seeds");
-        let halving_only = SearchPlan { race: None, ..adaptive(None) };
-        let first = next(&plan, &halving_only, &Observed::default());
-        assert_eq!(first.jobs.len(), 2 * 3 * 4, "rungs on every listed seed");
+        let one_rung_seed = SearchPlan {
+            halving: Some(Halving { rate: 3, rung_epochs: 1, seeds: 1 }),
+            ..adaptive(None)
+        };
+        let first = next(&plan, &one_rung_seed, &Observed::default());
+        assert_eq!(first.jobs.len(), 2 * 3, "one rung per lr, on seed 1");
+        assert!(first.jobs.iter().all(|j| j.spec.seed == 1 && j.spec.rung == Some(1)));
     }
 }

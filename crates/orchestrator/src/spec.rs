@@ -329,6 +329,9 @@ pub struct SearchSection {
     /// Epochs a rung trains before learning rates are ranked.
     #[serde(default = "d_rung_epochs")]
     pub rung_epochs: Spanned<usize>,
+    /// Seeds each learning rate's rung runs on (the cell's first ones).
+    #[serde(default = "d_rung_seeds")]
+    pub rung_seeds: Spanned<usize>,
     /// Racing: every cell starts with `min` seeds, and the cells still tied with the leader
     /// get more, up to `max`.
     pub seeds: Option<Spanned<SeedRace>>,
@@ -358,6 +361,9 @@ fn d_halving_rate() -> Spanned<usize> {
     Spanned::new(0..0, 3)
 }
 fn d_rung_epochs() -> Spanned<usize> {
+    Spanned::new(0..0, 1)
+}
+fn d_rung_seeds() -> Spanned<usize> {
     Spanned::new(0..0, 1)
 }
 

@@ -402,7 +402,7 @@ fn search_sections_are_checked_and_planned() {
         + "\n[search]\nlr = \"halving\"\nseeds = { min = 2, max = 5 }\nbudget_minutes = 30\n";
     let plan = f.plan(&adaptive).unwrap();
     let search = plan.search.clone().expect("a search");
-    assert_eq!(search.halving.map(|h| (h.rate, h.rung_epochs)), Some((3, 1)));
+    assert_eq!(search.halving.map(|h| (h.rate, h.rung_epochs, h.seeds)), Some((3, 1, 1)));
     assert_eq!(search.budget_seconds, Some(1800.0));
     // The plan holds the universe: every lr with seeds 1..=max.
     let seeds: std::collections::BTreeSet<u64> = plan.jobs.iter().map(|j| j.spec.seed).collect();
@@ -439,6 +439,10 @@ fn search_sections_are_checked_and_planned() {
         (
             adaptive.replace("lr = \"halving\"", "lr = \"halving\"\nhalving_rate = 1"),
             "halving_rate = 1 must be at least 2",
+        ),
+        (
+            adaptive.replace("lr = \"halving\"", "lr = \"halving\"\nrung_seeds = 3"),
+            "rung_seeds = 3 must be in 1..=2 (the seeds every cell starts with)",
         ),
         (
             adaptive.replace("lr = \"halving\"", "lr = \"halfing\""),

@@ -23,9 +23,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use thaw_store::{Init, JobResultRow, WorkStatus};
+use thaw_store::{Init, JobResultRow, WorkStatus, parse_correct};
 
-use crate::stats::Estimate;
+use crate::stats::{Estimate, SeedScores};
 
 /// Two mean validation scores closer than this are a tie (they come from the same few
 /// numbers averaged in different orders, so exact float equality is too strict).
@@ -54,6 +54,14 @@ impl Metric {
         match self {
             Metric::Test => row.test_macro_f1,
             Metric::Validation => row.val_macro_f1,
+        }
+    }
+
+    /// Which examples of the split a job predicted right, as stored.
+    pub fn correct(self, row: &JobResultRow) -> Option<&str> {
+        match self {
+            Metric::Test => row.test_correct.as_deref(),
+            Metric::Validation => row.val_correct.as_deref(),
         }
     }
 
@@ -195,10 +203,24 @@ pub struct LrSummary {
     pub train_seconds: Option<Estimate>,
     /// The done jobs behind these numbers, so charts can plot them one by one.
     pub done_job_keys: Vec<String>,
-    /// (seed, displayed accuracy) of every done job, for differences paired over seeds.
-    pub accuracy_by_seed: Vec<(i64, f64)>,
-    /// (seed, validation accuracy) of every done job: what choices and racing compare.
-    pub val_accuracy_by_seed: Vec<(i64, f64)>,
+    /// The displayed metric per done seed (and per example where stored): differences.
+    pub scores: SeedScores,
+    /// Validation per done seed (and per example): what choices and racing compare.
+    pub validation_scores: SeedScores,
+}
+
+fn seed_scores(
+    done: &[&JobResultRow],
+    accuracy: impl Fn(&JobResultRow) -> Option<f64>,
+    correct: impl Fn(&JobResultRow) -> Option<&str>,
+) -> SeedScores {
+    SeedScores {
+        accuracy: done.iter().filter_map(|r| accuracy(r).map(|a| (r.seed, a))).collect(),
+        correct: done
+            .iter()
+            .filter_map(|r| correct(r).and_then(parse_correct).map(|c| (r.seed, c)))
+            .collect(),
+    }
 }
 
 impl LrSummary {
@@ -219,14 +241,8 @@ impl LrSummary {
             macro_f1: collect(&|r| metric.macro_f1(r)),
             train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
-            accuracy_by_seed: done
-                .iter()
-                .filter_map(|r| metric.accuracy(r).map(|a| (r.seed, a)))
-                .collect(),
-            val_accuracy_by_seed: done
-                .iter()
-                .filter_map(|r| r.val_accuracy.map(|a| (r.seed, a)))
-                .collect(),
+            scores: seed_scores(&done, |r| metric.accuracy(r), |r| metric.correct(r)),
+            validation_scores: seed_scores(&done, |r| r.val_accuracy, |r| r.val_correct.as_deref()),
         }
     }
 }
@@ -527,6 +543,8 @@ mod tests {
             prefix_cache: val.map(|_| "none".into()),
             backend: val.map(|_| "ndarray".into()),
             prefix_group: format!("g-f{freeze}"),
+            val_correct: None,
+            test_correct: None,
         }
     }
 

@@ -389,9 +389,12 @@ fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
     let mut rules = Vec::new();
     if let Some(h) = search.get("halving").filter(|h| !h.is_null()) {
         let epochs = data.setup.pointer("/trainer/epochs").and_then(Value::as_i64).unwrap_or(0);
+        let seeds = h.get("rung_seeds").and_then(Value::as_i64).unwrap_or(1);
         rules.push(format!(
-            "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first seeds), and the best 1/{} by rung validation accuracy went on to full training",
-            h["rung_epochs"], h["rate"]
+            "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first {}), and the best 1/{} by rung validation accuracy went on to full training",
+            h["rung_epochs"],
+            if seeds == 1 { "seed".to_string() } else { format!("{seeds} seeds") },
+            h["rate"]
         ));
     }
     if let Some(r) = search.get("seeds").filter(|r| !r.is_null()) {
@@ -605,9 +608,12 @@ fn method_section(metric: Metric) -> String {
          The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
          is paired over the seeds both cells finished when they share two or more (the Student-t interval of the per-seed differences: \
-         seeds share the training subsample and data order, so that interval is the tighter honest one); otherwise it is \
-         Welch's interval on the two means. Two cells are told apart when that paired interval of their validation accuracies excludes \
-         zero (with fewer than two shared seeds: when their own intervals do not overlap); the adaptive search stops racing on the same rule. \
+         seeds share the training subsample and data order, so that interval is the tighter honest one); with one shared seed it is \
+         paired over that seed's examples (the split's own sampling error: the normal interval of the mean per-example difference, the \
+         interval McNemar's test inverts), so a one-seed sweep still gets an interval; with no shared seed it is Welch's interval on the \
+         two means. Over seeds, the interval leaves out the test split's own sampling error (every seed sees the same examples). \
+         Two cells are told apart when the paired interval of their validation accuracies excludes zero (without a shared seed: \
+         when their own intervals do not overlap); the adaptive search stops racing on the same rule. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
          cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \

@@ -7,7 +7,7 @@ use thaw_store::{Baselines, Init, JobResultRow, StageRow};
 use crate::aggregate::{Cell, Metric, format_lr};
 use crate::baseline::{describe, is_above, lower_bound};
 use crate::labels::Names;
-use crate::stats::{Estimate, paired, separates, shared_seeds, welch};
+use crate::stats::{Estimate, difference, separates};
 
 /// Below this pre-MLM perplexity the text reads like the pretraining data; above
 /// [`FAR_PERPLEXITY`] it is far from it. Heuristics: the numbers depend on tokenizer and mask rate.
@@ -140,7 +140,7 @@ pub fn top_cells_overlap(cells: &[&Cell]) -> bool {
 /// Cells the best one (by validation) is not told apart from: by [`separates`] on their
 /// validation accuracies per seed, the rule the racing search stops on.
 fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
-    let by_seed = |s: &Scored| s.cell.selected_lr().map(|l| l.val_accuracy_by_seed.clone());
+    let by_seed = |s: &Scored| s.cell.selected_lr().map(|l| l.validation_scores.clone());
     let best = by_seed(&ranked[0]).unwrap_or_default();
     ranked[1..]
         .iter()
@@ -183,9 +183,14 @@ fn best_paragraph(
             "**Only one cell has results: {described}.** Nothing to compare it with yet."
         );
     }
+    let one_seed = if chosen_on.n == 1 {
+        " With one seed this rests on the validation examples alone (paired over examples): seed-to-seed variation is not measured, and another seed could reorder the cells."
+    } else {
+        ""
+    };
     if rivals.is_empty() {
         return format!(
-            "**Best cell: {described}.** Chosen on validation accuracy, where it is told apart from every other cell tried (95%: the interval of the difference paired over shared seeds excludes zero, or with too few shared seeds the two cells' intervals do not overlap).{}",
+            "**Best cell: {described}.** Chosen on validation accuracy, where it is told apart from every other cell tried (95%: the interval of the difference paired over shared seeds, or over one seed's validation examples, excludes zero; without a shared seed the two cells' intervals do not overlap).{}{one_seed}",
             partial_freezing_note(best)
         );
     }
@@ -199,7 +204,7 @@ fn best_paragraph(
     let single = if ranked[0].chosen_on.ci95.is_none()
         || rivals.iter().any(|s| s.chosen_on.ci95.is_none())
     {
-        " Cells with a single seed have no interval and cannot be told apart from anything."
+        " Cells with a single seed are compared over that seed's validation examples only, where thaw has them."
     } else {
         ""
     };
@@ -302,19 +307,10 @@ fn difference_text(a: &Cell, b: &Cell) -> (String, i32) {
     let (Some(la), Some(lb)) = (a.selected_lr(), b.selected_lr()) else {
         return ("not computable yet".to_string(), 0);
     };
-    let (d, how) = match paired(&la.accuracy_by_seed, &lb.accuracy_by_seed) {
-        Some(d) => (
-            d,
-            format!(
-                "paired over {} shared seeds",
-                shared_seeds(&la.accuracy_by_seed, &lb.accuracy_by_seed)
-            ),
-        ),
-        None => match (la.accuracy, lb.accuracy) {
-            (Some(ea), Some(eb)) => (welch(&ea, &eb), "Welch".to_string()),
-            _ => return ("not computable yet".to_string(), 0),
-        },
+    let Some((d, pairing)) = difference(&la.scores, &lb.scores) else {
+        return ("not computable yet".to_string(), 0);
     };
+    let how = pairing.describe();
     let text = match (d.low(), d.high()) {
         (Some(lo), Some(hi)) => format!(
             "{:+.1} pts (95% CI {:+.1} to {:+.1}, {how})",

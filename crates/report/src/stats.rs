@@ -3,7 +3,7 @@
 //! Welch's. The t distribution comes from statrs.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// Mean of a handful of seeds, with its 95% confidence half-width when there are at least two.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -125,16 +125,82 @@ pub fn shared_seeds(a: &[(i64, f64)], b: &[(i64, f64)]) -> usize {
     a.iter().filter(|(s, _)| b.iter().any(|(t, _)| t == s)).count()
 }
 
-/// Whether two cells' per-seed scores tell them apart at 95%: the paired interval of their
-/// difference excludes zero when they share two or more seeds; otherwise their own
-/// intervals do not overlap. The one rule behind the report's "cannot separate" and the
-/// racing search's stop, so the two never disagree on the same numbers.
-pub fn separates(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
-    match paired(a, b) {
-        Some(d) => d.sign() != 0,
-        None => {
+/// A cell's scores at its selected lr on one split: per seed, the accuracy and, when the
+/// store has them, which examples were predicted right.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedScores {
+    pub accuracy: Vec<(i64, f64)>,
+    pub correct: Vec<(i64, Vec<bool>)>,
+}
+
+/// How a [`Difference`] between two cells was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Student-t over the per-seed differences of this many shared seeds.
+    Seeds(usize),
+    /// One shared seed: over the split's examples, each predicted by both cells.
+    Examples { seed: i64, n: usize },
+    /// Welch's interval on the two cells' means (no shared seed).
+    Welch,
+}
+
+impl Pairing {
+    /// "paired over 3 shared seeds", "paired over the 500 examples of seed 1", "Welch".
+    pub fn describe(&self) -> String {
+        match self {
+            Pairing::Seeds(n) => format!("paired over {n} shared seeds"),
+            Pairing::Examples { seed, n } => format!("paired over the {n} examples of seed {seed}"),
+            Pairing::Welch => "Welch".to_string(),
+        }
+    }
+}
+
+/// The difference a - b of two cells' accuracies with its 95% interval: paired over shared
+/// seeds when there are two or more; with one shared seed, paired over the split's examples
+/// (the split's own sampling error, so a one-seed sweep still gets an honest interval);
+/// else Welch's. None when neither side has a value.
+pub fn difference(a: &SeedScores, b: &SeedScores) -> Option<(Difference, Pairing)> {
+    if let Some(d) = paired(&a.accuracy, &b.accuracy) {
+        return Some((d, Pairing::Seeds(shared_seeds(&a.accuracy, &b.accuracy))));
+    }
+    let one_seed = a.correct.iter().find_map(|(seed, x)| {
+        let (_, y) = b.correct.iter().find(|(s, y)| s == seed && y.len() == x.len())?;
+        paired_examples(x, y).map(|d| (d, Pairing::Examples { seed: *seed, n: x.len() }))
+    });
+    if one_seed.is_some() {
+        return one_seed;
+    }
+    let values = |v: &[(i64, f64)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
+    let (ea, eb) = (Estimate::of(&values(&a.accuracy))?, Estimate::of(&values(&b.accuracy))?);
+    Some((welch(&ea, &eb), Pairing::Welch))
+}
+
+/// Accuracy of a minus accuracy of b on the same examples, with the normal 95% interval of the
+/// mean per-example difference (each difference is -1, 0 or +1: the interval McNemar's test
+/// inverts). None for no examples or lists of different lengths.
+pub fn paired_examples(a: &[bool], b: &[bool]) -> Option<Difference> {
+    let n = a.len();
+    if n < 2 || b.len() != n {
+        return None;
+    }
+    let differences: Vec<f64> =
+        a.iter().zip(b).map(|(&x, &y)| x as i32 as f64 - y as i32 as f64).collect();
+    let mean = differences.iter().sum::<f64>() / n as f64;
+    let variance = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let z = Normal::new(0.0, 1.0).expect("the standard normal").inverse_cdf(0.975);
+    Some(Difference { mean, ci95: Some(z * (variance / n as f64).sqrt()), df: None })
+}
+
+/// Whether two cells' scores tell them apart at 95%: the interval of their difference
+/// excludes zero when it is paired (over shared seeds, or over one seed's examples);
+/// otherwise their own intervals do not overlap. The one rule behind the report's "cannot
+/// separate" and the racing search's stop, so the two never disagree on the same numbers.
+pub fn separates(a: &SeedScores, b: &SeedScores) -> bool {
+    match difference(a, b) {
+        Some((d, Pairing::Seeds(_) | Pairing::Examples { .. })) => d.sign() != 0,
+        _ => {
             let values = |v: &[(i64, f64)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
-            match (Estimate::of(&values(a)), Estimate::of(&values(b))) {
+            match (Estimate::of(&values(&a.accuracy)), Estimate::of(&values(&b.accuracy))) {
                 (Some(ea), Some(eb)) => ea.separated_from(&eb),
                 _ => false,
             }
@@ -188,19 +254,58 @@ mod tests {
         assert!(paired(&[(1, 0.8)], &[(1, 0.7)]).is_none());
     }
 
+    fn scores(accuracy: &[(i64, f64)]) -> SeedScores {
+        SeedScores { accuracy: accuracy.to_vec(), correct: Vec::new() }
+    }
+
     #[test]
     fn separation_pairs_shared_seeds_and_falls_back_to_the_intervals() {
         // Consistent +2 pts over three shared seeds: paired half-width 4.30 * 0.0058 / 1.73.
-        let leader = [(1, 0.80), (2, 0.81), (3, 0.82)];
-        let behind = [(1, 0.78), (2, 0.78), (3, 0.79)];
+        let leader = scores(&[(1, 0.80), (2, 0.81), (3, 0.82)]);
+        let behind = scores(&[(1, 0.78), (2, 0.78), (3, 0.79)]);
         assert!(separates(&leader, &behind));
         // The same means with seeds that do not move together: the difference is not sure.
-        assert!(!separates(&leader, &[(1, 0.83), (2, 0.74), (3, 0.78)]));
+        assert!(!separates(&leader, &scores(&[(1, 0.83), (2, 0.74), (3, 0.78)])));
         // No shared seeds: the cells' own intervals decide.
-        assert!(separates(&leader, &[(7, 0.50), (8, 0.51), (9, 0.52)]));
-        assert!(!separates(&leader, &[(7, 0.60), (8, 0.95)]));
-        // One seed each: nothing to tell apart with.
-        assert!(!separates(&[(1, 0.9)], &[(1, 0.1)]));
+        assert!(separates(&leader, &scores(&[(7, 0.50), (8, 0.51), (9, 0.52)])));
+        assert!(!separates(&leader, &scores(&[(7, 0.60), (8, 0.95)])));
+        // One seed each and no per-example record: nothing to tell apart with.
+        assert!(!separates(&scores(&[(1, 0.9)]), &scores(&[(1, 0.1)])));
+    }
+
+    #[test]
+    fn one_seed_is_paired_over_the_examples_as_computed_by_hand() {
+        // 10 examples: a right on 8, b on 5; a alone right on 4, b alone on 1, 5 agree.
+        // Differences: four +1, one -1, five 0 -> mean 0.3; sample variance
+        // (4 * 0.49 + 1 * 1.69 + 5 * 0.09) / 9 = 0.455556; half-width
+        // 1.959964 * sqrt(0.455556 / 10) = 0.418326.
+        let a = [true, true, true, true, true, true, true, true, false, false];
+        let b = [false, false, false, false, true, true, true, true, true, false];
+        let d = paired_examples(&a, &b).unwrap();
+        assert!((d.mean - 0.3).abs() < 1e-12);
+        assert!((d.ci95.unwrap() - 0.418326).abs() < 1e-5, "{d:?}");
+        assert_eq!(d.sign(), 0, "0.3 ± 0.42 includes zero");
+        // The same pattern ten times over (100 examples): variance (40 * 0.49 + 10 * 1.69 +
+        // 50 * 0.09) / 99 = 0.414141, half-width 1.959964 * sqrt(0.414141 / 100) = 0.126131.
+        let (a10, b10) = (a.repeat(10), b.repeat(10));
+        let d10 = paired_examples(&a10, &b10).unwrap();
+        assert!((d10.ci95.unwrap() - 0.126131).abs() < 1e-5, "{d10:?}");
+        assert_eq!(d10.sign(), 1);
+        // A one-seed sweep: cells compared over seed 1's examples.
+        let one = |seed, correct: &[bool]| SeedScores {
+            accuracy: vec![(
+                seed,
+                correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64,
+            )],
+            correct: vec![(seed, correct.to_vec())],
+        };
+        let (diff, how) = difference(&one(1, &a10), &one(1, &b10)).unwrap();
+        assert_eq!(how, Pairing::Examples { seed: 1, n: 100 });
+        assert_eq!(how.describe(), "paired over the 100 examples of seed 1");
+        assert_eq!(diff, d10);
+        assert!(separates(&one(1, &a10), &one(1, &b10)));
+        // Different seeds share no examples' predictions: no pairing, no verdict.
+        assert!(!separates(&one(1, &a10), &one(2, &b10)));
     }
 
     #[test]

@@ -539,8 +539,8 @@ impl Store {
         sqlx::query(
             "INSERT OR REPLACE INTO results (job_key, best_epoch, val_loss, val_accuracy, val_macro_f1, test_loss, test_accuracy,
                  test_macro_f1, train_seconds, eval_seconds, prefix_seconds, load_seconds, examples_per_second, trainable_params,
-                 total_params, prefix_cache, backend, worker, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(key)
         .bind(result.best_epoch)
@@ -561,6 +561,8 @@ impl Store {
         .bind(&result.backend)
         .bind(worker)
         .bind(t)
+        .bind(&result.val_correct)
+        .bind(&result.test_correct)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

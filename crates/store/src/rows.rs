@@ -168,6 +168,26 @@ pub struct ResultRow {
     pub total_params: i64,
     pub prefix_cache: String,
     pub backend: String,
+    /// Per example of the validation split (best epoch) and of the test split: predicted
+    /// right or not, as [`correct_text`] writes it.
+    pub val_correct: String,
+    pub test_correct: String,
+}
+
+/// Per-example correctness as stored: one '1' (right) or '0' (wrong) per example.
+pub fn correct_text(correct: &[bool]) -> String {
+    correct.iter().map(|&c| if c { '1' } else { '0' }).collect()
+}
+
+/// The inverse of [`correct_text`]; None for text that is not '0'/'1' only.
+pub fn parse_correct(text: &str) -> Option<Vec<bool>> {
+    text.chars()
+        .map(|c| match c {
+            '1' => Some(true),
+            '0' => Some(false),
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +253,10 @@ pub struct JobResultRow {
     pub backend: Option<String>,
     /// Jobs that share one frozen-prefix computation (from `jobs`, not the view).
     pub prefix_group: String,
+    /// Per-example correctness (see [`correct_text`]); None before the job is done and for
+    /// results stored before thaw kept it.
+    pub val_correct: Option<String>,
+    pub test_correct: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]

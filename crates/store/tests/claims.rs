@@ -52,6 +52,8 @@ fn result() -> ResultRow {
         total_params: 20,
         prefix_cache: "none".into(),
         backend: "flex".into(),
+        val_correct: "1101".into(),
+        test_correct: "0111".into(),
     }
 }
 

@@ -76,6 +76,9 @@ pub struct SplitMetrics {
     pub loss: f64,
     pub accuracy: f64,
     pub macro_f1: f64,
+    /// Whether each example of the split (in the split's order) was predicted right: what
+    /// intervals over examples (a split's own sampling error) are computed from.
+    pub correct: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -249,7 +252,7 @@ pub fn fine_tune_returning_model(
     let lengths = data.train.lengths();
 
     let mut epochs = Vec::new();
-    let mut best: Option<(Classifier, EpochMetrics)> = None;
+    let mut best: Option<(Classifier, EpochMetrics, Vec<bool>)> = None;
     let (mut train_seconds, mut eval_seconds, mut examples_seen, mut step) =
         (0.0, 0.0, 0usize, 0usize);
     let last_epoch = job.stop_after_epochs.map_or(s.epochs, |n| n.clamp(1, s.epochs));
@@ -310,17 +313,17 @@ pub fn fine_tune_returning_model(
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
         observer.emit(Event::Epoch(metrics.clone()));
-        let better = best.as_ref().is_none_or(|(_, b)| {
+        let better = best.as_ref().is_none_or(|(_, b, _)| {
             metrics.val_accuracy > b.val_accuracy
                 || (metrics.val_accuracy == b.val_accuracy && metrics.val_loss < b.val_loss)
         });
         if better {
-            best = Some((model.clone(), metrics.clone()));
+            best = Some((model.clone(), metrics.clone(), val.correct));
         }
         epochs.push(metrics);
     }
 
-    let (best_model, best_metrics) = best.expect("at least one epoch");
+    let (best_model, best_metrics, best_correct) = best.expect("at least one epoch");
     let test = if job.stop_after_epochs.is_some() {
         None
     } else {
@@ -344,6 +347,7 @@ pub fn fine_tune_returning_model(
             loss: best_metrics.val_loss,
             accuracy: best_metrics.val_accuracy,
             macro_f1: best_metrics.val_macro_f1,
+            correct: best_correct,
         },
         test,
         epochs,
@@ -427,7 +431,8 @@ fn evaluate(
     }
     let (accuracy, macro_f1) =
         accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
-    Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1 })
+    let correct = predicted.iter().zip(&encoded.labels).map(|(p, t)| p == t).collect();
+    Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1, correct })
 }
 
 /// The classifier's logits for every example of `split`, in the split's order, computed from

@@ -258,3 +258,17 @@ async fn when_no_cell_beats_the_majority_class_nothing_is_recommended() {
     );
     assert!(!rec.contains("Best cell:") && !rec.contains("Cheapest cell"), "{rec}");
 }
+
+#[tokio::test]
+async fn a_one_seed_sweep_is_compared_over_its_examples() {
+    // The partial-freezing sweep with seed 1 only: no seed-level interval exists, but the
+    // stored per-example predictions pair cells over the same validation and test examples.
+    let scenario = Scenario { seeds: vec![1], ..fixtures::partial_freezing_wins() };
+    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let rec = recommendation(&text);
+    assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/4 layers unfrozen*"), "{rec}");
+    assert!(rec.contains("With one seed this rests on the validation examples alone"), "{rec}");
+    // Task MLM (-4 points on 500 test examples of seed 1) is judged over those examples.
+    assert!(rec.contains("paired over the 500 examples of seed 1"), "{rec}");
+    assert!(!rec.contains("too few seeds for an interval"), "{rec}");
+}
