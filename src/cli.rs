@@ -22,6 +22,9 @@ pub enum Command {
         /// List every job, not only the counts per cell.
         #[arg(long)]
         jobs: bool,
+        /// The backend the jobs are planned for (part of every key).
+        #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
+        backend: BackendKind,
     },
     /// Run a sweep: expand it into the database, run pending work, write the report.
     Run {
@@ -49,6 +52,7 @@ pub enum Command {
         /// The sweep's name (needed only when the database holds several).
         #[arg(long)]
         sweep: Option<String>,
+        /// Claim only work planned for this backend (`thaw run --backend` plans it).
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
         /// Speak JSON lines on stdout and stop when stdin closes (used by `thaw run`).

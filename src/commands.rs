@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command, Target};
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Plan { file, jobs } => plan(&file, jobs),
+        Command::Plan { file, jobs, backend } => plan(&file, jobs, backend),
         Command::Run { file, workers, backend, db, retry_failed, no_report } => {
             run(&file, workers, backend, db, retry_failed, no_report).await
         }
@@ -44,9 +44,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn load_plan(file: &Path) -> Result<(thaw_orchestrator::spec::Source, Plan)> {
+fn load_plan(file: &Path, backend: BackendKind) -> Result<(thaw_orchestrator::spec::Source, Plan)> {
     let (source, spec) = thaw_orchestrator::read(file)?;
-    let plan = thaw_orchestrator::build_plan(&source, &spec)?;
+    let plan = thaw_orchestrator::build_plan(&source, &spec, backend)?;
     Ok((source, plan))
 }
 
@@ -58,8 +58,8 @@ fn default_report_dir(sweep: &str) -> PathBuf {
     Path::new("results").join(sweep)
 }
 
-fn plan(file: &Path, list_jobs: bool) -> Result<ExitCode> {
-    let (_, plan) = load_plan(file)?;
+fn plan(file: &Path, list_jobs: bool, backend: BackendKind) -> Result<ExitCode> {
+    let (_, plan) = load_plan(file, backend)?;
     print!("{}", plan.describe(list_jobs));
     Ok(ExitCode::SUCCESS)
 }
@@ -74,12 +74,12 @@ async fn run(
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     backend.check_built()?;
-    let (source, plan) = load_plan(file)?;
+    let (source, plan) = load_plan(file, backend)?;
     // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
     let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
     let store = Store::open(&db).await?;
     let mut step = search_step(&store, &plan).await?;
-    let summary = thaw_orchestrator::register(&store, &source, &plan, &step.jobs, backend).await?;
+    let summary = thaw_orchestrator::register(&store, &source, &plan, &step.jobs).await?;
     record_decisions(&store, &plan.sweep, &step).await?;
     if retry_failed {
         let n = store.retry_failed(&plan.sweep).await?;
@@ -137,7 +137,7 @@ async fn run(
         }
         let held = step.jobs.len();
         step = search_step(&store, &plan).await?;
-        thaw_orchestrator::register(&store, &source, &plan, &step.jobs, backend).await?;
+        thaw_orchestrator::register(&store, &source, &plan, &step.jobs).await?;
         record_decisions(&store, &plan.sweep, &step).await?;
         if step.jobs.len() == held {
             break outcome;
@@ -274,6 +274,7 @@ async fn worker(
     }
     let store = Store::open(db).await?;
     let sweep = store.sweep(sweep.as_deref()).await?.name;
+    let sweep_name = sweep.clone();
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_ctrl_c(stop.clone());
     if child {
@@ -287,9 +288,16 @@ async fn worker(
         stop,
         sink: if child { child_sink() } else { console_sink() },
     };
-    let finished = Worker::new(store, options).run().await?;
+    let finished = Worker::new(store.clone(), options).run().await?;
     if !child {
-        eprintln!("worker finished {finished} jobs/stages; nothing left to claim");
+        eprintln!("worker finished {finished} jobs/stages; nothing left to claim on {backend}");
+        for (other, n) in store.pending_by_backend(&sweep_name).await? {
+            if other != backend.as_str() {
+                eprintln!(
+                    "{n} pending jobs are planned for {other}: start workers with --backend {other}"
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

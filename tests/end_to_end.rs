@@ -498,6 +498,38 @@ fn expected_count(rows: &[Vec<String>], action: &str) -> usize {
 }
 
 #[test]
+fn the_backend_is_part_of_a_results_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [0, 6]
+seeds = [1]
+train_size = [32]
+lr = { full = [1e-4], head_only = [3e-3] }"#;
+    let file = sweep_file(dir.path(), "backends", grid);
+    let db = dir.path().join("results/backends.db");
+    let run = |backend: &str| {
+        let out = thaw(dir.path(), &["run", file.to_str().unwrap(), "--backend", backend]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    run("flex");
+    // The same sweep on another backend is other work: it runs, and the flex results stay.
+    let second = run("ndarray");
+    assert!(second.contains("2 jobs (2 new), 0 done"), "{second}");
+    let by_backend =
+        sqlite_rows(&db, "SELECT backend, COUNT(*) FROM results GROUP BY backend ORDER BY backend");
+    assert_eq!(
+        by_backend,
+        vec![vec!["flex".to_string(), "2".into()], vec!["ndarray".to_string(), "2".into()]]
+    );
+    let report = std::fs::read_to_string(dir.path().join("results/backends/report.md")).unwrap();
+    assert!(report.contains("| Backend | ndarray |"), "the report names the backend it shows");
+    // Back on flex: its jobs are known and done, nothing runs again.
+    let third = run("flex");
+    assert!(third.contains("2 jobs (0 new), 2 done"), "{third}");
+    assert_eq!(sqlite_rows(&db, "SELECT COUNT(*) FROM results")[0][0], "4");
+}
+
+#[test]
 fn several_worker_processes_share_one_sweep_and_run_each_job_once() {
     let dir = tempfile::tempdir().unwrap();
     let grid = r#"freeze = [6]

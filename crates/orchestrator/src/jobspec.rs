@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
-use thaw_train::{FineTuneSettings, MlmSettings};
+use thaw_train::{BackendKind, FineTuneSettings, MlmSettings};
 
 use crate::spec::Init;
 
@@ -84,6 +84,9 @@ pub struct StageSpec {
     pub init: Init,
     pub seed: u64,
     pub settings: MlmSettings,
+    /// The backend it runs on: part of its key (results differ between backends).
+    #[serde(default)]
+    pub backend: BackendKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,4 +109,7 @@ pub struct JobSpec {
     /// rung (validation only, no test). None: the full job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rung: Option<usize>,
+    /// The backend it runs on: part of its key (results differ between backends).
+    #[serde(default)]
+    pub backend: BackendKind,
 }

@@ -14,6 +14,8 @@ use std::path::Path;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use thaw_train::BackendKind;
+
 use crate::jobspec::{Corpus, JobSpec, StageSpec};
 use crate::spec::Init;
 
@@ -66,21 +68,29 @@ pub fn stage_key(spec: &StageSpec) -> String {
         Corpus::Task => json!({"task": spec.data.identity}),
         Corpus::File { identity, .. } => json!({"file": identity}),
     };
-    format!(
-        "s-{}",
-        hash_json(&json!({
-            "v": TRAINER_VERSION,
-            "model": spec.model.identity,
-            "corpus": corpus,
-            "init": spec.init,
-            "seed": spec.seed,
-            "settings": spec.settings,
-        }))
-    )
+    let mut identity = json!({
+        "v": TRAINER_VERSION,
+        "model": spec.model.identity,
+        "corpus": corpus,
+        "init": spec.init,
+        "seed": spec.seed,
+        "settings": spec.settings,
+    });
+    add_backend(&mut identity, spec.backend);
+    format!("s-{}", hash_json(&identity))
 }
 
-/// A job's key: everything that changes its result, nothing else (no paths, no sweep name,
-/// no order), so adding a seed or a depth to a finished sweep runs only the new jobs. A rung
+/// Results differ between backends (kernels, reduction order), so the backend is part of
+/// every key; flex, the default, adds nothing, so keys from before this rule stay valid.
+fn add_backend(identity: &mut serde_json::Value, backend: BackendKind) {
+    if backend != BackendKind::Flex {
+        identity["backend"] = json!(backend.as_str());
+    }
+}
+
+/// A job's key: everything that changes its result, the backend included, nothing else (no
+/// paths, no sweep name, no order), so adding a seed or a depth to a finished sweep runs only
+/// the new jobs. A rung
 /// (a job cut short for successive halving) adds its epochs; full jobs keep the keys they had
 /// before rungs existed.
 pub fn job_key(spec: &JobSpec) -> String {
@@ -98,6 +108,7 @@ pub fn job_key(spec: &JobSpec) -> String {
     if let Some(epochs) = spec.rung {
         identity["rung"] = json!(epochs);
     }
+    add_backend(&mut identity, spec.backend);
     format!("j-{}", hash_json(&identity))
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use thaw_store::{Baselines, MajorityBaseline};
 use thaw_train::data::Example;
 use thaw_train::metrics::accuracy_and_macro_f1;
-use thaw_train::{BertConfig, FineTuneSettings, MlmSettings, Pooling};
+use thaw_train::{BackendKind, BertConfig, FineTuneSettings, MlmSettings, Pooling};
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
@@ -64,6 +64,8 @@ pub struct Plan {
     pub keep: Keep,
     /// `[search]`: halving and racing. None: every job of `jobs` runs.
     pub search: Option<SearchPlan>,
+    /// What every job and stage runs on (part of their keys).
+    pub backend: BackendKind,
 }
 
 impl Plan {
@@ -71,8 +73,8 @@ impl Plan {
     /// learning rates and job counts, the rule notes, and with `list_jobs` every job's key.
     pub fn describe(&self, list_jobs: bool) -> String {
         let mut out = format!(
-            "sweep {}: model {} ({} layers), data {}\n",
-            self.sweep, self.model.origin, self.model.num_layers, self.data.name
+            "sweep {}: model {} ({} layers), data {}, backend {}\n",
+            self.sweep, self.model.origin, self.model.num_layers, self.data.name, self.backend
         );
         let stages = self.stages.len();
         out += &format!(
@@ -191,12 +193,17 @@ fn train_size_text(size: Option<usize>) -> String {
     size.map_or("all".into(), |n| n.to_string())
 }
 
-/// Everything resolved: model, data, corpora; then expanded.
-pub fn build_plan(source: &Source, file: &SweepFile) -> Result<Plan, SpecError> {
+/// Everything resolved: model, data, corpora; then expanded into jobs and stages planned
+/// for `backend` (part of every key).
+pub fn build_plan(
+    source: &Source,
+    file: &SweepFile,
+    backend: BackendKind,
+) -> Result<Plan, SpecError> {
     check_name(source, &file.sweep.name)?;
     let (model, config) = resolve_model(source, file)?;
     let data = resolve_data(source, file, config.max_position_embeddings)?;
-    expand(source, file, model, &config, data)
+    expand(source, file, model, &config, data, backend)
 }
 
 fn check_name(source: &Source, name: &Spanned<String>) -> Result<(), SpecError> {
@@ -442,6 +449,7 @@ pub fn expand(
     model: ModelSpec,
     config: &BertConfig,
     data: DataSpec,
+    backend: BackendKind,
 ) -> Result<Plan, SpecError> {
     let layers = config.num_hidden_layers;
     check_trainer(source, file)?;
@@ -537,6 +545,7 @@ pub fn expand(
                                 init,
                                 seed: section.seed,
                                 settings: mlm_settings(section, &data, mlm_k),
+                                backend,
                             };
                             let key = stage_key(&spec);
                             if let Some(same) =
@@ -577,6 +586,7 @@ pub fn expand(
                                         prefix_cache_mb: file.cache.prefix_mb,
                                         keep_weights: file.train.keep != Keep::None,
                                         rung: None,
+                                        backend,
                                     };
                                     jobs.push(JobPlan {
                                         key: job_key(&spec),
@@ -653,6 +663,7 @@ pub fn expand(
         setup,
         keep: file.train.keep,
         search,
+        backend,
     })
 }
 

@@ -1,7 +1,6 @@
 //! The plan as rows of the store: what `thaw run` records before any worker starts.
 
 use thaw_store::{NewJob, NewStage, NewSweep, PlanSummary, Store};
-use thaw_train::BackendKind;
 use thaw_train::backend::Hardware;
 
 use crate::keys;
@@ -9,15 +8,15 @@ use crate::plan::{JobPlan, Plan};
 use crate::spec::Source;
 
 /// Records the sweep, its stages and `jobs` (the plan's, or what the adaptive search holds so
-/// far; known keys keep their state and results), with the backend and this machine's
-/// hardware in the setup the report shows.
+/// far; known keys keep their state and results), with the plan's backend and this
+/// machine's hardware in the setup the report shows.
 pub async fn register(
     store: &Store,
     source: &Source,
     plan: &Plan,
     jobs: &[JobPlan],
-    backend: BackendKind,
 ) -> thaw_store::Result<PlanSummary> {
+    let backend = plan.backend;
     let mut setup = plan.setup.clone();
     if let serde_json::Value::Object(fields) = &mut setup {
         fields.insert(
@@ -44,6 +43,7 @@ pub async fn register(
             init: s.spec.init,
             mlm_freeze: s.mlm_freeze as i64,
             spec_json: serde_json::to_string(&s.spec).expect("json"),
+            backend: s.spec.backend.as_str().into(),
         })
         .collect();
     let jobs: Vec<NewJob> = jobs
@@ -63,6 +63,7 @@ pub async fn register(
             prefix_group: keys::prefix_group(&j.spec),
             spec_json: serde_json::to_string(&j.spec).expect("json"),
             rung: j.spec.rung.map(|n| n as i64),
+            backend: j.spec.backend.as_str().into(),
         })
         .collect();
     store.register_plan(&sweep, &stages, &jobs).await

@@ -132,13 +132,17 @@ impl Worker {
         while !self.stopping() {
             requeue(&self.store).await?;
             let id = self.options.worker_id.clone();
-            if let Some(claimed) = self.store.claim_stage(&self.options.sweep, &id).await? {
+            let backend = self.options.backend.as_str();
+            if let Some(claimed) = self.store.claim_stage(&self.options.sweep, &id, backend).await?
+            {
                 self.run_claimed(claimed).await?;
                 finished += 1;
                 continue;
             }
-            if let Some(claimed) =
-                self.store.claim_job(&self.options.sweep, &id, self.last_group.as_deref()).await?
+            if let Some(claimed) = self
+                .store
+                .claim_job(&self.options.sweep, &id, backend, self.last_group.as_deref())
+                .await?
             {
                 self.run_claimed(claimed).await?;
                 finished += 1;

@@ -493,7 +493,7 @@ mod tests {
     use std::path::PathBuf;
 
     use thaw_store::Init;
-    use thaw_train::{FineTuneSettings, Pooling};
+    use thaw_train::{BackendKind, FineTuneSettings, Pooling};
 
     use super::*;
     use crate::jobspec::{DataSpec, JobSpec, ModelSpec};
@@ -541,6 +541,7 @@ mod tests {
                         prefix_cache_mb: 0,
                         keep_weights: false,
                         rung: None,
+                        backend: BackendKind::Flex,
                     };
                     jobs.push(JobPlan {
                         key: job_key(&spec),
@@ -562,6 +563,7 @@ mod tests {
             setup: serde_json::Value::Null,
             keep: Keep::None,
             search: None,
+            backend: BackendKind::Flex,
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::spec::Init;
 use thaw_orchestrator::{build_plan, read};
+use thaw_train::BackendKind;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -42,7 +43,7 @@ impl Fixture {
     fn plan(&self, body: &str) -> Result<Plan, String> {
         let path = self.write("sweep.toml", body);
         let (source, spec) = read(&path).map_err(|e| e.to_string())?;
-        build_plan(&source, &spec).map_err(|e| e.to_string())
+        build_plan(&source, &spec, BackendKind::Flex).map_err(|e| e.to_string())
     }
 }
 
@@ -462,4 +463,24 @@ fn search_sections_are_checked_and_planned() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn the_backend_is_in_every_key_but_flex_keys_are_unchanged() {
+    let f = Fixture::new();
+    let path = f.write("sweep.toml", BASE);
+    let (source, spec) = read(&path).unwrap();
+    let flex = build_plan(&source, &spec, BackendKind::Flex).unwrap();
+    let ndarray = build_plan(&source, &spec, BackendKind::Ndarray).unwrap();
+    assert_eq!(flex.jobs.len(), ndarray.jobs.len());
+    assert!(keys(&flex).iter().all(|k| !keys(&ndarray).contains(k)), "other backend, other jobs");
+    assert!(flex.stages.iter().all(|s| ndarray.stages.iter().all(|o| o.key != s.key)));
+    assert!(ndarray.jobs.iter().all(|j| j.spec.backend == BackendKind::Ndarray));
+    // A flex job's key is the one thaw gave before backends were part of keys: the spec with
+    // the backend field removed (as stored by earlier versions) hashes the same.
+    let job = &flex.jobs[0];
+    let mut old = serde_json::to_value(&job.spec).unwrap();
+    old.as_object_mut().unwrap().remove("backend");
+    let old: thaw_orchestrator::jobspec::JobSpec = serde_json::from_value(old).unwrap();
+    assert_eq!(thaw_orchestrator::keys::job_key(&old), job.key);
 }

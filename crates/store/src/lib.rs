@@ -122,7 +122,7 @@ impl Store {
         for s in stages {
             // A known key is the same work: keep its state, refresh how to run it (paths may have moved).
             sqlx::query(
-                "INSERT INTO stages (key, name, init, mlm_freeze, spec_json) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO stages (key, name, init, mlm_freeze, spec_json, backend) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT(key) DO UPDATE SET spec_json = excluded.spec_json",
             )
             .bind(&s.key)
@@ -130,6 +130,7 @@ impl Store {
             .bind(s.init)
             .bind(s.mlm_freeze)
             .bind(&s.spec_json)
+            .bind(&s.backend)
             .execute(&mut *tx)
             .await?;
         }
@@ -146,8 +147,8 @@ impl Store {
                     .await?;
             sqlx::query(
                 "INSERT INTO jobs (key, stage_key, init, intermediate, mlm_freeze, freeze, num_layers, unfrozen_layers, seed, lr,
-                                   train_size, pooling, prefix_group, spec_json, rung)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   train_size, pooling, prefix_group, spec_json, rung, backend)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(key) DO UPDATE SET spec_json = excluded.spec_json, prefix_group = excluded.prefix_group",
             )
             .bind(&j.key)
@@ -165,6 +166,7 @@ impl Store {
             .bind(&j.prefix_group)
             .bind(&j.spec_json)
             .bind(j.rung)
+            .bind(&j.backend)
             .execute(&mut *tx)
             .await?;
             if !known {
@@ -284,8 +286,14 @@ impl Store {
         Ok(requeued)
     }
 
-    /// Atomically takes the next pending stage of the sweep that some pending job waits for.
-    pub async fn claim_stage(&self, sweep: &str, worker: &str) -> Result<Option<Claimed>> {
+    /// Atomically takes the next pending stage of the sweep, planned for `backend`, that some
+    /// pending job waits for.
+    pub async fn claim_stage(
+        &self,
+        sweep: &str,
+        worker: &str,
+        backend: &str,
+    ) -> Result<Option<Claimed>> {
         let t = now();
         let row = sqlx::query(
             "UPDATE stages SET status = 'running', worker = ?, attempts = attempts + 1, heartbeat_at = ?, started_at = ?, error = NULL
@@ -294,7 +302,7 @@ impl Store {
                  JOIN jobs j ON j.stage_key = st.key
                  JOIN sweep_jobs m ON m.job_key = j.key
                  JOIN sweeps s ON s.id = m.sweep_id
-                 WHERE s.name = ? AND st.status = 'pending' AND j.status = 'pending'
+                 WHERE s.name = ? AND st.status = 'pending' AND j.status = 'pending' AND st.backend = ?
                  ORDER BY m.ord LIMIT 1)
              AND status = 'pending'
              RETURNING key, spec_json",
@@ -303,17 +311,20 @@ impl Store {
         .bind(t)
         .bind(t)
         .bind(sweep)
+        .bind(backend)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| Claimed { kind: WorkKind::Stage, key: r.get(0), spec_json: r.get(1) }))
     }
 
-    /// Atomically takes the next runnable job of the sweep (its stage, if any, done),
-    /// preferring jobs of `prefer_group` so a worker reuses the frozen prefix it holds.
+    /// Atomically takes the next runnable job of the sweep planned for `backend` (its stage,
+    /// if any, done), preferring jobs of `prefer_group` so a worker reuses the frozen prefix
+    /// it holds.
     pub async fn claim_job(
         &self,
         sweep: &str,
         worker: &str,
+        backend: &str,
         prefer_group: Option<&str>,
     ) -> Result<Option<Claimed>> {
         let t = now();
@@ -325,6 +336,7 @@ impl Store {
                  JOIN sweeps s ON s.id = m.sweep_id
                  LEFT JOIN stages st ON st.key = j.stage_key
                  WHERE s.name = ? AND j.status = 'pending' AND (j.stage_key IS NULL OR st.status = 'done')
+                   AND j.backend = ?
                  ORDER BY (j.prefix_group IS ?) DESC, m.ord LIMIT 1)
              AND status = 'pending'
              RETURNING key, spec_json",
@@ -333,6 +345,7 @@ impl Store {
         .bind(t)
         .bind(t)
         .bind(sweep)
+        .bind(backend)
         .bind(prefer_group)
         .fetch_optional(&self.pool)
         .await?;
@@ -668,6 +681,18 @@ impl Store {
                     st.trainable_params, st.train_seconds, st.head_warmup_steps
              FROM stages st JOIN jobs j ON j.stage_key = st.key JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
              WHERE s.name = ? ORDER BY st.name, st.init, st.mlm_freeze",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Pending jobs of the sweep per backend they are planned for.
+    pub async fn pending_by_backend(&self, sweep: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT j.backend, COUNT(*) FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key
+             JOIN sweeps s ON s.id = m.sweep_id WHERE s.name = ? AND j.status = 'pending'
+             GROUP BY j.backend ORDER BY j.backend",
         )
         .bind(sweep)
         .fetch_all(&self.pool)

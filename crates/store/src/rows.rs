@@ -103,6 +103,8 @@ pub struct NewStage {
     pub init: Init,
     pub mlm_freeze: i64,
     pub spec_json: String,
+    /// The backend it is planned for ("flex", "ndarray", "wgpu").
+    pub backend: String,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,8 @@ pub struct NewJob {
     pub spec_json: String,
     /// Epochs after which this job stops: a successive-halving rung. None: a full job.
     pub rung: Option<i64>,
+    /// The backend it is planned for ("flex", "ndarray", "wgpu"); workers claim by it.
+    pub backend: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -31,6 +31,7 @@ fn job(key: &str, stage: Option<&str>) -> NewJob {
         prefix_group: format!("g-{key}"),
         spec_json: "{}".into(),
         rung: None,
+        backend: "flex".into(),
     }
 }
 
@@ -72,18 +73,19 @@ async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
         init: Init::Pretrained,
         mlm_freeze: 0,
         spec_json: "{}".into(),
+        backend: "flex".into(),
     };
     store
         .register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1")), job("j2", None)])
         .await
         .unwrap();
-    let first = store.claim_job("a", "w1", None).await.unwrap().unwrap();
+    let first = store.claim_job("a", "w1", "flex", None).await.unwrap().unwrap();
     assert_eq!(first.key, "j2", "j1 waits for its stage");
-    assert!(store.claim_job("a", "w1", None).await.unwrap().is_none());
-    let s = store.claim_stage("a", "w2").await.unwrap().unwrap();
+    assert!(store.claim_job("a", "w1", "flex", None).await.unwrap().is_none());
+    let s = store.claim_stage("a", "w2", "flex").await.unwrap().unwrap();
     assert_eq!(s.key, "s1");
     assert!(
-        store.claim_stage("a", "w3").await.unwrap().is_none(),
+        store.claim_stage("a", "w3", "flex").await.unwrap().is_none(),
         "a running stage is not handed out twice"
     );
     // A worker that no longer holds the stage cannot fail it, nor the jobs waiting on it.
@@ -103,6 +105,7 @@ async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
         init: Init::Pretrained,
         mlm_freeze: 0,
         spec_json: "{}".into(),
+        backend: "flex".into(),
     };
     store
         .register_plan(
@@ -125,7 +128,7 @@ async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
         (status(&rows, "j1"), status(&rows, "j3")),
         (WorkStatus::Pending, WorkStatus::Pending)
     );
-    assert_eq!(store.claim_stage("a", "w4").await.unwrap().unwrap().key, "s1");
+    assert_eq!(store.claim_stage("a", "w4", "flex").await.unwrap().unwrap().key, "s1");
 }
 
 #[tokio::test]
@@ -134,7 +137,7 @@ async fn registering_again_keeps_finished_work_and_counts_only_new_jobs() {
     let s =
         store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
     assert_eq!((s.total_jobs, s.new_jobs), (2, 2));
-    let c = store.claim_job("a", "w", None).await.unwrap().unwrap();
+    let c = store.claim_job("a", "w", "flex", None).await.unwrap().unwrap();
     store.finish_job(&c.key, "w", &[], &result()).await.unwrap();
     let s = store
         .register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None), job("j3", None)])
@@ -153,7 +156,7 @@ async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
     let (_dir, store) = open().await;
     store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
     for attempt in 1..=3 {
-        let c = store.claim_job("a", "dead:1", None).await.unwrap().unwrap();
+        let c = store.claim_job("a", "dead:1", "flex", None).await.unwrap().unwrap();
         assert_eq!(c.key, "j1");
         let back =
             store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "dead:1").await.unwrap();
@@ -168,9 +171,9 @@ async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
 async fn a_requeued_jobs_late_result_is_discarded() {
     let (_dir, store) = open().await;
     store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
-    store.claim_job("a", "slow", None).await.unwrap().unwrap();
+    store.claim_job("a", "slow", "flex", None).await.unwrap().unwrap();
     store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "slow").await.unwrap();
-    store.claim_job("a", "fresh", None).await.unwrap().unwrap();
+    store.claim_job("a", "fresh", "flex", None).await.unwrap().unwrap();
     let late = store.finish_job("j1", "slow", &[], &result()).await;
     assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
     assert!(!store.heartbeat(WorkKind::Job, "j1", "slow").await.unwrap());
@@ -181,7 +184,7 @@ async fn a_requeued_jobs_late_result_is_discarded() {
 async fn release_gives_work_back_without_counting_the_attempt() {
     let (_dir, store) = open().await;
     store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
-    let c = store.claim_job("a", "w", Some("g-j2")).await.unwrap().unwrap();
+    let c = store.claim_job("a", "w", "flex", Some("g-j2")).await.unwrap().unwrap();
     assert_eq!(c.key, "j2", "the preferred prefix group goes first");
     store.release(WorkKind::Job, "j2", "w").await.unwrap();
     let rows = store.job_results("a").await.unwrap();
@@ -198,7 +201,8 @@ async fn concurrent_claims_in_one_process_never_share_a_job() {
         let store = store.clone();
         handles.push(tokio::spawn(async move {
             let mut got = Vec::new();
-            while let Some(c) = store.claim_job("a", &format!("w{w}"), None).await.unwrap() {
+            while let Some(c) = store.claim_job("a", &format!("w{w}"), "flex", None).await.unwrap()
+            {
                 got.push(c.key);
             }
             got
@@ -222,10 +226,11 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
         init: Init::Pretrained,
         mlm_freeze: 0,
         spec_json: "{}".into(),
+        backend: "flex".into(),
     };
     store.register_plan(&sweep("a"), &[stage], &[job("j1", Some("s1"))]).await.unwrap();
     assert!(!store.redo_stage("s1").await.unwrap(), "only a done stage is redone");
-    store.claim_stage("a", "w").await.unwrap().unwrap();
+    store.claim_stage("a", "w", "flex").await.unwrap().unwrap();
     let outcome = StageOutcomeRow {
         checkpoint_path: "/old/s1.bpk".into(),
         loss_before: 2.0,
@@ -249,8 +254,19 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
         (WorkStatus::Pending, 0, None)
     );
     assert_eq!(
-        store.claim_stage("a", "w2").await.unwrap().unwrap().key,
+        store.claim_stage("a", "w2", "flex").await.unwrap().unwrap().key,
         "s1",
         "claimed again before its jobs"
     );
+}
+
+#[tokio::test]
+async fn a_worker_claims_only_jobs_planned_for_its_backend() {
+    let (_dir, store) = open().await;
+    let on = |key: &str, backend: &str| NewJob { backend: backend.into(), ..job(key, None) };
+    store.register_plan(&sweep("a"), &[], &[on("gpu", "wgpu"), on("cpu", "flex")]).await.unwrap();
+    assert_eq!(store.claim_job("a", "w", "flex", None).await.unwrap().unwrap().key, "cpu");
+    assert!(store.claim_job("a", "w", "flex", None).await.unwrap().is_none());
+    assert_eq!(store.pending_by_backend("a").await.unwrap(), vec![("wgpu".to_string(), 1)]);
+    assert_eq!(store.claim_job("a", "g", "wgpu", None).await.unwrap().unwrap().key, "gpu");
 }

@@ -174,6 +174,7 @@ impl Scenario {
                     init: p.init,
                     mlm_freeze: p.mlm_freeze.unwrap_or(0),
                     spec_json: "{}".into(),
+                    backend: "flex".into(),
                 });
             }
         }
@@ -183,7 +184,7 @@ impl Scenario {
     async fn finish_stages(&self, store: &Store) {
         let stages = self.stages(&self.plans());
         while let Some(claimed) =
-            store.claim_stage(self.name, "fixture").await.expect("claim stage")
+            store.claim_stage(self.name, "fixture", "flex").await.expect("claim stage")
         {
             let stage = stages.iter().find(|s| s.key == claimed.key).expect("a registered stage");
             let (before, after) = (self.perplexity)(&stage.name, stage.init);
@@ -212,7 +213,7 @@ impl Scenario {
         let key = plan.key();
         // Each job has its own prefix group, so preferring it claims exactly this job.
         let claimed = store
-            .claim_job(self.name, "fixture", Some(&key))
+            .claim_job(self.name, "fixture", "flex", Some(&key))
             .await
             .expect("claim")
             .expect("a runnable job");
@@ -247,6 +248,7 @@ fn new_job(p: &Plan) -> NewJob {
         prefix_group: p.key(),
         spec_json: "{}".into(),
         rung: None,
+        backend: "flex".into(),
     }
 }
 
