@@ -19,6 +19,7 @@ pub mod baseline;
 pub mod charts;
 pub mod labels;
 pub mod markdown;
+pub mod mlm_freeze;
 pub mod recommend;
 pub mod stats;
 pub mod tables;

@@ -29,6 +29,7 @@ pub fn render(
     md.push_str(&progress_line(data));
     md.push_str(&setup_section(data, metric));
     md.push_str(&recommendation_section(data, cells, &names, metric));
+    md.push_str(&crate::mlm_freeze::section(cells, &data.stages, metric));
     md.push_str(&cells_section(cells, &names, metric, data.baselines().as_ref()));
     md.push_str(&charts_section(charts, report_dir));
     md.push_str(&search_section(data, cells, &names));

@@ -303,7 +303,7 @@ fn best_where<'a>(
 /// "+1.2 pts (95% CI -0.3 to +2.7, Welch)".
 /// The difference of two cells' displayed accuracy (a - b), at their selected lrs: paired
 /// over seeds when both finished the same seeds, else Welch's interval.
-fn difference_text(a: &Cell, b: &Cell) -> (String, i32) {
+pub(crate) fn difference_text(a: &Cell, b: &Cell) -> (String, i32) {
     let (Some(la), Some(lb)) = (a.selected_lr(), b.selected_lr()) else {
         return ("not computable yet".to_string(), 0);
     };

@@ -4,6 +4,7 @@
 //! needs no fontconfig or system fonts and looks the same on every machine.
 
 pub(crate) mod curves;
+mod mlm_grid;
 pub(crate) mod pareto;
 mod sizes;
 mod unfrozen;
@@ -117,6 +118,9 @@ pub fn render_all(data: &ChartData, dir: &Path) -> Result<Vec<ChartFile>> {
     }
     if data.several_train_sizes() {
         files.push(render(&sizes::SizesChart { data }, dir)?);
+    }
+    if let Some(grid) = mlm_grid::MlmGridChart::new(data) {
+        files.push(render(&grid, dir)?);
     }
     Ok(files)
 }

@@ -367,6 +367,38 @@ pub fn partial_freezing_wins() -> Scenario {
     }
 }
 
+/// Task MLM with 0, 2 or 4 of 4 layers frozen, crossed with downstream freeze 0, 2 and 4:
+/// half-frozen MLM then head only (MLM freeze 2, freeze 4) beats head only without MLM, head
+/// only after full MLM, and (by a point) full fine-tuning without MLM.
+pub fn mlm_freeze_grid() -> Scenario {
+    Scenario {
+        name: "mlmgrid",
+        num_layers: 4,
+        series: vec![
+            (Pretrained, "none", None),
+            (Pretrained, "task", Some(0)),
+            (Pretrained, "task", Some(2)),
+            (Pretrained, "task", Some(4)),
+        ],
+        freezes: vec![0, 2, 4],
+        lrs: vec![1e-4],
+        seeds: vec![1, 2, 3],
+        train_sizes: vec![None],
+        fate: |p| {
+            let by_freeze = [0.86, 0.84, 0.76][p.freeze as usize / 2];
+            let mlm_gain = match (p.mlm_freeze, p.freeze) {
+                (None, _) | (Some(4), _) => 0.0,
+                (Some(2), 4) => 0.05,
+                (Some(0), 4) => 0.01,
+                (Some(_), _) => 0.005,
+            };
+            done(p, by_freeze + mlm_gain, 0.002)
+        },
+        perplexity: close_perplexity,
+        setup_json: default_setup(),
+    }
+}
+
 /// Scratch init beats pretrained by a wide margin; two training-set sizes.
 pub fn scratch_wins() -> Scenario {
     Scenario {

@@ -272,3 +272,29 @@ async fn a_one_seed_sweep_is_compared_over_its_examples() {
     assert!(rec.contains("paired over the 500 examples of seed 1"), "{rec}");
     assert!(!rec.contains("too few seeds for an interval"), "{rec}");
 }
+
+#[tokio::test]
+async fn the_mlm_freeze_grid_is_read_in_words_and_drawn() {
+    let (text, files, _fixture) = report_text(fixtures::mlm_freeze_grid(), Metric::Test).await;
+    let start = text.find("## MLM freeze × downstream freeze").expect("the section");
+    let section = &text[start..text[start..].find("\n## Cells").map_or(text.len(), |e| start + e)];
+    // Head only is best after half-frozen MLM, and that is not the matching depth.
+    assert!(
+        section.contains("- Downstream freeze 4, 0/4 layers unfrozen (head only): best on validation with MLM freeze 2"),
+        "{section}"
+    );
+    assert!(section.contains("the matching depth (MLM freeze 4) scores"), "{section}");
+    assert!(section.contains("*Half-frozen MLM (freeze 2), then head only*: 81.0"), "{section}");
+    // Its three comparisons, each with a paired interval, and what each costs.
+    for what in [
+        "Against no MLM, head only (76.0",
+        "Against full MLM (freeze 0), head only (77.1",
+        "Against full fine-tuning without MLM (80.0",
+    ] {
+        assert!(section.contains(what), "{what} in {section}");
+    }
+    assert!(section.contains("paired over 3 shared seeds"), "{section}");
+    assert!(section.contains("s for its MLM stage"), "{section}");
+    let grid = files.charts.iter().find(|p| p.ends_with("mlm_freeze_grid.png")).expect("the chart");
+    assert_eq!(&std::fs::read(grid).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+}
