@@ -78,13 +78,14 @@ async fn run(
     // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
     let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
     let store = Store::open(&db).await?;
-    let mut step = search_step(&store, &plan).await?;
-    let summary = thaw_orchestrator::register(&store, &source, &plan, &step.jobs).await?;
-    record_decisions(&store, &plan.sweep, &step).await?;
+    // Before the search reads the store: a failed rung given another try is not yet a loss.
     if retry_failed {
         let n = store.retry_failed(&plan.sweep).await?;
         eprintln!("{n} failed jobs/stages back to pending");
     }
+    let mut step = search_step(&store, &plan).await?;
+    let summary = thaw_orchestrator::register(&store, &source, &plan, &step.jobs).await?;
+    record_decisions(&store, &plan.sweep, &step).await?;
     let before = store.progress(&plan.sweep).await?;
     eprintln!(
         "sweep {}: {} jobs ({} new), {} done, {} failed, {} to run; {} MLM stages; database {}",
