@@ -141,9 +141,7 @@ impl Plan {
         }
         out
     }
-}
 
-impl Plan {
     /// The search's rules and the fewest and most jobs it can run, against the full grid.
     fn describe_search(&self, search: &SearchPlan) -> String {
         let mut cells: BTreeMap<String, (BTreeSet<u64>, BTreeSet<u64>)> = BTreeMap::new();
