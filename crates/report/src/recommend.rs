@@ -431,21 +431,42 @@ pub fn perplexity_reading(stage: &StageRow) -> String {
     }
 }
 
-/// One sentence per pretrained stage, for the recommendation.
+/// One sentence per corpus of the pretrained stages, for the recommendation: the perplexity
+/// before MLM is the corpus's (the same for every MLM freeze depth), then each stage's after.
 pub fn perplexity_paragraph(stages: &[StageRow]) -> Option<String> {
-    let read: Vec<String> = stages
+    let mut corpora: Vec<(&str, Vec<&StageRow>)> = Vec::new();
+    for s in stages.iter().filter(|s| !s.init.is_scratch() && s.perplexity_before.is_some()) {
+        match corpora.iter_mut().find(|(name, _)| *name == s.name) {
+            Some((_, of)) => of.push(s),
+            None => corpora.push((&s.name, vec![s])),
+        }
+    }
+    let read: Vec<String> = corpora
         .iter()
-        .filter(|s| !s.init.is_scratch())
-        .filter_map(|s| {
-            let before = s.perplexity_before?;
-            let after = s.perplexity_after.map_or(String::new(), |a| {
-                format!(", {a:.1} after MLM ({:.0}% lower)", 100.0 * (1.0 - a / before))
-            });
-            Some(format!(
-                "{} text: perplexity {before:.1} before MLM{after}, so {}",
-                s.name,
-                perplexity_reading(s)
-            ))
+        .map(|(name, of)| {
+            let first = of[0];
+            let before = first.perplexity_before.unwrap_or(f64::NAN);
+            let after: Vec<String> = of
+                .iter()
+                .filter_map(|s| {
+                    let a = s.perplexity_after?;
+                    let lower = 100.0 * (1.0 - a / before);
+                    Some(if of.len() > 1 {
+                        format!("{a:.1} with MLM freeze {} ({lower:.0}% lower)", s.mlm_freeze)
+                    } else {
+                        format!("{a:.1} after MLM ({lower:.0}% lower)")
+                    })
+                })
+                .collect();
+            let after = match after.len() {
+                0 => String::new(),
+                1 if of.len() == 1 => format!(", {}", after[0]),
+                _ => format!("; after MLM {}", after.join(", ")),
+            };
+            format!(
+                "{name} text: perplexity {before:.1} before MLM{after}, so {}",
+                perplexity_reading(first)
+            )
         })
         .collect();
     if read.is_empty() {

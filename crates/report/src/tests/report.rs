@@ -295,6 +295,11 @@ async fn the_mlm_freeze_grid_is_read_in_words_and_drawn() {
     }
     assert!(section.contains("paired over 3 shared seeds"), "{section}");
     assert!(section.contains("s for its MLM stage"), "{section}");
+    // One perplexity reading per corpus, with each stage's "after".
+    assert!(
+        text.contains("task text: perplexity 7.5 before MLM; after MLM 5.2 with MLM freeze 0 (31% lower), 5.2 with MLM freeze 2"),
+        "{text}"
+    );
     let grid = files.charts.iter().find(|p| p.ends_with("mlm_freeze_grid.png")).expect("the chart");
     assert_eq!(&std::fs::read(grid).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 }
