@@ -199,8 +199,10 @@ async fn record_decisions(store: &Store, sweep: &str, step: &Next) -> Result<()>
             (None, Some(seed)) => format!(" seed {seed}"),
             _ => String::new(),
         };
-        let cell = serde_json::from_str(&d.cell).map(|c| cell_label(&c)).unwrap_or_default();
-        eprintln!("search: {:?}{what} {cell}: {}", d.action, d.reason);
+        let cell = serde_json::from_str(&d.cell)
+            .map(|c| format!(" ({})", cell_label(&c)))
+            .unwrap_or_default();
+        eprintln!("search: {}{what}{cell}: {}", d.action.done_text(), d.reason);
     }
     Ok(())
 }

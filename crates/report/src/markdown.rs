@@ -440,12 +440,7 @@ fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
             (None, Some(seed)) => format!("seed {seed}"),
             _ => String::new(),
         };
-        let action = match d.action {
-            SearchAction::Promote => "promoted",
-            SearchAction::Prune => "pruned",
-            SearchAction::AddSeed => "seed added",
-            SearchAction::Stop => "stopped",
-        };
+        let action = d.action.done_text();
         let _ = writeln!(
             md,
             "| {} | {action} | {} | {what} | {} |",

@@ -358,6 +358,18 @@ pub enum SearchAction {
     Stop,
 }
 
+impl SearchAction {
+    /// "promoted", "pruned", "seed added", "stopped": how reports and logs name it.
+    pub fn done_text(self) -> &'static str {
+        match self {
+            SearchAction::Promote => "promoted",
+            SearchAction::Prune => "pruned",
+            SearchAction::AddSeed => "seed added",
+            SearchAction::Stop => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDecision {
     /// Identity of the decision: the same decision made again is stored once.
