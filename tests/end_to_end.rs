@@ -325,6 +325,31 @@ fn kill_group(child: &Child) {
     assert!(status.success());
 }
 
+/// Starts `thaw run FILE --no-report` in its own process group and kills the whole group
+/// with -9 once `count_sql` (a COUNT over the database) reaches `at_least`.
+fn run_and_kill_after(dir: &Path, file: &Path, db: &Path, count_sql: &str, at_least: i64) {
+    let mut run = Command::new(THAW);
+    run.args(["run", file.to_str().unwrap(), "--no-report"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut run, 0);
+    let mut child = run.spawn().unwrap();
+    wait_until(Duration::from_secs(300), || {
+        // Before the schema exists the query fails: keep polling.
+        let done =
+            std::panic::catch_unwind(|| sqlite_rows(db, count_sql)[0][0].parse::<i64>().unwrap());
+        db.exists() && done.unwrap_or(0) >= at_least
+    });
+    kill_group(&child);
+    child.wait().unwrap();
+}
+
+/// key -> finished_at, from a query selecting those two columns.
+fn finished_at(db: &Path, sql: &str) -> BTreeMap<String, String> {
+    sqlite_rows(db, sql).into_iter().map(|r| (r[0].clone(), r[1].clone())).collect()
+}
+
 #[test]
 fn a_sweep_killed_mid_run_resumes_without_losing_or_repeating_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,27 +359,8 @@ train_size = [96]
 lr = [5e-5]"#;
     let file = sweep_file(dir.path(), "killed", grid);
     let db = dir.path().join("results/killed.db");
-    let mut run = Command::new(THAW);
-    run.args(["run", file.to_str().unwrap(), "--no-report"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    std::os::unix::process::CommandExt::process_group(&mut run, 0);
-    let mut child = run.spawn().unwrap();
-    wait_until(Duration::from_secs(300), || {
-        // Before the schema exists the query fails: keep polling.
-        let done = std::panic::catch_unwind(|| {
-            sqlite_rows(&db, "SELECT COUNT(*) FROM results")[0][0].parse::<i64>().unwrap()
-        });
-        db.exists() && done.unwrap_or(0) >= 2
-    });
-    kill_group(&child);
-    child.wait().unwrap();
-    let finished_before: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT job_key, finished_at FROM results")
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect();
+    run_and_kill_after(dir.path(), &file, &db, "SELECT COUNT(*) FROM results", 2);
+    let finished_before = finished_at(&db, "SELECT job_key, finished_at FROM results");
     let running = sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'");
     assert!(
         finished_before.len() >= 2 && finished_before.len() < 8,
@@ -364,11 +370,7 @@ lr = [5e-5]"#;
 
     let again = thaw(dir.path(), &["run", file.to_str().unwrap(), "--no-report"]);
     assert!(again.status.success());
-    let after: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT job_key, finished_at FROM results")
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect();
+    let after = finished_at(&db, "SELECT job_key, finished_at FROM results");
     assert_eq!(after.len(), 8, "every job done");
     for (key, at) in &finished_before {
         assert_eq!(
@@ -445,35 +447,18 @@ fn an_adaptive_sweep_killed_mid_search_resumes_to_the_same_decisions() {
     let dir = tempfile::tempdir().unwrap();
     let file = adaptive_sweep(dir.path());
     let db = dir.path().join("results/adaptive.db");
-    let mut run = Command::new(THAW);
-    run.args(["run", file.to_str().unwrap(), "--no-report"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    std::os::unix::process::CommandExt::process_group(&mut run, 0);
-    let mut child = run.spawn().unwrap();
-    wait_until(Duration::from_secs(300), || {
-        let done = std::panic::catch_unwind(|| {
-            sqlite_rows(&db, "SELECT COUNT(*) FROM jobs WHERE status = 'done'")[0][0]
-                .parse::<i64>()
-                .unwrap()
-        });
-        db.exists() && done.unwrap_or(0) >= 3
-    });
-    kill_group(&child);
-    child.wait().unwrap();
-    let finished_before: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT key, finished_at FROM jobs WHERE status = 'done'")
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect();
+    let done_jobs = "SELECT key, finished_at FROM jobs WHERE status = 'done'";
+    run_and_kill_after(
+        dir.path(),
+        &file,
+        &db,
+        "SELECT COUNT(*) FROM jobs WHERE status = 'done'",
+        3,
+    );
+    let finished_before = finished_at(&db, done_jobs);
     assert!(finished_before.len() < 10, "killed before the search ended");
     assert!(thaw(dir.path(), &["run", file.to_str().unwrap()]).status.success());
-    let after: BTreeMap<String, String> =
-        sqlite_rows(&db, "SELECT key, finished_at FROM jobs WHERE status = 'done'")
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].clone()))
-            .collect();
+    let after = finished_at(&db, done_jobs);
     for (key, at) in &finished_before {
         assert_eq!(after.get(key), Some(at), "job {key} done before the kill was not run again");
     }

@@ -20,7 +20,8 @@
 
 use std::collections::HashMap;
 
-use thaw_report::aggregate::{self, Cell, CellKey, Metric, format_lr};
+use thaw_report::aggregate::{self, Cell, CellKey, LrCandidate, Metric, format_lr};
+use thaw_report::labels::init_and_mlm;
 use thaw_report::stats::separates;
 use thaw_store::{JobResultRow, NewDecision, RungRow, SearchAction, Store, WorkStatus};
 
@@ -134,11 +135,7 @@ pub fn cell_key(job: &JobPlan) -> CellKey {
 /// "pretrained, no MLM, freeze 3" or "pretrained + task MLM (MLM freeze 2), freeze 0, n=500",
 /// as the report names series; pooling when it is not mean.
 pub fn cell_label(key: &CellKey) -> String {
-    let mut out = if key.intermediate == "none" {
-        format!("{}, no MLM", key.init.as_str())
-    } else {
-        format!("{} + {} MLM", key.init.as_str(), key.intermediate)
-    };
+    let mut out = init_and_mlm(&key.series());
     if let Some(k) = key.mlm_freeze.filter(|&k| k > 0) {
         out += &format!(" (MLM freeze {k})");
     }
@@ -263,12 +260,8 @@ fn halve(
     epochs: usize,
 ) -> (Vec<f64>, Vec<NewDecision>) {
     struct Ranked {
-        lr: f64,
-        failed: usize,
+        candidate: LrCandidate,
         done: usize,
-        accuracy: f64,
-        macro_f1: f64,
-        loss: f64,
     }
     let mut ranked: Vec<Ranked> = cell
         .lrs
@@ -283,43 +276,35 @@ fn halve(
                 rows.iter().filter(|r| r.status == WorkStatus::Done).collect();
             let mean = |f: &dyn Fn(&RungRow) -> Option<f64>| {
                 let values: Vec<f64> = done.iter().filter_map(|r| f(r)).collect();
-                if values.is_empty() {
-                    f64::NAN
-                } else {
-                    values.iter().sum::<f64>() / values.len() as f64
-                }
+                (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
             };
             Ranked {
-                lr,
-                failed: rows.len() - done.len(),
+                candidate: LrCandidate {
+                    lr,
+                    failed: rows.len() - done.len(),
+                    val_accuracy: mean(&|r| r.val_accuracy),
+                    val_macro_f1: mean(&|r| r.val_macro_f1),
+                    val_loss: mean(&|r| r.val_loss),
+                },
                 done: done.len(),
-                accuracy: mean(&|r| r.val_accuracy),
-                macro_f1: mean(&|r| r.val_macro_f1),
-                loss: mean(&|r| r.val_loss),
             }
         })
         .collect();
-    // As the report selects an lr: no failed seed first, then validation accuracy, macro-F1,
-    // lower loss, the smaller lr.
-    ranked.sort_by(|a, b| {
-        (a.failed > 0)
-            .cmp(&(b.failed > 0))
-            .then(b.accuracy.total_cmp(&a.accuracy))
-            .then(b.macro_f1.total_cmp(&a.macro_f1))
-            .then(a.loss.total_cmp(&b.loss))
-            .then(a.lr.total_cmp(&b.lr))
-    });
+    // Best first, in the order the report selects an lr.
+    ranked.sort_by(|a, b| b.candidate.selection_order(&a.candidate));
     let keep = h.kept(cell.lrs.len());
-    let best = ranked.first().map_or(f64::NAN, |r| r.accuracy);
+    let accuracy = |r: &Ranked| r.candidate.val_accuracy.unwrap_or(f64::NAN);
+    let best = ranked.first().map_or(f64::NAN, accuracy);
     let mut kept = Vec::new();
     let mut decisions = Vec::new();
     for (rank, r) in ranked.iter().enumerate() {
-        let measured = if r.failed > 0 {
-            format!("{} of its {} rung seeds failed", r.failed, r.failed + r.done)
+        let (lr, failed) = (r.candidate.lr, r.candidate.failed);
+        let measured = if failed > 0 {
+            format!("{failed} of its {} rung seeds failed", failed + r.done)
         } else {
             format!(
                 "validation accuracy {:.1} % after {} of {epochs} epochs, {}",
-                100.0 * r.accuracy,
+                100.0 * accuracy(r),
                 h.rung_epochs,
                 if r.done == 1 {
                     "1 seed".to_string()
@@ -329,7 +314,7 @@ fn halve(
             )
         };
         let (action, reason) = if rank < keep {
-            kept.push(r.lr);
+            kept.push(lr);
             (
                 SearchAction::Promote,
                 format!(
@@ -350,10 +335,10 @@ fn halve(
             )
         };
         decisions.push(NewDecision {
-            decision: format!("{}|{}|lr={}", action_name(action), cell.json(), format_lr(r.lr)),
+            decision: format!("{}|{}|lr={}", action_name(action), cell.json(), format_lr(lr)),
             action,
             cell: cell.json(),
-            lr: Some(r.lr),
+            lr: Some(lr),
             seed: None,
             reason,
         });
@@ -735,18 +720,16 @@ mod tests {
 
         // Seed 3: freeze 0 gets 0.84, freeze 6 0.703: the paired difference now excludes zero?
         // 0.80-0.79, 0.82-0.83, 0.84-0.703 -> no (the differences disagree in sign): a fourth seed.
-        full_jobs_done(&third, &mut seen, |freeze, seed| match (freeze, seed) {
-            (0, s) => 0.78 + 0.02 * s as f64,
-            (_, s) => 0.70 + 0.001 * s as f64,
-        });
+        let later_seeds = |freeze: usize, seed: u64| match freeze {
+            0 => 0.78 + 0.02 * seed as f64,
+            _ => 0.70 + 0.001 * seed as f64,
+        };
+        full_jobs_done(&third, &mut seen, later_seeds);
         let fourth = next(&plan, &adaptive(None), &seen);
         assert_eq!(actions(&fourth, SearchAction::AddSeed).len(), 2, "{:?}", fourth.decisions);
 
         // At max (4) seeds and still tied: the search stops and says why.
-        full_jobs_done(&fourth, &mut seen, |freeze, seed| match (freeze, seed) {
-            (0, s) => 0.78 + 0.02 * s as f64,
-            (_, s) => 0.70 + 0.001 * s as f64,
-        });
+        full_jobs_done(&fourth, &mut seen, later_seeds);
         let fifth = next(&plan, &adaptive(None), &seen);
         let stop = actions(&fifth, SearchAction::Stop);
         assert!(fifth.finished);

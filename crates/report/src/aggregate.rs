@@ -224,6 +224,17 @@ fn seed_scores(
 }
 
 impl LrSummary {
+    fn candidate(&self) -> LrCandidate {
+        let mean = |e: Option<Estimate>| e.map(|e| e.mean);
+        LrCandidate {
+            lr: self.lr,
+            failed: self.failed,
+            val_accuracy: mean(self.val_accuracy),
+            val_macro_f1: mean(self.val_macro_f1),
+            val_loss: mean(self.val_loss),
+        }
+    }
+
     fn of(lr: f64, rows: &[&JobResultRow], metric: Metric, costs: &JobCosts) -> LrSummary {
         let done: Vec<&JobResultRow> = rows.iter().copied().filter(|r| is_done(r)).collect();
         let collect = |f: &dyn Fn(&JobResultRow) -> Option<f64>| -> Option<Estimate> {
@@ -451,15 +462,37 @@ pub fn select_lr(lrs: &[LrSummary]) -> Option<usize> {
 
 /// Greater means a better candidate.
 fn selection_order(a: &LrSummary, b: &LrSummary) -> Ordering {
-    let mean = |e: Option<Estimate>| e.map(|e| e.mean);
-    // Fewer failures is better: (a.failed == 0) > (b.failed == 0) when only a is clean.
-    (a.failed == 0)
-        .cmp(&(b.failed == 0))
-        .then_with(|| compare_scores(mean(a.val_accuracy), mean(b.val_accuracy)))
-        .then_with(|| compare_scores(mean(a.val_macro_f1), mean(b.val_macro_f1)))
-        // Lower loss is better, so the arguments swap.
-        .then_with(|| compare_scores(mean(b.val_loss), mean(a.val_loss)))
-        .then_with(|| b.lr.total_cmp(&a.lr))
+    a.candidate().selection_order(&b.candidate())
+}
+
+/// What choosing a learning rate compares, from any validation numbers: the report's
+/// selection over finished jobs and the adaptive search's halving over rungs use this one
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LrCandidate {
+    pub lr: f64,
+    /// Seeds that failed (usually diverged).
+    pub failed: usize,
+    /// Means over the done seeds; None without one.
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
+    pub val_loss: Option<f64>,
+}
+
+impl LrCandidate {
+    /// Greater means better: no failed seed, then validation accuracy, macro-F1, lower loss
+    /// (means within [`TIE_TOLERANCE`] tie), then the smaller lr.
+    pub fn selection_order(&self, other: &LrCandidate) -> Ordering {
+        let (a, b) = (self, other);
+        // Fewer failures is better: (a.failed == 0) > (b.failed == 0) when only a is clean.
+        (a.failed == 0)
+            .cmp(&(b.failed == 0))
+            .then_with(|| compare_scores(a.val_accuracy, b.val_accuracy))
+            .then_with(|| compare_scores(a.val_macro_f1, b.val_macro_f1))
+            // Lower loss is better, so the arguments swap.
+            .then_with(|| compare_scores(b.val_loss, a.val_loss))
+            .then_with(|| b.lr.total_cmp(&a.lr))
+    }
 }
 
 /// Higher is greater; a missing score loses; values within the tie tolerance are equal.

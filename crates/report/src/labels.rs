@@ -36,11 +36,7 @@ impl Names {
 
     /// "pretrained, no MLM", "pretrained + task MLM", "scratch + wiki MLM (MLM freeze 6)".
     pub fn series(&self, key: &SeriesKey) -> String {
-        let mut label = if key.has_mlm() {
-            format!("{} + {} MLM", key.init, key.intermediate)
-        } else {
-            format!("{}, no MLM", key.init)
-        };
+        let mut label = init_and_mlm(key);
         if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init, key.intermediate.clone()))
         {
             label.push_str(&format!(" (MLM freeze {})", key.mlm_freeze.unwrap_or(0)));
@@ -62,6 +58,16 @@ impl Names {
             label.push_str(&format!(", train size {}", train_size_text(cell.key.train_size)));
         }
         label
+    }
+}
+
+/// "pretrained, no MLM" or "pretrained + task MLM": a series before the details only some
+/// sweeps need.
+pub fn init_and_mlm(key: &SeriesKey) -> String {
+    if key.has_mlm() {
+        format!("{} + {} MLM", key.init, key.intermediate)
+    } else {
+        format!("{}, no MLM", key.init)
     }
 }
 

@@ -170,9 +170,13 @@ pub fn difference(a: &SeedScores, b: &SeedScores) -> Option<(Difference, Pairing
     if one_seed.is_some() {
         return one_seed;
     }
-    let values = |v: &[(i64, f64)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
-    let (ea, eb) = (Estimate::of(&values(&a.accuracy))?, Estimate::of(&values(&b.accuracy))?);
+    let (ea, eb) = (estimate(&a.accuracy)?, estimate(&b.accuracy)?);
     Some((welch(&ea, &eb), Pairing::Welch))
+}
+
+/// The mean and interval of (seed, value) pairs' values.
+fn estimate(by_seed: &[(i64, f64)]) -> Option<Estimate> {
+    Estimate::of(&by_seed.iter().map(|p| p.1).collect::<Vec<_>>())
 }
 
 /// Accuracy of a minus accuracy of b on the same examples, with the normal 95% interval of the
@@ -198,13 +202,10 @@ pub fn paired_examples(a: &[bool], b: &[bool]) -> Option<Difference> {
 pub fn separates(a: &SeedScores, b: &SeedScores) -> bool {
     match difference(a, b) {
         Some((d, Pairing::Seeds(_) | Pairing::Examples { .. })) => d.sign() != 0,
-        _ => {
-            let values = |v: &[(i64, f64)]| v.iter().map(|p| p.1).collect::<Vec<_>>();
-            match (Estimate::of(&values(&a.accuracy)), Estimate::of(&values(&b.accuracy))) {
-                (Some(ea), Some(eb)) => ea.separated_from(&eb),
-                _ => false,
-            }
-        }
+        _ => match (estimate(&a.accuracy), estimate(&b.accuracy)) {
+            (Some(ea), Some(eb)) => ea.separated_from(&eb),
+            _ => false,
+        },
     }
 }
 
