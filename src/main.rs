@@ -7,6 +7,12 @@ mod commands;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: first thing in main, before any thread is started.
+    #[cfg(unix)]
+    unsafe {
+        thaw_train::backend::give_gpu_loaders_a_runtime_dir()
+    };
+    thaw_train::backend::keep_gpu_tuning_in(&thaw_assets::cache_dir().join("gpu-tuning"));
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("THAW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -1,82 +1,14 @@
 //! The `thaw` binary end to end on tiny real sweeps: real MiniLM weights (through the
 //! asset route), real Rotten Tomatoes snippets, a real SQLite file, real charts.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const THAW: &str = env!("CARGO_BIN_EXE_thaw");
-
-fn thaw(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(THAW).args(args).current_dir(dir).output().expect("run thaw");
-    if !out.status.success() {
-        eprintln!(
-            "thaw {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn sweep_file(dir: &Path, name: &str, grid: &str) -> PathBuf {
-    let body = format!(
-        r#"
-[sweep]
-name = "{name}"
-
-[model]
-hub = "sentence-transformers/all-MiniLM-L6-v2"
-
-[data]
-builtin = "rotten_tomatoes"
-max_length = 24
-max_validation = 32
-max_test = 48
-
-[train]
-epochs = 1
-batch_size = 16
-pooling = "mean"
-
-[intermediate.task]
-steps = 3
-batch_size = 8
-head_warmup_steps = 4
-
-[grid]
-{grid}
-"#
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, body).unwrap();
-    path
-}
-
-fn sqlite_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
-    // Through the store crate would hide schema mistakes; read the file as a user would.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        use sqlx::Row;
-        let url = format!("sqlite://{}?mode=ro", db.display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&pool).await.unwrap();
-        rows.iter()
-            .map(|r| {
-                (0..r.columns().len())
-                    .map(|i| {
-                        r.try_get::<String, _>(i)
-                            .or_else(|_| r.try_get::<i64, _>(i).map(|v| v.to_string()))
-                            .or_else(|_| r.try_get::<f64, _>(i).map(|v| v.to_string()))
-                            .unwrap_or_else(|_| "NULL".into())
-                    })
-                    .collect()
-            })
-            .collect()
-    })
-}
+use common::*;
 
 #[test]
 fn a_tiny_real_sweep_fills_the_database_and_writes_charts_and_report() {
@@ -293,19 +225,6 @@ fn sqlite_exec(db: &Path, sql: &str) {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&pool).await.unwrap();
     });
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
@@ -569,15 +488,15 @@ lr = [3e-3]"#;
 }
 
 #[test]
-#[cfg(not(feature = "wgpu"))]
+#[cfg(not(feature = "cuda"))]
 fn asking_for_a_backend_this_build_lacks_is_one_clear_error_before_anything_is_registered() {
     let dir = tempfile::tempdir().unwrap();
     let file = sweep_file(dir.path(), "gpu", "freeze = [0]\nseeds = [1]");
-    let out = thaw(dir.path(), &["run", file.to_str().unwrap(), "--backend", "wgpu"]);
+    let out = thaw(dir.path(), &["run", file.to_str().unwrap(), "--backend", "cuda"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("built without the GPU backend") && stderr.contains("--features wgpu"),
+        stderr.contains("built without the cuda backend") && stderr.contains("--features cuda"),
         "{stderr}"
     );
     assert!(!dir.path().join("results/gpu.db").exists(), "no sweep was registered");

@@ -389,14 +389,20 @@ impl Task {
         caches: &mut Caches,
         observer: &mut Observer,
     ) -> thaw_train::Result<TaskOutput> {
-        match self {
+        let output = match self {
             Task::Stage(spec, out) => {
                 run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage)
             }
             Task::Job(spec, start, keep) => {
                 run_job(&spec, start, backend, keep.as_deref(), caches, observer)
             }
+        };
+        // The task's model and optimizer are gone: give their pooled memory back, so a
+        // worker's hundredth job on a GPU has the room its first had.
+        if let Ok(device) = backend.device() {
+            thaw_train::backend::release_device_memory(&device);
         }
+        output
     }
 }
 
@@ -504,6 +510,7 @@ fn run_job(
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default(),
         backend: backend.to_string(),
+        device: backend.device_name(),
         val_correct: correct_text(&out.validation.correct),
         test_correct: correct_text(&test.correct),
     };

@@ -612,6 +612,7 @@ mod tests {
             total_params: Some(1),
             prefix_cache: Some("none".into()),
             backend: Some("flex".into()),
+            device: None,
             prefix_group: String::new(),
             val_correct: None,
             test_correct: None,

@@ -578,6 +578,7 @@ mod tests {
             prefix_group: format!("g-f{freeze}"),
             val_correct: None,
             test_correct: None,
+            device: None,
         }
     }
 

@@ -102,6 +102,7 @@ fn setup_section(data: &SweepData, metric: Metric) -> String {
         "Backend".into(),
         get("backend").map_or_else(|| backends_from_rows(data), json_text),
     ));
+    rows.push(("Device".into(), devices_from_rows(data)));
     rows.push(("Hardware".into(), get("hardware").map_or("not recorded".to_string(), json_text)));
     if let Some(object) = setup.as_object() {
         for (k, v) in
@@ -215,6 +216,20 @@ fn grid_rows(data: &SweepData) -> Vec<(String, String)> {
 
 fn backends_from_rows(data: &SweepData) -> String {
     let seen: BTreeSet<&str> = data.rows.iter().filter_map(|r| r.backend.as_deref()).collect();
+    if seen.is_empty() {
+        "not recorded".into()
+    } else {
+        seen.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The devices the results came from, each with its backend ("wgpu on NVIDIA H100 80GB").
+fn devices_from_rows(data: &SweepData) -> String {
+    let seen: BTreeSet<String> = data
+        .rows
+        .iter()
+        .filter_map(|r| Some(format!("{} on {}", r.backend.as_deref()?, r.device.as_deref()?)))
+        .collect();
     if seen.is_empty() {
         "not recorded".into()
     } else {

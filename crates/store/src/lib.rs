@@ -552,8 +552,8 @@ impl Store {
         sqlx::query(
             "INSERT OR REPLACE INTO results (job_key, best_epoch, val_loss, val_accuracy, val_macro_f1, test_loss, test_accuracy,
                  test_macro_f1, train_seconds, eval_seconds, prefix_seconds, load_seconds, examples_per_second, trainable_params,
-                 total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct, device)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(key)
         .bind(result.best_epoch)
@@ -576,6 +576,7 @@ impl Store {
         .bind(t)
         .bind(&result.val_correct)
         .bind(&result.test_correct)
+        .bind(&result.device)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

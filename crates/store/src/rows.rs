@@ -172,6 +172,8 @@ pub struct ResultRow {
     pub total_params: i64,
     pub prefix_cache: String,
     pub backend: String,
+    /// The device it ran on: the CPU's model, or the GPU adapter's name.
+    pub device: String,
     /// Per example of the validation split (best epoch) and of the test split: predicted
     /// right or not, as [`correct_text`] writes it.
     pub val_correct: String,
@@ -261,6 +263,8 @@ pub struct JobResultRow {
     /// results stored before thaw kept it.
     pub val_correct: Option<String>,
     pub test_correct: Option<String>,
+    /// The device the result came from; None for results stored before thaw recorded it.
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]

@@ -53,6 +53,7 @@ fn result() -> ResultRow {
         total_params: 20,
         prefix_cache: "none".into(),
         backend: "flex".into(),
+        device: "a test CPU".into(),
         val_correct: "1101".into(),
         test_correct: "0111".into(),
     }

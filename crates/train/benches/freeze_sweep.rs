@@ -140,6 +140,17 @@ fn main() {
     let tokenize_seconds = tokenize_started.elapsed().as_secs_f64();
     println!("tokenize once: {tokenize_seconds:.2}s ({} train tokens)\n", data.train.tokens());
 
+    if setup.backend.is_gpu() {
+        // Shader compilation and autotuning happen on first use of each kernel and shape;
+        // they are a one-off per machine (cached on disk), not a cost of depth 0.
+        let warm_up = Instant::now();
+        setup.run(&data, 0, 1, None);
+        println!(
+            "GPU warm-up (compile, autotune), one k = 0 epoch: {:.1}s\n",
+            warm_up.elapsed().as_secs_f64()
+        );
+    }
+
     // Table 1: per depth, one epoch without the cache; then with it (seed 1 builds it, seed 2 reuses it).
     println!(
         "| k | trainable params | no cache: ex/s | no cache: epoch s | prefix once s | cache: ex/s | cache: epoch s | cache epoch / k=0 epoch |"

@@ -20,51 +20,165 @@ pub enum BackendKind {
     Ndarray,
     /// burn-wgpu: GPU through Vulkan/Metal/DX12; needs the `wgpu` cargo feature.
     Wgpu,
+    /// burn-cuda: NVIDIA GPUs through CUDA; needs the `cuda` cargo feature and, at run time,
+    /// the NVIDIA driver (the CUDA toolkit is not needed to build).
+    Cuda,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
+    pub const ALL: [BackendKind; 4] =
+        [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu, BackendKind::Cuda];
 
     pub fn as_str(self) -> &'static str {
         match self {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
         }
+    }
+
+    /// Whether the backend computes on an accelerator, where every read back to the host
+    /// stalls the queue and tensors are best kept where they are.
+    pub fn is_gpu(self) -> bool {
+        matches!(self, BackendKind::Wgpu | BackendKind::Cuda)
+    }
+
+    /// Training steps between reads of the loss: every step on a CPU (free there, and the
+    /// progress bar moves each step), every 16 on a GPU, so the device queue never drains.
+    pub fn loss_read_interval(self) -> usize {
+        if self.is_gpu() { 16 } else { 1 }
+    }
+
+    /// Batch size for inference (evaluation, frozen prefixes): twice the training batch on a
+    /// CPU, where bigger batches buy nothing; on a GPU large batches without autodiff keep
+    /// the device busy (at most 256, for memory).
+    pub fn eval_batch_size(self, train_batch: usize) -> usize {
+        if self.is_gpu() { (train_batch * 8).clamp(64, 256) } else { train_batch * 2 }
     }
 
     /// The plain (inference) device; training uses `.autodiff()` of it.
     pub fn device(self) -> Result<Device> {
+        self.check_built()?;
         match self {
             BackendKind::Flex => Ok(Device::flex()),
             #[allow(deprecated)]
             BackendKind::Ndarray => Ok(Device::ndarray()),
-            BackendKind::Wgpu => wgpu_device(),
+            BackendKind::Wgpu => gpu::wgpu(),
+            BackendKind::Cuda => gpu::cuda(),
         }
     }
-}
 
-#[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Result<Device> {
-    BackendKind::Wgpu.check_built().map(|_| unreachable!("checked above"))
-}
-
-impl BackendKind {
     /// Whether this build contains the backend, checked before a sweep is registered so a
     /// missing feature is one clear error, not a failed job per job. A GPU that exists in the
     /// build but fails to start is found by the first job.
     pub fn check_built(self) -> Result<()> {
-        match self {
-            BackendKind::Wgpu if !cfg!(feature = "wgpu") => Err(TrainError::Backend(
-                "this thaw was built without the GPU backend; rebuild with `cargo build --release --features wgpu`".into(),
-            )),
-            _ => Ok(()),
+        let missing = match self {
+            BackendKind::Wgpu => !cfg!(feature = "wgpu"),
+            BackendKind::Cuda => !cfg!(feature = "cuda"),
+            BackendKind::Flex | BackendKind::Ndarray => false,
+        };
+        if missing {
+            return Err(TrainError::Backend(format!(
+                "this thaw was built without the {self} backend; rebuild with `cargo build --release --features {self}`"
+            )));
         }
+        Ok(())
+    }
+}
+
+/// Keeps the GPU runtime's autotune results in `dir`, so that choosing the fastest kernel for
+/// each matrix shape (minutes on a slow device) is paid once per machine, not once per
+/// process or per working folder (CubeCL's default is the `target/` of the Cargo project
+/// around the working directory, else the user's cache). Takes effect when called before the
+/// first GPU device is made; later calls, and builds without a GPU backend, do nothing.
+pub fn keep_gpu_tuning_in(dir: &std::path::Path) {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+        // A user's cubecl.toml and CUBECL_* variables still apply; only the folder is ours.
+        let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        config.environment.path = CacheConfig::Directory(dir.to_path_buf());
+        CubeClRuntimeConfig::try_set(config);
+    }
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    let _ = dir;
+}
+
+/// Gives the GPU drivers' loaders a private `XDG_RUNTIME_DIR` when none is set. On a machine
+/// without a desktop session (a server, CI, a container) the Vulkan/EGL loaders otherwise
+/// print "error: XDG_RUNTIME_DIR is invalid or not set in the environment" into the user's
+/// terminal while probing for display servers thaw never uses. A value the user set is kept.
+///
+/// # Safety
+/// Sets an environment variable: call it before the process starts any thread.
+#[cfg(unix)]
+pub unsafe fn give_gpu_loaders_a_runtime_dir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("thaw-runtime-{uid}"));
+    let private = std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)));
+    if private.is_ok() {
+        // SAFETY: the caller guarantees no other thread exists yet.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+/// The GPU runtimes, each started once per process: its first start says clearly when there
+/// is no device, and later calls share the started one.
+mod gpu {
+    #[allow(unused_imports)]
+    use super::{Device, Result, TrainError};
+
+    #[cfg(feature = "wgpu")]
+    pub fn wgpu() -> Result<Device> {
+        static STARTED: std::sync::OnceLock<std::result::Result<Device, String>> =
+            std::sync::OnceLock::new();
+        STARTED
+            .get_or_init(|| {
+                Device::wgpu_options().init().map_err(|e| {
+                    format!(
+                        "no usable wgpu device ({e}); a GPU needs its Vulkan/Metal/DX12 driver, and a machine without one can use Mesa's software Vulkan (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)"
+                    )
+                })
+            })
+            .clone()
+            .map_err(TrainError::Backend)
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    pub fn wgpu() -> Result<Device> {
+        unreachable!("check_built refuses wgpu in a build without it")
+    }
+
+    #[cfg(feature = "cuda")]
+    pub fn cuda() -> Result<Device> {
+        // burn's CUDA runtime loads the driver library on first use and panics without one:
+        // turn that into an error a job can report.
+        static STARTED: std::sync::OnceLock<std::result::Result<Device, String>> =
+            std::sync::OnceLock::new();
+        STARTED
+            .get_or_init(|| {
+                std::panic::catch_unwind(|| {
+                    let device = Device::cuda(0);
+                    let _ = burn::tensor::Tensor::<1>::zeros([1], &device).into_data();
+                    device
+                })
+                .map_err(|_| {
+                    "no usable CUDA device: the cuda backend needs an NVIDIA GPU and its driver (libcuda)".to_string()
+                })
+            })
+            .clone()
+            .map_err(TrainError::Backend)
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    pub fn cuda() -> Result<Device> {
+        unreachable!("check_built refuses cuda in a build without it")
     }
 }
 
@@ -79,18 +193,51 @@ pub struct Hardware {
 impl Hardware {
     /// This machine's CPU model (from /proc/cpuinfo where there is one) and usable cores.
     pub fn probe(backend: BackendKind) -> Hardware {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|name| name.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown CPU".into());
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Hardware { cpu, cores, backend }
+        Hardware { cpu: cpu_model(), cores, backend }
     }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+impl BackendKind {
+    /// The device this backend computes on, as a result records it: the CPU's model for
+    /// the CPU backends, the adapter's own name for a GPU (`llvmpipe (LLVM 15.0.6, 256
+    /// bits)` for Mesa's software Vulkan).
+    pub fn device_name(self) -> String {
+        if !self.is_gpu() {
+            return cpu_model();
+        }
+        static NAMES: std::sync::Mutex<Vec<(BackendKind, String)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, name)) = names.iter().find(|(kind, _)| *kind == self) {
+            return name.clone();
+        }
+        let name = gpu_identity(self).unwrap_or_else(|| format!("unknown {self} device"));
+        names.push((self, name.clone()));
+        name
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn gpu_identity(kind: BackendKind) -> Option<String> {
+    kind.device().ok()?.identity().map(|id| id.name)
+}
+
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn gpu_identity(_: BackendKind) -> Option<String> {
+    None
 }
 
 impl fmt::Display for BackendKind {
@@ -103,7 +250,18 @@ impl FromStr for BackendKind {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self> {
         BackendKind::ALL.into_iter().find(|b| b.as_str() == s).ok_or_else(|| {
-            TrainError::Invalid(format!("unknown backend '{s}'; choose flex, ndarray or wgpu"))
+            TrainError::Invalid(format!(
+                "unknown backend '{s}'; choose flex, ndarray, wgpu or cuda"
+            ))
         })
     }
+}
+
+/// Hands the device's pooled memory back after a job, so a worker running job after job on
+/// a GPU holds what one job needs, not the sum (burn's #5212 reports growth otherwise).
+/// Waits for queued work first. The CPU backends free as they go; there it costs nothing.
+pub fn release_device_memory(device: &Device) {
+    // A failed sync means the device is gone; the next job reports that with context.
+    let _ = device.sync();
+    device.memory_cleanup();
 }

@@ -24,7 +24,7 @@ use crate::freeze::{ParamCounts, count_params, freeze_bottom};
 use crate::load::{ModelFiles, Start, load_encoder};
 use crate::metrics::accuracy_and_macro_f1;
 use crate::model::{Classifier, Pooling};
-use crate::prefix::{PrefixActivations, PrefixCache, compute_prefix};
+use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::weights::RandomInit;
 
 /// Trainer settings that change a job's result.
@@ -140,9 +140,7 @@ impl Inputs {
         let (ids, mask) = token_batch(&encoded.ids, picked, data.pad, device);
         let hidden = match self {
             Inputs::Tokens => model.bert.embeddings.forward(ids),
-            Inputs::Cached(p) => {
-                PrefixActivations::batch(split.rows(p), encoded, picked, p.width, device)
-            }
+            Inputs::Cached(p) => split.rows(p).batch(encoded, picked, p.width, device),
         };
         (hidden, mask)
     }
@@ -164,7 +162,7 @@ impl SplitName {
         }
     }
 
-    fn rows(self, p: &PrefixActivations) -> &[Vec<f32>] {
+    fn rows(self, p: &PrefixActivations) -> &PrefixRows {
         match self {
             SplitName::Train => &p.train,
             SplitName::Validation => &p.validation,
@@ -260,6 +258,8 @@ pub fn fine_tune_returning_model(
         let epoch_started = Instant::now();
         let mut loss_sum = 0.0;
         let batches = train_batches(&lengths, s.batch_size, &mut rng);
+        // Losses not yet read back: a GPU reads them every few steps, not every step.
+        let mut unread: Vec<Tensor<1>> = Vec::new();
         for (i, picked) in batches.iter().enumerate() {
             if observer.should_stop() {
                 return Err(TrainError::Interrupted);
@@ -268,26 +268,34 @@ pub fn fine_tune_returning_model(
                 inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
             let logits = model.logits_from(hidden, &mask, inputs.first_layer());
             let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
-            let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                return Err(TrainError::Numerical(format!(
-                    "training loss became {loss_value} at epoch {epoch}, step {}; lower the learning rate (now {})",
-                    i + 1,
-                    s.lr
-                )));
-            }
+            unread.push(loss.clone().detach());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr_at(step, total_steps, warmup, s.lr), model, grads);
             step += 1;
-            loss_sum += loss_value;
             examples_seen += picked.len();
+            if unread.len() < job.backend.loss_read_interval() && i + 1 < batches.len() {
+                continue;
+            }
+            let read = read_floats(std::mem::take(&mut unread))?;
+            let first_step = i + 2 - read.len();
+            for (offset, &value) in read.iter().enumerate() {
+                let value = value as f64;
+                if !value.is_finite() {
+                    return Err(TrainError::Numerical(format!(
+                        "training loss became {value} at epoch {epoch}, step {}; lower the learning rate (now {})",
+                        first_step + offset,
+                        s.lr
+                    )));
+                }
+                loss_sum += value;
+            }
             let elapsed = train_seconds + epoch_started.elapsed().as_secs_f64();
             observer.emit(Event::Step {
                 phase: Phase::Train,
                 epoch,
                 step: i + 1,
                 steps: batches.len(),
-                loss: loss_value,
+                loss: read.last().copied().unwrap_or_default() as f64,
                 examples_per_second: examples_seen as f64 / elapsed.max(1e-9),
             });
         }
@@ -300,7 +308,7 @@ pub fn fine_tune_returning_model(
             &inputs,
             SplitName::Validation,
             data,
-            s.batch_size * 2,
+            job.backend.eval_batch_size(s.batch_size),
             &plain,
         )?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
@@ -334,7 +342,7 @@ pub fn fine_tune_returning_model(
             &inputs,
             SplitName::Test,
             data,
-            s.batch_size * 2,
+            job.backend.eval_batch_size(s.batch_size),
             &plain,
         )?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
@@ -375,12 +383,16 @@ fn prepare_inputs(
         return Ok((Inputs::Tokens, PrefixUse::None));
     }
     let Some(cache) = cache else { return Ok((Inputs::Tokens, PrefixUse::Recomputed)) };
-    let key = |depth: usize| format!("{}|{}|depth={depth}", job.start_identity, data.identity);
+    // The backend is part of the key: a GPU's entries live on its device.
+    let key = |depth: usize| {
+        format!("{}|{}|{}|depth={depth}", job.start_identity, data.identity, job.backend)
+    };
     if let Some(hit) = cache.get(&key(job.freeze)) {
         return Ok((Inputs::Cached(hit), PrefixUse::Reused));
     }
     let width = model.bert.embeddings.hidden_size();
-    if !cache.fits(PrefixActivations::estimate_bytes(data, width)) {
+    let on_device = job.backend.is_gpu();
+    if !cache.fits(PrefixActivations::estimate_bytes(data, width, on_device)) {
         observer.phase(
             Phase::Prefix,
             "frozen prefix exceeds the cache budget; recomputing it every step",
@@ -394,7 +406,8 @@ fn prepare_inputs(
         data,
         job.freeze,
         shallower.as_deref(),
-        job.settings.batch_size * 2,
+        job.backend.eval_batch_size(job.settings.batch_size),
+        on_device,
         plain,
         observer,
     )?);
@@ -411,28 +424,47 @@ fn evaluate(
     device: &Device,
 ) -> Result<SplitMetrics> {
     let encoded = split.of(data);
-    let mut predicted = vec![0usize; encoded.len()];
-    let mut loss_sum = 0.0;
-    for picked in eval_batches(&encoded.lengths(), batch_size) {
-        let (hidden, mask) = inputs.first_hidden(model, split, data, &picked, device);
+    let batches = eval_batches(&encoded.lengths(), batch_size);
+    // Everything stays on the device until the split is done: one read back, not two per batch.
+    let (mut losses, mut argmaxes) = (Vec::new(), Vec::new());
+    for picked in &batches {
+        let (hidden, mask) = inputs.first_hidden(model, split, data, picked, device);
         let logits = model.logits_from(hidden, &mask, inputs.first_layer());
-        let targets = label_batch(&encoded.labels, &picked, device);
-        let loss: f32 = cross_entropy(logits.clone(), targets).into_scalar();
-        loss_sum += loss as f64 * picked.len() as f64;
-        let argmax: Vec<i64> = logits
-            .argmax(1)
+        let targets = label_batch(&encoded.labels, picked, device);
+        losses.push(cross_entropy(logits.clone(), targets));
+        argmaxes.push(logits.argmax(1).reshape([picked.len()]));
+    }
+    let losses = read_floats(losses)?;
+    let argmax: Vec<i64> = if argmaxes.is_empty() {
+        Vec::new()
+    } else {
+        Tensor::cat(argmaxes, 0)
             .into_data()
             .convert::<i64>()
             .try_to_vec()
-            .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
-        for (&i, &p) in picked.iter().zip(&argmax) {
-            predicted[i] = p as usize;
-        }
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))?
+    };
+    let mut predicted = vec![0usize; encoded.len()];
+    for (&i, &p) in batches.iter().flatten().zip(&argmax) {
+        predicted[i] = p as usize;
     }
+    let loss_sum: f64 =
+        losses.iter().zip(&batches).map(|(&loss, picked)| loss as f64 * picked.len() as f64).sum();
     let (accuracy, macro_f1) =
         accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
     let correct = predicted.iter().zip(&encoded.labels).map(|(p, t)| p == t).collect();
     Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1, correct })
+}
+
+/// One read back for many scalar tensors (losses), in order.
+pub(crate) fn read_floats(scalars: Vec<Tensor<1>>) -> Result<Vec<f32>> {
+    if scalars.is_empty() {
+        return Ok(Vec::new());
+    }
+    Tensor::cat(scalars, 0)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| TrainError::Backend(format!("{e:?}")))
 }
 
 /// The classifier's logits for every example of `split`, in the split's order, computed from

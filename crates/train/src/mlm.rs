@@ -22,7 +22,7 @@ use crate::batch::token_batch;
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
-use crate::finetune::{adamw, cross_entropy, lr_at};
+use crate::finetune::{adamw, cross_entropy, lr_at, read_floats};
 use crate::freeze::{count_params, freeze_bottom};
 use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
 use crate::model::MaskedLm;
@@ -217,7 +217,8 @@ fn heldout_loss(
     device: &Device,
 ) -> Result<f64> {
     let mut rng = StdRng::seed_from_u64(0x7a5e_0f11);
-    let (mut sum, mut count) = (0.0, 0usize);
+    // Losses stay on the device until every chunk is done: one read back.
+    let (mut losses, mut targets) = (Vec::new(), Vec::new());
     for chunk in heldout.chunks(s.batch_size * 2) {
         let docs: Vec<&[u32]> = chunk.iter().map(|d| d.as_slice()).collect();
         let batch =
@@ -225,13 +226,15 @@ fn heldout_loss(
         if batch.targets.is_empty() {
             continue;
         }
-        let loss: f32 = masked_loss(model, &batch, tokenizer.special.pad, device).into_scalar();
-        sum += loss as f64 * batch.targets.len() as f64;
-        count += batch.targets.len();
+        losses.push(masked_loss(model, &batch, tokenizer.special.pad, device));
+        targets.push(batch.targets.len());
     }
+    let count: usize = targets.iter().sum();
     if count == 0 {
         return Err(TrainError::Invalid("the held-out MLM text has no maskable tokens".into()));
     }
+    let sum: f64 =
+        read_floats(losses)?.iter().zip(&targets).map(|(&l, &n)| l as f64 * n as f64).sum();
     Ok(sum / count as f64)
 }
 
@@ -292,7 +295,7 @@ pub fn train_mlm(
             &mut batches,
             &tokenizer,
             &mut rng,
-            &device,
+            (&device, job.backend.loss_read_interval()),
             observer,
             "head warm-up",
         )?;
@@ -314,7 +317,7 @@ pub fn train_mlm(
         &mut batches,
         &tokenizer,
         &mut rng,
-        &device,
+        (&device, job.backend.loss_read_interval()),
         observer,
         "MLM",
     )?;
@@ -366,7 +369,7 @@ fn train_steps(
     batches: &mut DocBatches,
     tokenizer: &TextTokenizer,
     rng: &mut StdRng,
-    device: &Device,
+    (device, read_interval): (&Device, usize),
     observer: &mut Observer,
     what: &str,
 ) -> Result<MaskedLm> {
@@ -374,6 +377,8 @@ fn train_steps(
     let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
     let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;
     let started = Instant::now();
+    // Losses not yet read back (see `BackendKind::loss_read_interval`).
+    let mut unread: Vec<Tensor<1>> = Vec::new();
     for step in 0..steps {
         if observer.should_stop() {
             return Err(TrainError::Interrupted);
@@ -381,21 +386,27 @@ fn train_steps(
         let docs = batches.next(rng);
         let batch = mask_batch(&docs, &tokenizer.special, tokenizer.vocab_size, s.mask_prob, rng);
         let loss = masked_loss(&model, &batch, tokenizer.special.pad, device);
-        let value: f32 = loss.clone().into_scalar();
-        if !value.is_finite() {
-            return Err(TrainError::Numerical(format!(
-                "MLM loss became {value} at {what} step {}; lower the MLM learning rate",
-                step + 1
-            )));
-        }
+        unread.push(loss.clone().detach());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(lr_at(step, steps, warmup, lr), model, grads);
+        if unread.len() < read_interval && step + 1 < steps {
+            continue;
+        }
+        let read = read_floats(std::mem::take(&mut unread))?;
+        let first_step = step + 2 - read.len();
+        if let Some(offset) = read.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::Numerical(format!(
+                "MLM loss became {} at {what} step {}; lower the MLM learning rate",
+                read[offset],
+                first_step + offset
+            )));
+        }
         observer.emit(Event::Step {
             phase: Phase::Mlm,
             epoch: 1,
             step: step + 1,
             steps,
-            loss: value as f64,
+            loss: read.last().copied().unwrap_or_default() as f64,
             examples_per_second: ((step + 1) * s.batch_size) as f64
                 / started.elapsed().as_secs_f64().max(1e-9),
         });

@@ -1,14 +1,9 @@
 //! Tests on the real all-MiniLM-L6-v2 checkpoint, fetched through the project's own
 //! asset route (thaw-assets) on first use.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
-use thaw_train::batch::token_batch;
-use thaw_train::data::{DataFiles, SplitOptions, load_splits};
-use thaw_train::encode::encode_splits;
+use common::*;
 use thaw_train::events::silently;
 use thaw_train::finetune::PrefixUse;
 use thaw_train::freeze::{count_params, freeze_bottom};
@@ -17,172 +12,15 @@ use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::*;
 
-fn minilm() -> &'static ModelFiles {
-    static FILES: OnceLock<ModelFiles> = OnceLock::new();
-    FILES.get_or_init(|| {
-        let resolved =
-            thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).expect("asset route");
-        ModelFiles::in_dir(&resolved.dir).expect("model files")
-    })
-}
-
-/// burn seeds one process-wide RNG per backend, and the test harness runs tests on parallel
-/// threads: tests that draw random numbers (dropout, initialisation) hold this lock, so a
-/// seed fixes their draws as it does in a worker process, which runs one job at a time.
-fn exclusive_rng() -> std::sync::MutexGuard<'static, ()> {
-    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn config() -> BertConfig {
-    BertConfig::from_file(&minilm().config).unwrap()
-}
-
-#[derive(serde::Deserialize)]
-struct Parity {
-    cases: Vec<ParityCase>,
-}
-#[derive(serde::Deserialize)]
-struct ParityCase {
-    text: String,
-    ids: Vec<u32>,
-    hidden: Vec<Vec<f64>>,
-}
-
 #[test]
 fn last_hidden_state_matches_the_numpy_reference() {
-    // Building a model on a device may draw from its RNG: never while a seeded test trains.
-    let _rng = exclusive_rng();
-    let fixture: Parity = serde_json::from_str(include_str!("fixtures/minilm_parity.json"))
-        .expect("fixture written by scripts/parity_reference.py");
-    let device = BackendKind::Flex.device().unwrap();
-    let cfg = config();
-    let encoder = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap().valid();
-    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, 128).unwrap();
-    // All sentences in one padded batch: padding must not change any real token's state.
-    let texts: Vec<&str> = fixture.cases.iter().map(|c| c.text.as_str()).collect();
-    let ids = tokenizer.encode_all(&texts).unwrap();
-    for (got, case) in ids.iter().zip(&fixture.cases) {
-        assert_eq!(got, &case.ids, "tokenization of {:?}", case.text);
-    }
-    let all: Vec<usize> = (0..ids.len()).collect();
-    let (input, mask) = token_batch(&ids, &all, tokenizer.special.pad, &device);
-    let hidden = encoder.forward(input, &mask);
-    let [_, longest, width] = hidden.dims();
-    let values: Vec<f32> = hidden.into_data().try_to_vec().unwrap();
-    let mut worst = 0.0f64;
-    for (b, case) in fixture.cases.iter().enumerate() {
-        for (t, row) in case.hidden.iter().enumerate() {
-            for (d, want) in row.iter().enumerate() {
-                let got = values[(b * longest + t) * width + d] as f64;
-                worst = worst.max((got - want).abs());
-            }
-        }
-    }
+    let worst = parity_max_difference(BackendKind::Flex);
     assert!(worst < 1e-4, "max abs difference {worst:e} against the numpy reference");
-    eprintln!("parity: max abs difference {worst:e} over {} sentences", fixture.cases.len());
-}
-
-/// Every float parameter by its module path.
-struct Snapshot(BTreeMap<String, Vec<f32>>, Vec<String>);
-
-impl ModuleVisitor for Snapshot {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.1.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.1.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.1.join(".");
-        let values: Vec<f32> = param.val().into_data().try_to_vec().unwrap();
-        self.0.insert(format!("{path}#{}", self.0.len()), values);
-    }
-}
-
-fn snapshot<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
-    let mut s = Snapshot(BTreeMap::new(), Vec::new());
-    m.visit(&mut s);
-    s.0
-}
-
-fn rt_files() -> DataFiles {
-    let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
-    DataFiles {
-        train: dir.join("train.jsonl"),
-        validation: Some(dir.join("validation.jsonl")),
-        test: Some(dir.join("test.jsonl")),
-        text_field: "text".into(),
-        label_field: "label".into(),
-    }
-}
-
-/// The first `n` training texts of Rotten Tomatoes, as MLM text.
-fn rt_train_texts(n: usize) -> Vec<String> {
-    let train = rt_files().train;
-    thaw_train::data::read_examples(&train, "text", "label")
-        .unwrap()
-        .into_iter()
-        .take(n)
-        .map(|e| e.text)
-        .collect()
-}
-
-fn small_data(n_train: usize, max_length: usize) -> std::sync::Arc<encode::EncodedData> {
-    let mut splits =
-        load_splits(&rt_files(), &SplitOptions { train_size: Some(n_train), ..Default::default() })
-            .unwrap();
-    splits.validation.truncate(64);
-    splits.test.truncate(64);
-    let tokenizer = TextTokenizer::from_file(&minilm().tokenizer, max_length).unwrap();
-    encode_splits(&tokenizer, &splits, format!("rt-{n_train}-{max_length}")).unwrap()
 }
 
 #[test]
 fn freezing_keeps_frozen_tensors_bit_identical_and_moves_the_rest() {
-    let _rng = exclusive_rng();
-    let cfg = config();
-    let device = BackendKind::Flex.device().unwrap().autodiff();
-    let depth = 3;
-    let before = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
-    let counts = count_params(&freeze_bottom(before.clone(), depth).unwrap());
-    // Embeddings (30522+512+2)*384 + 2*384 and 3 layers of 1,774,464 are frozen.
-    let layer = 4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384 + 4 * 384;
-    let embeddings = (30522 + 512 + 2) * 384 + 2 * 384;
-    assert_eq!(counts.total, embeddings + 6 * layer);
-    assert_eq!(counts.trainable, 3 * layer);
-
-    let data = small_data(64, 32);
-    let job = FineTuneJob {
-        start: Start::Pretrained,
-        freeze: depth,
-        seed: 5,
-        settings: FineTuneSettings { epochs: 1, batch_size: 16, lr: 1e-3, ..Default::default() },
-        backend: BackendKind::Flex,
-        start_identity: "pretrained".into(),
-        stop_after_epochs: None,
-    };
-    // Train through the public path, then compare the encoder the job ended with.
-    let (outcome, trained) =
-        silently(|o| finetune::fine_tune_returning_model(minilm(), &cfg, &data, &job, None, o))
-            .unwrap();
-    assert_eq!(outcome.trainable_params, 3 * layer + 384 * 2 + 2);
-    let before = snapshot(&before);
-    let after = snapshot(&trained.bert);
-    assert_eq!(before.len(), after.len());
-    let (mut frozen, mut moved) = (0, 0);
-    for ((name, a), (_, b)) in before.iter().zip(&after) {
-        let in_frozen_part = name.starts_with("embeddings")
-            || (0..depth).any(|i| name.starts_with(&format!("encoder.layer.{i}.")));
-        if in_frozen_part {
-            assert!(a == b, "frozen tensor {name} changed");
-            frozen += 1;
-        } else {
-            assert!(a != b, "trainable tensor {name} did not change");
-            moved += 1;
-        }
-    }
-    assert_eq!((frozen, moved), (5 + 3 * 16, 3 * 16));
+    check_freezing(BackendKind::Flex);
 }
 
 #[test]

@@ -270,6 +270,7 @@ fn result_row(val_accuracy: f64, test_accuracy: f64, train_seconds: f64) -> Resu
         total_params: 110_000_000,
         prefix_cache: "none".into(),
         backend: "wgpu".into(),
+        device: "NVIDIA H100 80GB HBM3".into(),
         val_correct: examples_right(val_accuracy, 200),
         test_correct: examples_right(test_accuracy, 500),
     }

@@ -52,6 +52,7 @@ async fn partial_freezing_that_wins_clearly_is_named_the_best() {
     // Setup comes from setup_json.
     assert!(text.contains("| Examples | train 2000, validation 500, test 872 |"), "{text}");
     assert!(text.contains("| Hardware | NVIDIA H100 80GB |"));
+    assert!(text.contains("| Device | wgpu on NVIDIA H100 80GB HBM3 |"), "{text}");
     assert!(text.contains("| Trainer | batch_size: 32; epochs: 4; max_length: 128 |"), "{text}");
     assert!(text.contains("| Learning rates | 1e-5, 3e-5, 1e-4 |"));
     // Head only does best at 1e-4, but one of its seeds failed there: the clean 3e-5 is selected.
