@@ -20,13 +20,13 @@ cargo build --release --features wgpu --quiet
 command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>/dev/null | grep -E 'deviceName|deviceType' | sed 's/^ */   /' || true
 
 echo "== GPU tests"
-cargo test --release --features wgpu -p thaw-train --test wgpu_device --quiet
-cargo test --release --features wgpu --test gpu_end_to_end --quiet
+cargo test --release --workspace --features wgpu --test wgpu_device --test gpu_end_to_end --quiet
 
 echo "== one epoch per freeze depth, $n_train examples (the freeze_sweep benchmark's first table)"
+# Run through `cargo test --release`, so the build the tests above made serves it.
 for backend in wgpu flex; do
-    cargo bench -p thaw-train --features wgpu --bench freeze_sweep --quiet -- "$n_train" 1 64 32 "$backend" \
-        | tee "$work/$backend.txt"
+    cargo test --release --workspace --features wgpu --bench freeze_sweep --quiet -- \
+        "$n_train" 0 64 32 "$backend" | tee "$work/$backend.txt"
 done
 
 quickstart="skipped (THAW_GPU_CHECK_QUICKSTART=0)"

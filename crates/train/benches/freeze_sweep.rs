@@ -2,6 +2,7 @@
 //!
 //!   cargo bench -p thaw-train --bench freeze_sweep -- [n_train] [seeds] [max_length] [batch] [backend]
 //!
+//! (seeds = 0 prints table 1 only.)
 //! Prints two tables: (1) per freeze depth k, training throughput and epoch time without
 //! and with the frozen-prefix cache; (2) the wall time of a k = 0..L x seeds sweep run
 //! naively (every job tokenizes and recomputes its frozen layers) against the same jobs
@@ -182,6 +183,10 @@ fn main() {
         );
     }
 
+    if seeds == 0 {
+        println!("\n(table 2, the whole sweep naive against shared, skipped: seeds = 0)");
+        return;
+    }
     // Table 2: the whole k-sweep x seeds, naive against shared, with where the time went.
     let naive_started = Instant::now();
     let mut naive_parts = Parts::default();
