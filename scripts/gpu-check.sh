@@ -15,6 +15,10 @@ n_train=${THAW_GPU_CHECK_TRAIN:-2000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Without a desktop session the Vulkan/EGL loaders print "XDG_RUNTIME_DIR is invalid or not
+# set" from every test process (the thaw binary sets one itself): give them a private one.
+[ -n "${XDG_RUNTIME_DIR:-}" ] || export XDG_RUNTIME_DIR="$(mktemp -d)"
+
 echo "== build: cargo build --release --features wgpu"
 cargo build --release --features wgpu --quiet
 command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>/dev/null | grep -E 'deviceName|deviceType' | sed 's/^ */   /' || true

@@ -23,4 +23,8 @@ if ! vulkan_driver_present; then
         { $as_root apt-get update -q >/dev/null && $as_root apt-get install -y -q mesa-vulkan-drivers >/dev/null; }
 fi
 
+# Without a desktop session the Vulkan/EGL loaders print "XDG_RUNTIME_DIR is invalid or not
+# set" from every test process (the thaw binary sets one itself): give them a private one.
+[ -n "${XDG_RUNTIME_DIR:-}" ] || export XDG_RUNTIME_DIR="$(mktemp -d)"
+
 exec cargo test --release --workspace --features wgpu "$@"
