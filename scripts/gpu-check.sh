@@ -49,7 +49,8 @@ echo "GPU check: $(vulkaninfo --summary 2>/dev/null | grep -m1 deviceName | sed 
 echo
 echo "| frozen layers k | flex ex/s | wgpu ex/s | wgpu / flex | flex, prefix cached ex/s | wgpu, prefix cached ex/s |"
 echo "|---|---|---|---|---|---|"
-join <(rows "$work/flex.txt") <(rows "$work/wgpu.txt") |
-    awk '{printf "| %s | %.1f | %.1f | %.2f | %.1f | %.1f |\n", $1, $2, $4, $4 / $2, $3, $5}'
+# Both runs list the depths in the same order: k flex flex-cached k wgpu wgpu-cached.
+paste -d' ' <(rows "$work/flex.txt") <(rows "$work/wgpu.txt") |
+    awk '{printf "| %s | %.1f | %.1f | %.2f | %.1f | %.1f |\n", $1, $2, $5, $5 / $2, $3, $6}'
 echo
 echo "quickstart sweep on the GPU (wall time): $quickstart"
