@@ -10,9 +10,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use thaw_train::batch::{label_batch, token_batch};
 use thaw_train::events::silently;
@@ -60,24 +59,6 @@ impl WeightSource for FixedHead {
     }
 }
 
-/// Every parameter's gradient by its module path.
-struct GradientSnapshot<'a>(&'a Gradients, BTreeMap<String, Vec<f32>>, Vec<String>);
-
-impl ModuleVisitor for GradientSnapshot<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.2.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.2.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(grad) = param.val().grad(self.0) {
-            let path = format!("{}#{}", self.2.join("."), self.1.len());
-            self.1.insert(path, grad.into_data().try_to_vec().unwrap());
-        }
-    }
-}
-
 /// What one AdamW step of the whole model (no dropout, so nothing random) on eight real
 /// reviews gives on a backend.
 struct Step {
@@ -106,9 +87,7 @@ fn one_step(backend: BackendKind) -> Step {
         cross_entropy(model.forward(ids, &mask), label_batch(&data.train.labels, &picked, &device));
     let loss_value: f32 = loss.clone().into_scalar();
     let backward = loss.backward();
-    let mut gradients = GradientSnapshot(&backward, BTreeMap::new(), Vec::new());
-    model.visit(&mut gradients);
-    let gradients = gradients.1;
+    let gradients = gradient_snapshot(&model, &backward);
     let grads = GradientsParams::from_grads(backward, &model);
     let model = adamw(0.01, 1.0).init().step(1e-4, model, grads);
     Step { loss: loss_value, gradients, before, after: snapshot(&model) }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::tensor::{Gradients, Tensor};
 use thaw_train::batch::token_batch;
 use thaw_train::data::{DataFiles, SplitOptions, load_splits};
 use thaw_train::encode::{EncodedData, encode_splits};
@@ -39,27 +39,47 @@ pub fn config() -> BertConfig {
     BertConfig::from_file(&minilm().config).unwrap()
 }
 
-/// Every float parameter by its module path.
-struct Snapshot(BTreeMap<String, Vec<f32>>, Vec<String>);
+/// Every float parameter by its module path: its value, or with `grads` its gradient
+/// (parameters without one are left out).
+struct Snapshot<'a> {
+    grads: Option<&'a Gradients>,
+    tensors: BTreeMap<String, Vec<f32>>,
+    path: Vec<String>,
+}
 
-impl ModuleVisitor for Snapshot {
+impl ModuleVisitor for Snapshot<'_> {
     fn enter_module(&mut self, name: &str, _: &str) {
-        self.1.push(name.to_string());
+        self.path.push(name.to_string());
     }
     fn exit_module(&mut self, _: &str, _: &str) {
-        self.1.pop();
+        self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.1.join(".");
-        let values: Vec<f32> = param.val().into_data().try_to_vec().unwrap();
-        self.0.insert(format!("{path}#{}", self.0.len()), values);
+        let tensor = match self.grads {
+            None => param.val(),
+            Some(grads) => match param.val().grad(grads) {
+                Some(grad) => grad,
+                None => return,
+            },
+        };
+        let key = format!("{}#{}", self.path.join("."), self.tensors.len());
+        self.tensors.insert(key, tensor.into_data().try_to_vec().unwrap());
     }
 }
 
-pub fn snapshot<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
-    let mut s = Snapshot(BTreeMap::new(), Vec::new());
+fn visit_snapshot<M: Module>(m: &M, grads: Option<&Gradients>) -> BTreeMap<String, Vec<f32>> {
+    let mut s = Snapshot { grads, tensors: BTreeMap::new(), path: Vec::new() };
     m.visit(&mut s);
-    s.0
+    s.tensors
+}
+
+pub fn snapshot<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
+    visit_snapshot(m, None)
+}
+
+/// Every parameter's gradient in `grads`, keyed like [`snapshot`].
+pub fn gradient_snapshot<M: Module>(m: &M, grads: &Gradients) -> BTreeMap<String, Vec<f32>> {
+    visit_snapshot(m, Some(grads))
 }
 
 pub fn rt_files() -> DataFiles {
