@@ -258,8 +258,7 @@ pub fn fine_tune_returning_model(
         let epoch_started = Instant::now();
         let mut loss_sum = 0.0;
         let batches = train_batches(&lengths, s.batch_size, &mut rng);
-        // Losses not yet read back: a GPU reads them every few steps, not every step.
-        let mut unread: Vec<Tensor<1>> = Vec::new();
+        let mut unread = UnreadLosses::new(job.backend.loss_read_interval());
         for (i, picked) in batches.iter().enumerate() {
             if observer.should_stop() {
                 return Err(TrainError::Interrupted);
@@ -268,16 +267,15 @@ pub fn fine_tune_returning_model(
                 inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
             let logits = model.logits_from(hidden, &mask, inputs.first_layer());
             let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
-            unread.push(loss.clone().detach());
+            unread.push(&loss);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr_at(step, total_steps, warmup, s.lr), model, grads);
             step += 1;
             examples_seen += picked.len();
-            if unread.len() < job.backend.loss_read_interval() && i + 1 < batches.len() {
+            let Some((first_step, read)) = unread.read_if_due(i + 1, i + 1 == batches.len())?
+            else {
                 continue;
-            }
-            let read = read_floats(std::mem::take(&mut unread))?;
-            let first_step = i + 2 - read.len();
+            };
             for (offset, &value) in read.iter().enumerate() {
                 let value = value as f64;
                 if !value.is_finite() {
@@ -454,6 +452,37 @@ fn evaluate(
         accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
     let correct = predicted.iter().zip(&encoded.labels).map(|(p, t)| p == t).collect();
     Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1, correct })
+}
+
+/// Training losses left on the device until a read is due (see
+/// [`BackendKind::loss_read_interval`]), then read back together.
+pub(crate) struct UnreadLosses {
+    interval: usize,
+    pending: Vec<Tensor<1>>,
+}
+
+impl UnreadLosses {
+    pub(crate) fn new(interval: usize) -> Self {
+        UnreadLosses { interval, pending: Vec::new() }
+    }
+
+    pub(crate) fn push(&mut self, loss: &Tensor<1>) {
+        self.pending.push(loss.clone().detach());
+    }
+
+    /// After (1-based) `step`: the pending losses with the step number of the first, once
+    /// `interval` have gathered or at the `last` step; None while a read is not yet due.
+    pub(crate) fn read_if_due(
+        &mut self,
+        step: usize,
+        last: bool,
+    ) -> Result<Option<(usize, Vec<f32>)>> {
+        if self.pending.len() < self.interval && !last {
+            return Ok(None);
+        }
+        let read = read_floats(std::mem::take(&mut self.pending))?;
+        Ok(Some((step + 1 - read.len(), read)))
+    }
 }
 
 /// One read back for many scalar tensors (losses), in order.

@@ -22,7 +22,7 @@ use crate::batch::token_batch;
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
-use crate::finetune::{adamw, cross_entropy, lr_at, read_floats};
+use crate::finetune::{UnreadLosses, adamw, cross_entropy, lr_at, read_floats};
 use crate::freeze::{count_params, freeze_bottom};
 use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
 use crate::model::MaskedLm;
@@ -377,8 +377,7 @@ fn train_steps(
     let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
     let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;
     let started = Instant::now();
-    // Losses not yet read back (see `BackendKind::loss_read_interval`).
-    let mut unread: Vec<Tensor<1>> = Vec::new();
+    let mut unread = UnreadLosses::new(read_interval);
     for step in 0..steps {
         if observer.should_stop() {
             return Err(TrainError::Interrupted);
@@ -386,14 +385,12 @@ fn train_steps(
         let docs = batches.next(rng);
         let batch = mask_batch(&docs, &tokenizer.special, tokenizer.vocab_size, s.mask_prob, rng);
         let loss = masked_loss(&model, &batch, tokenizer.special.pad, device);
-        unread.push(loss.clone().detach());
+        unread.push(&loss);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(lr_at(step, steps, warmup, lr), model, grads);
-        if unread.len() < read_interval && step + 1 < steps {
+        let Some((first_step, read)) = unread.read_if_due(step + 1, step + 1 == steps)? else {
             continue;
-        }
-        let read = read_floats(std::mem::take(&mut unread))?;
-        let first_step = step + 2 - read.len();
+        };
         if let Some(offset) = read.iter().position(|v| !v.is_finite()) {
             return Err(TrainError::Numerical(format!(
                 "MLM loss became {} at {what} step {}; lower the MLM learning rate",
