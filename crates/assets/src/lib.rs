@@ -24,6 +24,10 @@ pub const DATASETS: &[(&str, &str)] = &[
         "Rotten Tomatoes critic snippets, fresh/rotten, split by movie (plots.txt: movie plot summaries)",
     ),
     ("bbc_news", "BBC News articles in 5 topics"),
+    (
+        "b3db",
+        "B3DB molecules as SMILES strings, BBB+/BBB- (blood-brain barrier permeability): far from English prose",
+    ),
 ];
 
 /// `THAW_CACHE`, else `.cache` at the root of the thaw checkout this binary was built from.

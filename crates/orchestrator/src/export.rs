@@ -75,6 +75,9 @@ pub async fn export_job(
             (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
             (None, Init::Pretrained) => Start::Pretrained,
             (None, Init::Scratch) => Start::Scratch,
+            (None, Init::ScratchOwnVocab) => bail!(
+                "job {key} trained from scratch with its own vocabulary; exporting it is not supported yet (the vocabulary is learnt inside the worker and not written out)"
+            ),
         }),
     };
     let out = out.to_path_buf();

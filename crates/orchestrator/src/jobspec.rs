@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
-use thaw_train::{BackendKind, FineTuneSettings, MlmSettings};
+use thaw_train::{BackendKind, FineTuneSettings, MlmSettings, ScratchModel};
 
 use crate::spec::Init;
 
@@ -112,4 +112,14 @@ pub struct JobSpec {
     /// The backend it runs on: part of its key (results differ between backends).
     #[serde(default)]
     pub backend: BackendKind,
+    /// `init = "scratch-own-vocab"`: the encoder's size and vocabulary settings (`[scratch]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch_model: Option<ScratchModel>,
+}
+
+impl JobSpec {
+    /// Encoder layers of the model this job trains: `[scratch] layers` for its own vocabulary.
+    pub fn num_layers(&self) -> usize {
+        self.scratch_model.as_ref().map_or(self.model.num_layers, |m| m.layers)
+    }
 }

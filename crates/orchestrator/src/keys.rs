@@ -108,6 +108,9 @@ pub fn job_key(spec: &JobSpec) -> String {
     if let Some(epochs) = spec.rung {
         identity["rung"] = json!(epochs);
     }
+    if let Some(scratch) = &spec.scratch_model {
+        identity["scratch_model"] = json!(scratch);
+    }
     add_backend(&mut identity, spec.backend);
     format!("j-{}", hash_json(&identity))
 }
@@ -119,7 +122,23 @@ pub fn start_identity(spec: &JobSpec) -> String {
         (Some(stage), _) => format!("stage:{stage}"),
         // Scratch weights are drawn from the job's own seed: seeds must not share a prefix.
         (None, Init::Scratch) => format!("scratch:{}:seed={}", spec.model.identity, spec.seed),
+        (None, Init::ScratchOwnVocab) => {
+            format!("{}:seed={}", vocabulary_identity(spec), spec.seed)
+        }
         (None, Init::Pretrained) => format!("pretrained:{}", spec.model.identity),
+    }
+}
+
+/// What a job's text is tokenized with: the model's vocabulary, or (scratch-own-vocab) one
+/// learnt from the data's training text (subsampled to the job's train size) with these
+/// settings. Token caches key on it.
+pub fn vocabulary_identity(spec: &JobSpec) -> String {
+    match &spec.scratch_model {
+        None => spec.model.identity.clone(),
+        Some(scratch) => format!(
+            "own-vocab:{}",
+            hash_json(&json!([scratch, spec.data.identity, spec.train_size]))
+        ),
     }
 }
 

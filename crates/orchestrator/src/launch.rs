@@ -90,6 +90,9 @@ fn describe(event: &Event) -> Option<String> {
         Event::Epoch(m) => {
             Some(format!("epoch {} val acc {:.4} loss {:.4}", m.epoch, m.val_accuracy, m.val_loss))
         }
+        Event::Trainable { step, frozen_depth, trainable_params } => Some(format!(
+            "step {step}: layers from {frozen_depth} up and the head train ({trainable_params} parameters)"
+        )),
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! [`spec`] parses and checks the TOML, [`resolve`] finds the model and data, [`keys`]
 //! holds every hash and key rule, [`plan`] expands the grid into jobs with stable keys and shared MLM stages,
+//! [`strategies`] resolves the fine-tuning strategies a grid crosses,
 //! [`register`] records the plan in the store, [`search`] decides which jobs an adaptive
 //! sweep runs next, [`export`] writes a job or stage as a
 //! Hugging Face folder, [`runner`] is one worker claiming work from
@@ -17,6 +18,7 @@ pub mod resolve;
 pub mod runner;
 pub mod search;
 pub mod spec;
+pub mod strategies;
 
 pub use plan::{Plan, build_plan};
 pub use register::register;

@@ -13,7 +13,9 @@ use serde_json::json;
 use thaw_store::{Baselines, MajorityBaseline};
 use thaw_train::data::Example;
 use thaw_train::metrics::accuracy_and_macro_f1;
-use thaw_train::{BackendKind, BertConfig, FineTuneSettings, MlmSettings, Pooling};
+use thaw_train::{
+    BackendKind, BertConfig, FineTuneSettings, MlmSettings, Pooling, ScratchModel, Strategy,
+};
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, JobSpec, ModelSpec, StageSpec};
@@ -24,6 +26,7 @@ use crate::spec::{
     FreezeAxis, Init, IntermediateSection, Keep, LrAxis, LrSearch, Source, SpecError, SweepFile,
     default_lrs,
 };
+use crate::strategies::strategies;
 
 #[derive(Debug, Clone)]
 pub struct StagePlan {
@@ -39,6 +42,8 @@ pub struct JobPlan {
     pub mlm_freeze: Option<usize>,
     pub lr: f64,
     pub pooling: Pooling,
+    /// The strategy's name in the sweep file ("plain", "llrd-0.8", a `[strategy.NAME]`).
+    pub strategy: String,
 }
 
 impl JobPlan {
@@ -100,13 +105,18 @@ impl Plan {
         let mut cells: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
         for j in &self.jobs {
             let cell = format!(
-                "{:<10} {:<12} mlm_freeze={:<4} freeze={:<2} train_size={:<6} pooling={}",
+                "{:<10} {:<12} mlm_freeze={:<4} freeze={:<2} train_size={:<6} pooling={} strategy={}{}",
                 j.spec.init.as_str(),
                 j.spec.intermediate,
                 j.mlm_freeze.map_or("-".into(), |k| k.to_string()),
                 j.spec.freeze,
                 train_size_text(j.spec.train_size),
-                j.pooling.as_str()
+                j.pooling.as_str(),
+                j.strategy,
+                Some(&j.spec.settings.strategy)
+                    .filter(|s| !s.is_plain())
+                    .map(|s| format!(" ({})", s.describe()))
+                    .unwrap_or_default()
             );
             let entry = cells.entry(cell).or_default();
             if !entry.0.contains(&j.lr) {
@@ -119,6 +129,16 @@ impl Plan {
             let lrs: Vec<String> = lrs.iter().map(|lr| format!("{lr:e}")).collect();
             out += &format!("  {cell}  lr=[{}]  {n} jobs\n", lrs.join(", "));
         }
+        if let Some(m) = self.jobs.iter().find_map(|j| j.spec.scratch_model.as_ref()) {
+            out += &format!(
+                "scratch-own-vocab: {} layers, hidden {}, {} heads, a vocabulary of up to {} WordPiece tokens learnt from each job's training text ({})\n",
+                m.layers,
+                m.hidden,
+                m.heads,
+                m.vocab_size,
+                if m.lowercase { "lower-cased" } else { "case kept" }
+            );
+        }
         if let Some(search) = &self.search {
             out += &self.describe_search(search);
         }
@@ -128,11 +148,12 @@ impl Plan {
         if list_jobs {
             for j in &self.jobs {
                 out += &format!(
-                    "  {} {} {} k={} lr={:e} seed={} n={}\n",
+                    "  {} {} {} k={} strategy={} lr={:e} seed={} n={}\n",
                     j.key,
                     j.spec.init,
                     j.spec.intermediate,
                     j.spec.freeze,
+                    j.strategy,
                     j.lr,
                     j.spec.seed,
                     train_size_text(j.spec.train_size)
@@ -327,7 +348,7 @@ fn lrs_for(
         LrAxis::Same(list) => list.clone(),
         LrAxis::ByStrategy(by) => {
             let chosen = match init {
-                Init::Scratch => by.scratch.clone(),
+                Init::Scratch | Init::ScratchOwnVocab => by.scratch.clone(),
                 Init::Pretrained if freeze == layers => by.head_only.clone(),
                 Init::Pretrained if freeze > 0 => by.partial.clone().or_else(|| by.full.clone()),
                 Init::Pretrained => by.full.clone(),
@@ -355,7 +376,7 @@ fn mlm_settings(section: &IntermediateSection, data: &DataSpec, freeze: usize) -
     }
 }
 
-fn trainer(file: &SweepFile, lr: f64, pooling: Pooling) -> FineTuneSettings {
+fn trainer(file: &SweepFile, lr: f64, pooling: Pooling, strategy: &Strategy) -> FineTuneSettings {
     FineTuneSettings {
         epochs: *file.train.epochs.get_ref(),
         batch_size: *file.train.batch_size.get_ref(),
@@ -364,6 +385,29 @@ fn trainer(file: &SweepFile, lr: f64, pooling: Pooling) -> FineTuneSettings {
         warmup_ratio: file.train.warmup_ratio,
         max_grad_norm: file.train.max_grad_norm,
         pooling,
+        strategy: strategy.clone(),
+    }
+}
+
+/// `[scratch]`: the size and vocabulary of `init = "scratch-own-vocab"`.
+fn scratch_model(source: &Source, file: &SweepFile) -> Result<ScratchModel, SpecError> {
+    let s = &file.scratch;
+    let model = ScratchModel {
+        vocab_size: *s.vocab_size.get_ref(),
+        layers: *s.layers.get_ref(),
+        hidden: *s.hidden.get_ref(),
+        heads: *s.heads.get_ref(),
+        lowercase: s.lowercase,
+    };
+    match model.problem() {
+        Some(problem) => {
+            let span = [&s.vocab_size, &s.layers, &s.hidden, &s.heads]
+                .into_iter()
+                .map(|v| v.span())
+                .find(|span| span.end > 0);
+            Err(source.error(span, format!("[scratch] {problem}")))
+        }
+        None => Ok(model),
     }
 }
 
@@ -499,7 +543,15 @@ pub fn expand(
     };
     let poolings = file.grid.pooling.clone().unwrap_or_else(|| vec![file.train.pooling]);
     let inters = intermediates(source, file)?;
+    let strategies = strategies(source, file, layers)?;
     let mut notes = Vec::new();
+    for name in file.strategy.keys() {
+        if !strategies.iter().any(|s| s.name == *name || s.name.starts_with(&format!("{name}+"))) {
+            notes.push(format!(
+                "[strategy.{name}] is defined but not in grid.strategy; it does not run"
+            ));
+        }
+    }
     for name in file.intermediate.keys() {
         if !inters.iter().any(|(n, _)| n == name) {
             notes.push(format!(
@@ -515,6 +567,12 @@ pub fn expand(
         Ok(lrs_for(source, file, init, freeze, layers)?.len() * poolings.len() * seeds.len())
     };
     let (mut skipped_scratch_freeze, mut skipped_scratch_mlm) = (0usize, 0usize);
+    let mut skipped_own_vocab = 0usize;
+    let scratch_model = scratch_model(source, file)?;
+    if !file.grid.init.contains(&Init::ScratchOwnVocab) && file.scratch.vocab_size.span().end > 0 {
+        notes.push("[scratch] sets the size of init = \"scratch-own-vocab\", which grid.init does not list; it does not run".into());
+    }
+    let mut skipped_strategy = SkippedStrategies::default();
     for &train_size in &sizes {
         for &init in &file.grid.init {
             for (inter, corpus) in &inters {
@@ -523,10 +581,16 @@ pub fn expand(
                     Some(_) => file.grid.mlm_freeze.iter().map(|k| Some(*k.get_ref())).collect(),
                 };
                 for mlm_freeze in mlm_freezes {
+                    if init == Init::ScratchOwnVocab && corpus.is_some() {
+                        for &freeze in &freeze_depths {
+                            skipped_own_vocab += jobs_at(init, freeze)? * strategies.len();
+                        }
+                        continue;
+                    }
                     if init == Init::Scratch && corpus.is_some() && !file.grid.scratch_intermediate
                     {
                         for &freeze in &freeze_depths {
-                            skipped_scratch_mlm += jobs_at(init, freeze)?;
+                            skipped_scratch_mlm += jobs_at(init, freeze)? * strategies.len();
                         }
                         continue;
                     }
@@ -564,35 +628,50 @@ pub fn expand(
                         _ => None,
                     };
                     for &freeze in &freeze_depths {
-                        if init == Init::Scratch && freeze > 0 && !file.grid.scratch_freeze {
-                            skipped_scratch_freeze += jobs_at(init, freeze)?;
+                        if init == Init::ScratchOwnVocab && freeze > 0 {
+                            skipped_own_vocab += jobs_at(init, freeze)? * strategies.len();
                             continue;
                         }
-                        for &pooling in &poolings {
-                            for lr in lrs_for(source, file, init, freeze, layers)? {
-                                for &seed in &seeds {
-                                    let spec = JobSpec {
-                                        model: model.clone(),
-                                        data: data.clone(),
-                                        train_size,
-                                        init,
-                                        intermediate: inter.clone(),
-                                        stage_key: stage.clone(),
-                                        freeze,
-                                        seed,
-                                        settings: trainer(file, lr, pooling),
-                                        prefix_cache_mb: file.cache.prefix_mb,
-                                        keep_weights: file.train.keep != Keep::None,
-                                        rung: None,
-                                        backend,
-                                    };
-                                    jobs.push(JobPlan {
-                                        key: job_key(&spec),
-                                        spec,
-                                        mlm_freeze,
-                                        lr,
-                                        pooling,
-                                    });
+                        if init == Init::Scratch && freeze > 0 && !file.grid.scratch_freeze {
+                            skipped_scratch_freeze += jobs_at(init, freeze)? * strategies.len();
+                            continue;
+                        }
+                        for named in &strategies {
+                            if let Some(rule) =
+                                skipped_strategy.rule(&named.strategy, init, freeze, layers)
+                            {
+                                *rule += jobs_at(init, freeze)?;
+                                continue;
+                            }
+                            for &pooling in &poolings {
+                                for lr in lrs_for(source, file, init, freeze, layers)? {
+                                    for &seed in &seeds {
+                                        let spec = JobSpec {
+                                            model: model.clone(),
+                                            data: data.clone(),
+                                            train_size,
+                                            init,
+                                            intermediate: inter.clone(),
+                                            stage_key: stage.clone(),
+                                            freeze,
+                                            seed,
+                                            settings: trainer(file, lr, pooling, &named.strategy),
+                                            prefix_cache_mb: file.cache.prefix_mb,
+                                            keep_weights: file.train.keep != Keep::None,
+                                            rung: None,
+                                            backend,
+                                            scratch_model: (init == Init::ScratchOwnVocab)
+                                                .then(|| scratch_model.clone()),
+                                        };
+                                        jobs.push(JobPlan {
+                                            key: job_key(&spec),
+                                            spec,
+                                            mlm_freeze,
+                                            lr,
+                                            pooling,
+                                            strategy: named.name.clone(),
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -609,6 +688,12 @@ pub fn expand(
     if skipped_scratch_mlm > 0 {
         notes.push(format!(
             "rule scratch-no-mlm: {skipped_scratch_mlm} scratch jobs with intermediate MLM left out (MLM from random init is pretraining, not adaptation); set grid.scratch_intermediate = true to run them"
+        ));
+    }
+    notes.extend(skipped_strategy.notes());
+    if skipped_own_vocab > 0 {
+        notes.push(format!(
+            "rule own-vocab-alone: {skipped_own_vocab} scratch-own-vocab jobs with freeze > 0 or intermediate MLM left out (its vocabulary and size are not the checkpoint's: it trains unfrozen, from random weights, on the task alone)"
         ));
     }
     if jobs.is_empty() {
@@ -633,7 +718,9 @@ pub fn expand(
             "seeds": seeds,
             "train_size": sizes,
             "pooling": poolings,
+            "strategy": strategies.iter().map(|s| json!({"name": s.name, "does": s.strategy.describe()})).collect::<Vec<_>>(),
         },
+        "scratch_model": file.grid.init.contains(&Init::ScratchOwnVocab).then(|| json!(scratch_model)),
         "trainer": {
             "epochs": file.train.epochs.get_ref(),
             "batch_size": file.train.batch_size.get_ref(),
@@ -804,4 +891,49 @@ fn summarise_data(
             test: majority_baseline(&splits.test, &splits.labels),
         },
     })
+}
+
+/// Jobs a strategy other than plain leaves out, by rule: counted for `thaw plan`'s notes.
+#[derive(Default)]
+struct SkippedStrategies {
+    scratch: usize,
+    head_only: usize,
+    reinit_frozen: usize,
+}
+
+impl SkippedStrategies {
+    /// The counter of the rule that leaves `strategy` out at (init, freeze), if one does.
+    fn rule(
+        &mut self,
+        strategy: &Strategy,
+        init: Init,
+        freeze: usize,
+        layers: usize,
+    ) -> Option<&mut usize> {
+        if strategy.is_plain() {
+            None
+        } else if init.is_scratch() {
+            Some(&mut self.scratch)
+        } else if freeze == layers {
+            Some(&mut self.head_only)
+        } else if strategy.reinit_top > layers - freeze {
+            Some(&mut self.reinit_frozen)
+        } else {
+            None
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.scratch > 0 {
+            notes.push(format!("rule strategy-pretrained: {} scratch jobs with a strategy other than plain left out (decay, unfreezing order and re-init act on pretrained layers)", self.scratch));
+        }
+        if self.head_only > 0 {
+            notes.push(format!("rule strategy-below-head-only: {} head-only jobs (freeze = all layers) with a strategy other than plain left out (only the head trains: nothing to decay, unfreeze or re-init)", self.head_only));
+        }
+        if self.reinit_frozen > 0 {
+            notes.push(format!("rule reinit-trainable: {} jobs whose reinit_top reaches frozen layers left out (re-initialised frozen layers are random features)", self.reinit_frozen));
+        }
+        notes
+    }
 }

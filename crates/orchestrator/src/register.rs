@@ -55,7 +55,7 @@ pub async fn register(
             intermediate: j.spec.intermediate.clone(),
             mlm_freeze: j.mlm_freeze.map(|k| k as i64),
             freeze: j.spec.freeze as i64,
-            num_layers: plan.model.num_layers as i64,
+            num_layers: j.spec.num_layers() as i64,
             seed: j.spec.seed as i64,
             lr: j.lr,
             train_size: j.spec.train_size.map(|n| n as i64),
@@ -64,6 +64,7 @@ pub async fn register(
             spec_json: serde_json::to_string(&j.spec).expect("json"),
             rung: j.spec.rung.map(|n| n as i64),
             backend: j.spec.backend.as_str().into(),
+            strategy: j.strategy.clone(),
         })
         .collect();
     store.register_plan(&sweep, &stages, &jobs).await

@@ -193,7 +193,7 @@ impl Worker {
                         }
                     },
                     (None, Init::Pretrained) => Start::Pretrained,
-                    (None, Init::Scratch) => Start::Scratch,
+                    (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
                 };
                 let keep = spec.keep_weights.then(|| weights_path(&self.options.db, &key));
                 Task::Job(spec, start, keep)
@@ -369,10 +369,14 @@ impl Task {
                 s.settings.steps
             ),
             Task::Job(j, _, _) => format!(
-                "{} {} k={} lr={:e} seed={}{}{}",
+                "{} {} k={}{} lr={:e} seed={}{}{}",
                 j.init.as_str(),
                 j.intermediate,
                 j.freeze,
+                Some(&j.settings.strategy)
+                    .filter(|s| !s.is_plain())
+                    .map(|s| format!(" [{}]", s.describe()))
+                    .unwrap_or_default(),
                 j.settings.lr,
                 j.seed,
                 j.train_size.map(|n| format!(" n={n}")).unwrap_or_default(),
@@ -419,15 +423,34 @@ pub(crate) fn load_data(
     observer: &mut Observer,
 ) -> thaw_train::Result<Arc<EncodedData>> {
     let d = &spec.data;
-    let key = format!("{}|{}|{:?}", spec.model.identity, d.identity, spec.train_size);
+    let vocabulary = keys::vocabulary_identity(spec);
+    let key = format!("{vocabulary}|{}|{:?}", d.identity, spec.train_size);
     if let Some(hit) = caches.tokens.get(&key) {
         return Ok(hit.clone());
     }
     observer
         .phase(thaw_train::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
     let splits = d.load(spec.train_size)?;
-    let tokenizer = TextTokenizer::from_file(&files.tokenizer, d.max_length)?;
-    let memo = caches.memos.entry((spec.model.identity.clone(), d.max_length)).or_default();
+    let tokenizer = match &spec.scratch_model {
+        None => TextTokenizer::from_file(&files.tokenizer, d.max_length)?,
+        Some(scratch) => {
+            observer.phase(
+                thaw_train::Phase::Tokenize,
+                format!(
+                    "learning a {}-token vocabulary from the training text",
+                    scratch.vocab_size
+                ),
+            );
+            let texts: Vec<&str> = splits.train.iter().map(|e| e.text.as_str()).collect();
+            let learnt = scratch.learn_tokenizer(&texts)?;
+            TextTokenizer::from_tokenizer(
+                learnt,
+                d.max_length,
+                "the vocabulary learnt from the training text",
+            )?
+        }
+    };
+    let memo = caches.memos.entry((vocabulary, d.max_length)).or_default();
     let encoded = encode_splits_with(&tokenizer, &splits, key.clone(), memo)?;
     caches.tokens.insert(key, encoded.clone());
     Ok(encoded)
@@ -443,6 +466,11 @@ pub(crate) fn fine_tune_spec(
     observer: &mut Observer,
 ) -> thaw_train::Result<(FineTuneOutcome, Classifier, Arc<EncodedData>)> {
     let (files, config) = model_files(&spec.model.dir)?;
+    // Scratch with its own vocabulary: the checkpoint's files give only the folder.
+    let config = match &spec.scratch_model {
+        None => config,
+        Some(scratch) => scratch.config(scratch.vocab_size, config.max_position_embeddings),
+    };
     let data = load_data(spec, &files, caches, observer)?;
     let budget = spec.prefix_cache_mb << 20;
     if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
@@ -536,7 +564,7 @@ fn run_stage(
     let texts = stage_texts(spec)?;
     let start = match spec.init {
         Init::Pretrained => Start::Pretrained,
-        Init::Scratch => Start::Scratch,
+        Init::Scratch | Init::ScratchOwnVocab => Start::Scratch,
     };
     let job = MlmJob { start, seed: spec.seed, settings: spec.settings.clone(), backend };
     let done = thaw_train::train_mlm(&files, &config, &texts, &job, out, observer)?;

@@ -129,6 +129,7 @@ pub fn cell_key(job: &JobPlan) -> CellKey {
         pooling: job.pooling.as_str().to_string(),
         freeze: job.spec.freeze as i64,
         train_size: job.spec.train_size.map(|n| n as i64),
+        strategy: job.strategy.clone(),
     }
 }
 
@@ -145,6 +146,9 @@ pub fn cell_label(key: &CellKey) -> String {
     }
     if let Some(n) = key.train_size {
         out += &format!(", n={n}");
+    }
+    if key.strategy != "plain" {
+        out += &format!(", {}", key.strategy);
     }
     out
 }
@@ -527,6 +531,7 @@ mod tests {
                         keep_weights: false,
                         rung: None,
                         backend: BackendKind::Flex,
+                        scratch_model: None,
                     };
                     jobs.push(JobPlan {
                         key: job_key(&spec),
@@ -534,6 +539,7 @@ mod tests {
                         mlm_freeze: None,
                         lr,
                         pooling: Pooling::Mean,
+                        strategy: "plain".into(),
                     });
                 }
             }
@@ -571,6 +577,7 @@ mod tests {
             lr: job.lr,
             train_size: None,
             pooling: "mean".into(),
+            strategy: "plain".into(),
             rung: job.spec.rung.unwrap() as i64,
             status,
             val_accuracy: (status == WorkStatus::Done).then_some(accuracy),
@@ -613,6 +620,7 @@ mod tests {
             prefix_cache: Some("none".into()),
             backend: Some("flex".into()),
             device: None,
+            strategy: "plain".into(),
             prefix_group: String::new(),
             val_correct: None,
             test_correct: None,

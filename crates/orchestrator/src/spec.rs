@@ -81,6 +81,12 @@ pub struct SweepFile {
     pub train: TrainSection,
     #[serde(default)]
     pub intermediate: BTreeMap<String, Spanned<IntermediateSection>>,
+    /// `[strategy.NAME]`: fine-tuning strategies beyond a fixed freeze depth.
+    #[serde(default)]
+    pub strategy: BTreeMap<String, Spanned<StrategySection>>,
+    /// `[scratch]`: the model `init = "scratch-own-vocab"` trains.
+    #[serde(default)]
+    pub scratch: ScratchSection,
     pub grid: GridSection,
     /// Adaptive search; absent: every job of the grid runs.
     pub search: Option<SearchSection>,
@@ -280,6 +286,77 @@ fn d_mlm_warmup() -> f64 {
     MlmSettings::default().warmup_ratio
 }
 
+/// `[strategy.NAME]`: how jobs fine-tune above their freeze depth; `grid.strategy` lists the
+/// names to run ("plain", a fixed depth with one learning rate, is built in). Every key is
+/// optional; together they combine (LLRD with gradual unfreezing, say).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySection {
+    /// Layer-wise learning-rate decay in (0, 1]: layer i of L trains at lr·decay^(L−i).
+    pub llrd_decay: Option<Spanned<f64>>,
+    /// "fixed" (default), "gradual" (ULMFiT) or "lp-ft" (a linear probe first).
+    pub unfreeze: Option<Spanned<UnfreezeKind>>,
+    /// Gradual unfreezing: steps between unfreezing one more layer; absent: every epoch.
+    pub unfreeze_every: Option<Spanned<usize>>,
+    /// LP-FT: epochs training the head alone (default 1), at `head_lr` (default 1e-3).
+    pub head_epochs: Option<Spanned<usize>>,
+    pub head_lr: Option<Spanned<f64>>,
+    /// Re-initialise the top n encoder layers before fine-tuning.
+    pub reinit_top: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnfreezeKind {
+    Fixed,
+    Gradual,
+    LpFt,
+}
+
+/// `[scratch]`: the encoder `init = "scratch-own-vocab"` trains from random weights, with a
+/// WordPiece vocabulary learnt from the training split's text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScratchSection {
+    #[serde(default = "d_vocab_size")]
+    pub vocab_size: Spanned<usize>,
+    #[serde(default = "d_scratch_layers")]
+    pub layers: Spanned<usize>,
+    #[serde(default = "d_scratch_hidden")]
+    pub hidden: Spanned<usize>,
+    #[serde(default = "d_scratch_heads")]
+    pub heads: Spanned<usize>,
+    /// Lowercase the text before learning and applying the vocabulary (SMILES, code and
+    /// many languages need case: off by default).
+    #[serde(default)]
+    pub lowercase: bool,
+}
+
+impl Default for ScratchSection {
+    fn default() -> Self {
+        ScratchSection {
+            vocab_size: d_vocab_size(),
+            layers: d_scratch_layers(),
+            hidden: d_scratch_hidden(),
+            heads: d_scratch_heads(),
+            lowercase: false,
+        }
+    }
+}
+
+fn d_vocab_size() -> Spanned<usize> {
+    Spanned::new(0..0, 4000)
+}
+fn d_scratch_layers() -> Spanned<usize> {
+    Spanned::new(0..0, 4)
+}
+fn d_scratch_hidden() -> Spanned<usize> {
+    Spanned::new(0..0, 256)
+}
+fn d_scratch_heads() -> Spanned<usize> {
+    Spanned::new(0..0, 4)
+}
+
 /// `grid.init` values; the store owns the type (it is a column of `jobs` and `stages`).
 pub use thaw_store::Init;
 
@@ -298,6 +375,10 @@ pub struct GridSection {
     #[serde(default = "d_mlm_freeze")]
     pub mlm_freeze: Vec<Spanned<usize>>,
     pub pooling: Option<Vec<Pooling>>,
+    /// Names of `[strategy.NAME]` sections, and "plain"; absent: plain only.
+    pub strategy: Option<Vec<Spanned<String>>>,
+    /// Layer-wise learning-rate decay as an axis crossing every strategy, e.g. [1.0, 0.9, 0.8].
+    pub llrd_decay: Option<Spanned<Vec<f64>>>,
     /// Also freeze randomly initialised layers (a random-features baseline). Off by default.
     #[serde(default)]
     pub scratch_freeze: bool,
@@ -482,7 +563,7 @@ impl<'de> Deserialize<'de> for LrAxis {
 /// so the selected lr can be checked against the edges of its range.
 pub fn default_lrs(init: Init, freeze: usize, num_layers: usize) -> Vec<f64> {
     match (init, freeze) {
-        (Init::Scratch, _) => vec![1e-4, 3e-4, 1e-3],
+        (Init::Scratch | Init::ScratchOwnVocab, _) => vec![1e-4, 3e-4, 1e-3],
         (Init::Pretrained, 0) => vec![2e-5, 5e-5, 1e-4],
         (Init::Pretrained, k) if k == num_layers => vec![1e-3, 3e-3, 1e-2],
         (Init::Pretrained, _) => vec![5e-5, 1e-4, 3e-4],

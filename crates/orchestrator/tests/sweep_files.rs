@@ -261,7 +261,7 @@ fn bad_sweep_files_are_located_and_explained() {
                 "init = [\"pretrained\", \"scratch\"]",
                 "init = [\"pretrained\", \"random\"]",
             ),
-            "unknown variant `random`, expected `pretrained` or `scratch`",
+            "unknown variant `random`, expected one of `pretrained`, `scratch`, `scratch-own-vocab`",
         ),
         (
             BASE.replace("seeds = [1, 2]", "seeds = [1, 1]"),
@@ -483,4 +483,184 @@ fn the_backend_is_in_every_key_but_flex_keys_are_unchanged() {
     old.as_object_mut().unwrap().remove("backend");
     let old: thaw_orchestrator::jobspec::JobSpec = serde_json::from_value(old).unwrap();
     assert_eq!(thaw_orchestrator::keys::job_key(&old), job.key);
+}
+
+const STRATEGIES: &str = r#"
+[strategy.llrd]
+llrd_decay = 0.8
+
+[strategy.gradual]
+unfreeze = "gradual"
+unfreeze_every = 4
+
+[strategy.lp-ft]
+unfreeze = "lp-ft"
+head_epochs = 1
+head_lr = 3e-3
+
+[strategy.reinit]
+reinit_top = 2
+"#;
+
+/// The base file with strategies defined, two epochs (LP-FT needs one left for fine-tuning)
+/// and `grid_extra` appended to `[grid]`.
+fn with_strategies(grid_extra: &str) -> String {
+    BASE.replace("epochs = 1", "epochs = 2").replace("[grid]", &format!("{STRATEGIES}\n[grid]"))
+        + grid_extra
+}
+
+#[test]
+fn strategies_expand_by_their_rules_and_keep_plain_keys() {
+    let f = Fixture::new();
+    let plain = f.plan(&BASE.replace("epochs = 1", "epochs = 2")).unwrap();
+    let plan = f
+        .plan(&with_strategies(
+            "strategy = [\"plain\", \"llrd\", \"gradual\", \"lp-ft\", \"reinit\"]\n",
+        ))
+        .unwrap();
+    // Plain jobs are the jobs of a file without strategies, keys and all.
+    let plain_keys: Vec<String> =
+        plan.jobs.iter().filter(|j| j.strategy == "plain").map(|j| j.key.clone()).collect();
+    assert_eq!(plain_keys, keys(&plain));
+    // Pretrained, 2 intermediates: depths 0..=5 take every strategy, depth 6 (head only) plain
+    // only; reinit 2 needs 2 trainable layers (depths 0..=4).
+    let of = |name: &str| plan.jobs.iter().filter(|j| j.strategy == name).count();
+    assert_eq!((of("llrd"), of("gradual"), of("lp-ft"), of("reinit")), (24, 24, 24, 20));
+    let notes = plan.notes.join("\n");
+    assert!(notes.contains("rule strategy-below-head-only: 16 head-only jobs"), "{notes}");
+    assert!(notes.contains("rule reinit-trainable: 4 jobs"), "{notes}");
+    assert!(notes.contains("rule strategy-pretrained: 8 scratch jobs"), "{notes}");
+    // Every strategy has keys of its own, and `thaw plan --jobs` names it.
+    let all = keys(&plan);
+    let distinct: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len());
+    let listing = plan.describe(true);
+    for name in [
+        "llrd (llrd 0.8)",
+        "gradual (gradual/4 steps)",
+        "lp-ft (lp-ft 1 ep @ 3e-3)",
+        "reinit (reinit 2)",
+    ] {
+        assert!(listing.contains(&format!("strategy={name}")), "{name} in {listing}");
+    }
+    assert!(listing.contains("k=3 strategy=gradual lr=5e-5"), "{listing}");
+
+    // The decay axis crosses every strategy and names what it adds.
+    let decays = f
+        .plan(&with_strategies("strategy = [\"plain\", \"gradual\"]\nllrd_decay = [1.0, 0.9]\n"))
+        .unwrap();
+    let names: std::collections::BTreeSet<&str> =
+        decays.jobs.iter().map(|j| j.strategy.as_str()).collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["gradual", "gradual+llrd-0.9", "llrd-0.9", "plain"]
+    );
+}
+
+#[test]
+fn bad_strategies_are_located_and_explained() {
+    let f = Fixture::new();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_strategies("strategy = [\"plain\", \"warmup\"]\n"),
+            "strategy 'warmup' is not defined; valid: plain, gradual, llrd, lp-ft, reinit",
+        ),
+        (
+            with_strategies("strategy = [\"lp-ft\"]\n")
+                .replace("head_epochs = 1", "head_epochs = 2"),
+            "[strategy.lp-ft] head_epochs = 2 must be at least 1 and below epochs = 2",
+        ),
+        (
+            with_strategies("strategy = [\"llrd\"]\n")
+                .replace("llrd_decay = 0.8", "llrd_decay = 1.5"),
+            "[strategy.llrd] llrd_decay = 1.5 must be in (0, 1]",
+        ),
+        (
+            with_strategies("strategy = [\"reinit\"]\n")
+                .replace("reinit_top = 2", "reinit_top = 7"),
+            "reinit_top = 7 is more than the model's 6 layers",
+        ),
+        (
+            with_strategies("strategy = [\"llrd\"]\n")
+                .replace("llrd_decay = 0.8", "llrd_decay = 0.8\nhead_lr = 1e-3"),
+            "[strategy.llrd] head_lr applies to unfreeze = \"lp-ft\" only",
+        ),
+        (
+            with_strategies("strategy = [\"gradual\"]\n")
+                .replace("unfreeze = \"gradual\"", "unfreeze = \"sometimes\""),
+            "unknown variant `sometimes`, expected one of `fixed`, `gradual`, `lp-ft`",
+        ),
+        (
+            with_strategies("strategy = [\"llrd\"]\nllrd_decay = [0.9]\n"),
+            "[strategy.llrd] sets llrd_decay itself and grid.llrd_decay crosses every strategy",
+        ),
+        (
+            with_strategies("strategy = [\"plain\"]\n")
+                .replace("[strategy.reinit]\nreinit_top = 2", "[strategy.nothing]"),
+            "[strategy.nothing] changes nothing",
+        ),
+        (
+            BASE.replace("init = [\"pretrained\", \"scratch\"]", "init = [\"scratch-own-vocab\"]")
+                + "\n[scratch]\nhidden = 100\nheads = 3\n",
+            "[scratch] hidden = 100 must be a multiple of heads = 3",
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = f.plan(&body).err().unwrap_or_else(|| panic!("no error for {expected}"));
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        assert!(err.contains("sweep.toml"), "{err}");
+    }
+    // Errors inside a [strategy] section point at it.
+    let err = f
+        .plan(
+            &with_strategies("strategy = [\"llrd\"]\n")
+                .replace("llrd_decay = 0.8", "llrd_decay = 1.5"),
+        )
+        .unwrap_err();
+    let line = body_line(&with_strategies(""), "[strategy.llrd]");
+    assert!(
+        err.starts_with(&format!("{}:{line}:", f.dir.path().join("sweep.toml").display())),
+        "{err} at line {line}"
+    );
+}
+
+/// The 1-based line of the first line starting with `start`.
+fn body_line(body: &str, start: &str) -> usize {
+    body.lines().position(|l| l.starts_with(start)).expect("the line") + 1
+}
+
+#[test]
+fn scratch_with_its_own_vocabulary_is_planned_alone_and_sized() {
+    let f = Fixture::new();
+    let body = BASE.replace(
+        "init = [\"pretrained\", \"scratch\"]",
+        "init = [\"pretrained\", \"scratch-own-vocab\"]",
+    ) + "\n[scratch]\nvocab_size = 500\nlayers = 2\nhidden = 64\nheads = 2\n";
+    let plan = f.plan(&body).unwrap();
+    let own: Vec<_> = plan.jobs.iter().filter(|j| j.spec.init == Init::ScratchOwnVocab).collect();
+    // Unfrozen, no intermediate MLM: one cell of 2 seeds.
+    assert_eq!(own.len(), 2);
+    assert!(own.iter().all(|j| j.spec.freeze == 0 && j.spec.stage_key.is_none()));
+    let model = own[0].spec.scratch_model.as_ref().expect("its size travels with the job");
+    assert_eq!((model.vocab_size, model.layers, model.hidden, model.heads), (500, 2, 64, 2));
+    assert!(
+        plan.notes.iter().any(|n| n.contains("rule own-vocab-alone: 26 scratch-own-vocab jobs")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(plan.describe(false).contains("scratch-own-vocab: 2 layers, hidden 64, 2 heads"));
+    // Its size is part of its key; pretrained keys do not move.
+    let bigger = f.plan(&body.replace("hidden = 64", "hidden = 128")).unwrap();
+    let own_keys = |p: &Plan| -> Vec<String> {
+        p.jobs
+            .iter()
+            .filter(|j| j.spec.init == Init::ScratchOwnVocab)
+            .map(|j| j.key.clone())
+            .collect()
+    };
+    assert!(own_keys(&bigger).iter().all(|k| !own_keys(&plan).contains(k)));
+    let pretrained = |p: &Plan| -> Vec<String> {
+        p.jobs.iter().filter(|j| j.spec.init == Init::Pretrained).map(|j| j.key.clone()).collect()
+    };
+    assert_eq!(pretrained(&bigger), pretrained(&plan));
 }

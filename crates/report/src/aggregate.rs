@@ -119,6 +119,18 @@ pub struct CellKey {
     pub pooling: String,
     pub freeze: i64,
     pub train_size: Option<i64>,
+    /// The fine-tuning strategy by its sweep-file name; "plain" (a fixed depth) is left out
+    /// of the JSON, so cells stored by the search before strategies existed still match.
+    #[serde(default = "plain", skip_serializing_if = "is_plain")]
+    pub strategy: String,
+}
+
+fn plain() -> String {
+    "plain".into()
+}
+
+fn is_plain(strategy: &str) -> bool {
+    strategy == "plain"
 }
 
 impl CellKey {
@@ -130,6 +142,7 @@ impl CellKey {
             pooling: row.pooling.clone(),
             freeze: row.freeze,
             train_size: row.train_size,
+            strategy: row.strategy.clone(),
         }
     }
 
@@ -139,6 +152,7 @@ impl CellKey {
             intermediate: self.intermediate.clone(),
             mlm_freeze: self.mlm_freeze,
             pooling: self.pooling.clone(),
+            strategy: self.strategy.clone(),
         }
     }
 }
@@ -150,6 +164,7 @@ pub struct SeriesKey {
     pub intermediate: String,
     pub mlm_freeze: Option<i64>,
     pub pooling: String,
+    pub strategy: String,
 }
 
 impl SeriesKey {
@@ -161,8 +176,13 @@ impl SeriesKey {
         self.intermediate != "none"
     }
 
-    /// Pretrained before scratch, no MLM before MLM, then by name and MLM freeze depth.
-    fn sort_key(&self) -> (bool, bool, Init, &str, Option<i64>, &str) {
+    pub fn is_plain(&self) -> bool {
+        is_plain(&self.strategy)
+    }
+
+    /// Pretrained before scratch, no MLM before MLM, then by name and MLM freeze depth, plain
+    /// before the other strategies.
+    fn sort_key(&self) -> (bool, bool, Init, &str, Option<i64>, &str, bool, &str) {
         (
             self.is_scratch(),
             self.has_mlm(),
@@ -170,6 +190,8 @@ impl SeriesKey {
             self.intermediate.as_str(),
             self.mlm_freeze,
             self.pooling.as_str(),
+            !self.is_plain(),
+            self.strategy.as_str(),
         )
     }
 }
@@ -579,6 +601,7 @@ mod tests {
             val_correct: None,
             test_correct: None,
             device: None,
+            strategy: "plain".into(),
         }
     }
 

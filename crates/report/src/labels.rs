@@ -44,6 +44,9 @@ impl Names {
         if self.several_poolings {
             label.push_str(&format!(", {} pooling", key.pooling));
         }
+        if !key.is_plain() {
+            label.push_str(&format!(", {}", key.strategy));
+        }
         label
     }
 

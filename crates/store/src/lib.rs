@@ -147,9 +147,10 @@ impl Store {
                     .await?;
             sqlx::query(
                 "INSERT INTO jobs (key, stage_key, init, intermediate, mlm_freeze, freeze, num_layers, unfrozen_layers, seed, lr,
-                                   train_size, pooling, prefix_group, spec_json, rung, backend)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(key) DO UPDATE SET spec_json = excluded.spec_json, prefix_group = excluded.prefix_group",
+                                   train_size, pooling, prefix_group, spec_json, rung, backend, strategy)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(key) DO UPDATE SET spec_json = excluded.spec_json, prefix_group = excluded.prefix_group,
+                     strategy = excluded.strategy",
             )
             .bind(&j.key)
             .bind(&j.stage_key)
@@ -167,6 +168,7 @@ impl Store {
             .bind(&j.spec_json)
             .bind(j.rung)
             .bind(&j.backend)
+            .bind(&j.strategy)
             .execute(&mut *tx)
             .await?;
             if !known {
@@ -705,7 +707,7 @@ impl Store {
     pub async fn rung_results(&self, sweep: &str) -> Result<Vec<RungRow>> {
         Ok(sqlx::query_as::<_, RungRow>(
             "SELECT j.key AS job_key, j.init, j.intermediate, j.mlm_freeze, j.freeze, j.seed, j.lr, j.train_size, j.pooling,
-                    j.rung, j.status, e.val_accuracy, e.val_loss, e.val_macro_f1
+                    j.strategy, j.rung, j.status, e.val_accuracy, e.val_loss, e.val_macro_f1
              FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
              LEFT JOIN epochs e ON e.job_key = j.key AND e.epoch = j.rung
              WHERE s.name = ? AND j.rung IS NOT NULL ORDER BY m.ord",

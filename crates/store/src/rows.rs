@@ -36,7 +36,9 @@ impl std::fmt::Display for WorkStatus {
     }
 }
 
-/// Where an encoder's weights start: the checkpoint's, or BERT's random initialisation.
+/// Where an encoder's weights start: the checkpoint's, or BERT's random initialisation (with
+/// the checkpoint's architecture and vocabulary, or with its own vocabulary, learnt from the
+/// training text, and the size `[scratch]` sets).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
 )]
@@ -45,6 +47,9 @@ impl std::fmt::Display for WorkStatus {
 pub enum Init {
     Pretrained,
     Scratch,
+    #[serde(rename = "scratch-own-vocab")]
+    #[sqlx(rename = "scratch-own-vocab")]
+    ScratchOwnVocab,
 }
 
 impl Init {
@@ -52,11 +57,12 @@ impl Init {
         match self {
             Init::Pretrained => "pretrained",
             Init::Scratch => "scratch",
+            Init::ScratchOwnVocab => "scratch-own-vocab",
         }
     }
 
     pub fn is_scratch(self) -> bool {
-        self == Init::Scratch
+        matches!(self, Init::Scratch | Init::ScratchOwnVocab)
     }
 }
 
@@ -126,6 +132,8 @@ pub struct NewJob {
     pub rung: Option<i64>,
     /// The backend it is planned for ("flex", "ndarray", "wgpu"); workers claim by it.
     pub backend: String,
+    /// The strategy's name in the sweep file ("plain" unless `grid.strategy` says otherwise).
+    pub strategy: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -265,6 +273,8 @@ pub struct JobResultRow {
     pub test_correct: Option<String>,
     /// The device the result came from; None for results stored before thaw recorded it.
     pub device: Option<String>,
+    /// The job's strategy by its sweep-file name ("plain" for a fixed depth).
+    pub strategy: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -340,6 +350,7 @@ pub struct RungRow {
     pub lr: f64,
     pub train_size: Option<i64>,
     pub pooling: String,
+    pub strategy: String,
     pub rung: i64,
     pub status: WorkStatus,
     pub val_accuracy: Option<f64>,

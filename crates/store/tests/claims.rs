@@ -32,6 +32,7 @@ fn job(key: &str, stage: Option<&str>) -> NewJob {
         spec_json: "{}".into(),
         rung: None,
         backend: "flex".into(),
+        strategy: "plain".into(),
     }
 }
 

@@ -43,6 +43,13 @@ pub enum Event {
         examples_per_second: f64,
     },
     Epoch(EpochMetrics),
+    /// What trains from `step` (0-based) on: layers `[frozen_depth, L)` and the head. Sent at
+    /// the first step and whenever gradual unfreezing or LP-FT opens more layers.
+    Trainable {
+        step: usize,
+        frozen_depth: usize,
+        trainable_params: usize,
+    },
 }
 
 /// The caller's side of a running job: where events go, and a flag that asks it to stop.

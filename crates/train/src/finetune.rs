@@ -25,6 +25,7 @@ use crate::load::{ModelFiles, Start, load_encoder};
 use crate::metrics::accuracy_and_macro_f1;
 use crate::model::{Classifier, Pooling};
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
+use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
 use crate::weights::RandomInit;
 
 /// Trainer settings that change a job's result.
@@ -39,6 +40,10 @@ pub struct FineTuneSettings {
     /// Per-parameter gradient norm cap (burn's `GradientClipping::Norm`); 0 disables.
     pub max_grad_norm: f64,
     pub pooling: Pooling,
+    /// LLRD, gradual unfreezing, LP-FT, re-init; plain bottom-k freezing by default (and
+    /// then absent from the serialised settings, so keys from before strategies stay valid).
+    #[serde(default, skip_serializing_if = "Strategy::is_plain")]
+    pub strategy: Strategy,
 }
 
 impl Default for FineTuneSettings {
@@ -51,6 +56,7 @@ impl Default for FineTuneSettings {
             warmup_ratio: 0.1,
             max_grad_norm: 1.0,
             pooling: Pooling::Mean,
+            strategy: Strategy::default(),
         }
     }
 }
@@ -228,9 +234,19 @@ pub fn fine_tune_returning_model(
 
     let loading = Instant::now();
     observer.phase(Phase::Load, format!("{:?} weights, freeze {}", job.start, job.freeze));
-    let encoder = freeze_bottom(load_encoder(files, config, &job.start, &device)?, job.freeze)?;
+    let layers = config.num_hidden_layers;
+    if let Some(problem) = s.strategy.problem(layers, job.freeze, s.epochs) {
+        return Err(TrainError::Invalid(problem));
+    }
+    let mut encoder = load_encoder(files, config, &job.start, &device)?;
+    if s.strategy.reinit_top > 0 {
+        encoder = reinit_top(encoder, s.strategy.reinit_top, config, &device)?;
+    }
+    let encoder = freeze_bottom(encoder, job.freeze)?;
     let mut head_init = RandomInit { std: config.initializer_range, device: device.clone() };
     let mut model = Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)?;
+    // What trains once every layer the strategy opens is open (gradual unfreezing and LP-FT
+    // start from fewer).
     let ParamCounts { trainable, total } = count_params(&model);
     let load_seconds = loading.elapsed().as_secs_f64();
 
@@ -244,8 +260,18 @@ pub fn fine_tune_returning_model(
 
     let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
     let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
-    let total_steps = steps_per_epoch * s.epochs;
-    let warmup = ((total_steps as f64) * s.warmup_ratio).round() as usize;
+    let schedule = Schedule {
+        unfreezing: s.strategy.unfreezing.clone(),
+        layers,
+        freeze: job.freeze,
+        steps_per_epoch,
+        total_steps: steps_per_epoch * s.epochs,
+        warmup_ratio: s.warmup_ratio,
+        lr: s.lr,
+    };
+    let layer_rates =
+        (s.strategy.llrd_decay != 1.0).then(|| LayerRates::of(&model, s.strategy.llrd_decay));
+    let mut frozen_depth = job.freeze;
     let mut rng = StdRng::seed_from_u64(job.seed);
     let lengths = data.train.lengths();
 
@@ -263,13 +289,32 @@ pub fn fine_tune_returning_model(
             if observer.should_stop() {
                 return Err(TrainError::Interrupted);
             }
+            let depth = schedule.frozen_depth(step);
+            if depth != frozen_depth {
+                model = set_frozen_depth(model, depth, job.freeze);
+            }
+            if depth != frozen_depth || step == 0 {
+                frozen_depth = depth;
+                observer.emit(Event::Trainable {
+                    step,
+                    frozen_depth: depth,
+                    trainable_params: count_params(&model).trainable,
+                });
+            }
+            if schedule.restarts_optimizer(step) {
+                optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
+            }
             let (hidden, mask) =
                 inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
             let logits = model.logits_from(hidden, &mask, inputs.first_layer());
             let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
             unread.push(&loss);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr_at(step, total_steps, warmup, s.lr), model, grads);
+            let lr = schedule.lr(step);
+            model = match &layer_rates {
+                None => optimizer.step(lr, model, grads),
+                Some(rates) => optimizer.step(rates.at(lr), model, grads),
+            };
             step += 1;
             examples_seen += picked.len();
             let Some((first_step, read)) = unread.read_if_due(i + 1, i + 1 == batches.len())?

@@ -23,7 +23,9 @@ pub mod metrics;
 pub mod mlm;
 pub mod model;
 pub mod prefix;
+pub mod strategy;
 pub mod tokenize;
+pub mod vocab;
 pub mod weights;
 
 pub use backend::BackendKind;
@@ -34,3 +36,5 @@ pub use finetune::{FineTuneJob, FineTuneOutcome, FineTuneSettings, fine_tune};
 pub use load::{ModelFiles, Start};
 pub use mlm::{MlmJob, MlmOutcome, MlmSettings, train_mlm};
 pub use model::Pooling;
+pub use strategy::{Strategy, Unfreezing};
+pub use vocab::ScratchModel;

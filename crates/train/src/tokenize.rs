@@ -31,8 +31,18 @@ impl TextTokenizer {
             line: None,
             message,
         };
-        let mut inner =
+        let inner =
             Tokenizer::from_file(path).map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
+        Self::from_tokenizer(inner, max_length, &path.display().to_string())
+    }
+
+    /// A tokenizer already in memory (a learnt vocabulary, say); `origin` names it in errors.
+    pub fn from_tokenizer(mut inner: Tokenizer, max_length: usize, origin: &str) -> Result<Self> {
+        let bad = |message: String| TrainError::BadInput {
+            file: origin.to_string(),
+            line: None,
+            message,
+        };
         inner
             .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
             .map_err(|e| bad(format!("cannot set truncation to {max_length}: {e}")))?;

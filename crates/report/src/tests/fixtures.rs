@@ -18,6 +18,7 @@ pub struct Plan {
     pub seed: i64,
     pub lr: f64,
     pub train_size: Option<i64>,
+    pub strategy: &'static str,
 }
 
 impl Plan {
@@ -27,14 +28,16 @@ impl Plan {
 
     fn key(&self) -> String {
         format!(
-            "{}-{}-{:?}-f{}-n{:?}-lr{:e}-s{}",
+            "{}-{}-{:?}-f{}-n{:?}-lr{:e}-s{}{}",
             self.init,
             self.intermediate,
             self.mlm_freeze,
             self.freeze,
             self.train_size,
             self.lr,
-            self.seed
+            self.seed,
+            // Plain keys stay as they were: the scenarios' noise is drawn from them.
+            if self.strategy == "plain" { String::new() } else { format!("-{}", self.strategy) }
         )
     }
 
@@ -77,6 +80,8 @@ pub struct Scenario {
     pub lrs: Vec<f64>,
     pub seeds: Vec<i64>,
     pub train_sizes: Vec<Option<i64>>,
+    /// Strategy names crossed with everything else ("plain" only in most scenarios).
+    pub strategies: Vec<&'static str>,
     pub fate: fn(&Plan) -> Fate,
     /// Perplexity (before, after) of an intermediate stage, by (intermediate, init).
     pub perplexity: fn(&str, Init) -> (f64, f64),
@@ -111,18 +116,21 @@ impl Scenario {
         for &(init, intermediate, mlm_freeze) in &self.series {
             for &train_size in &self.train_sizes {
                 for &freeze in &self.freezes {
-                    for &lr in &self.lrs {
-                        for &seed in &self.seeds {
-                            plans.push(Plan {
-                                init,
-                                intermediate,
-                                mlm_freeze,
-                                freeze,
-                                num_layers: self.num_layers,
-                                seed,
-                                lr,
-                                train_size,
-                            });
+                    for &strategy in &self.strategies {
+                        for &lr in &self.lrs {
+                            for &seed in &self.seeds {
+                                plans.push(Plan {
+                                    init,
+                                    intermediate,
+                                    mlm_freeze,
+                                    freeze,
+                                    num_layers: self.num_layers,
+                                    seed,
+                                    lr,
+                                    train_size,
+                                    strategy,
+                                });
+                            }
                         }
                     }
                 }
@@ -249,6 +257,7 @@ fn new_job(p: &Plan) -> NewJob {
         spec_json: "{}".into(),
         rung: None,
         backend: "flex".into(),
+        strategy: p.strategy.into(),
     }
 }
 
@@ -343,6 +352,7 @@ pub fn partial_freezing_wins() -> Scenario {
         lrs: vec![1e-5, 3e-5, 1e-4],
         seeds: vec![1, 2, 3],
         train_sizes: vec![None],
+        strategies: vec!["plain"],
         fate: |p| {
             if p.init == Pretrained
                 && p.intermediate == "none"
@@ -385,6 +395,7 @@ pub fn mlm_freeze_grid() -> Scenario {
         lrs: vec![1e-4],
         seeds: vec![1, 2, 3],
         train_sizes: vec![None],
+        strategies: vec!["plain"],
         fate: |p| {
             let by_freeze = [0.86, 0.84, 0.76][p.freeze as usize / 2];
             let mlm_gain = match (p.mlm_freeze, p.freeze) {
@@ -410,6 +421,7 @@ pub fn scratch_wins() -> Scenario {
         lrs: vec![1e-5, 3e-5, 1e-4],
         seeds: vec![1, 2, 3],
         train_sizes: vec![Some(500), None],
+        strategies: vec!["plain"],
         fate: |p| {
             let size_penalty = if p.train_size.is_some() { 0.06 } else { 0.0 };
             let accuracy = match p.init {
@@ -433,6 +445,7 @@ pub fn overlapping() -> Scenario {
         lrs: vec![1e-5, 3e-5],
         seeds: vec![1, 2],
         train_sizes: vec![None],
+        strategies: vec!["plain"],
         fate: |p| {
             let accuracy =
                 0.85 + if p.intermediate == "wiki" { 0.005 } else { 0.0 } + 0.002 * p.freeze as f64;
@@ -466,6 +479,7 @@ pub fn wide_grid() -> Scenario {
         lrs: vec![2e-5],
         seeds: vec![1, 2],
         train_sizes: vec![None],
+        strategies: vec!["plain"],
         fate: |p| {
             let u = p.unfrozen() as f64;
             let shape = 0.75 + 0.15 * (1.0 - ((u - 8.0) / 8.0).powi(2));
