@@ -378,6 +378,33 @@ pub fn partial_freezing_wins() -> Scenario {
     }
 }
 
+/// Plain freezing, LLRD and gradual unfreezing at freeze 0 and 2 of 4: gradual unfreezing down
+/// to depth 0 is clearly best.
+pub fn strategies_compared() -> Scenario {
+    Scenario {
+        name: "strategies",
+        num_layers: 4,
+        series: vec![(Pretrained, "none", None)],
+        freezes: vec![0, 2],
+        lrs: vec![3e-5],
+        seeds: vec![1, 2, 3],
+        train_sizes: vec![None],
+        strategies: vec!["plain", "llrd", "gradual"],
+        fate: |p| {
+            let accuracy = match (p.strategy, p.freeze) {
+                ("gradual", 0) => 0.88,
+                ("llrd", 0) => 0.85,
+                (_, 0) => 0.84,
+                ("gradual", _) => 0.84,
+                _ => 0.83,
+            };
+            done(p, accuracy, 0.003)
+        },
+        perplexity: close_perplexity,
+        setup_json: default_setup(),
+    }
+}
+
 /// Task MLM with 0, 2 or 4 of 4 layers frozen, crossed with downstream freeze 0, 2 and 4:
 /// half-frozen MLM then head only (MLM freeze 2, freeze 4) beats head only without MLM, head
 /// only after full MLM, and (by a point) full fine-tuning without MLM.

@@ -304,3 +304,26 @@ async fn the_mlm_freeze_grid_is_read_in_words_and_drawn() {
     let grid = files.charts.iter().find(|p| p.ends_with("mlm_freeze_grid.png")).expect("the chart");
     assert_eq!(&std::fs::read(grid).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 }
+
+#[tokio::test]
+async fn strategies_are_cells_and_series_of_their_own() {
+    let (text, files, _fixture) = report_text(fixtures::strategies_compared(), Metric::Test).await;
+    let rec = recommendation(&text);
+    assert!(
+        rec.contains("**Best cell: *pretrained, no MLM, gradual, 4/4 layers unfrozen (full fine-tuning)* at lr 3e-5"),
+        "{rec}"
+    );
+    assert!(rec.contains("told apart from every other cell tried"), "{rec}");
+    let chart = files
+        .charts
+        .iter()
+        .find(|f| f.file_name().is_some_and(|n| n == "accuracy_vs_unfrozen.svg"))
+        .expect("the accuracy chart");
+    let svg = std::fs::read_to_string(chart).unwrap();
+    for series in ["pretrained, no MLM", "pretrained, no MLM, llrd", "pretrained, no MLM, gradual"]
+    {
+        assert!(svg.lines().any(|l| l.trim() == series), "legend lacks {series}");
+    }
+    // Six cells in the table, each strategy at each depth.
+    assert_eq!(text.matches("| pretrained, no MLM, llrd | ").count(), 2, "{text}");
+}
