@@ -718,7 +718,10 @@ pub fn expand(
             "seeds": seeds,
             "train_size": sizes,
             "pooling": poolings,
-            "strategy": strategies.iter().map(|s| json!({"name": s.name, "does": s.strategy.describe()})).collect::<Vec<_>>(),
+            "strategy": strategies
+                .iter()
+                .map(|s| if s.strategy.is_plain() { s.name.clone() } else { format!("{} ({})", s.name, s.strategy.describe()) })
+                .collect::<Vec<_>>(),
         },
         "scratch_model": file.grid.init.contains(&Init::ScratchOwnVocab).then(|| json!(scratch_model)),
         "trainer": {

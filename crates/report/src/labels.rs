@@ -12,6 +12,7 @@ pub struct Names {
     several_mlm_freezes: BTreeSet<(Init, String)>,
     several_train_sizes: bool,
     several_poolings: bool,
+    several_strategies: bool,
 }
 
 impl Names {
@@ -27,10 +28,12 @@ impl Names {
             depths.into_iter().filter(|(_, d)| d.len() > 1).map(|(k, _)| k).collect();
         let sizes: BTreeSet<Option<i64>> = cells.iter().map(|c| c.key.train_size).collect();
         let poolings: BTreeSet<&str> = cells.iter().map(|c| c.key.pooling.as_str()).collect();
+        let strategies: BTreeSet<&str> = cells.iter().map(|c| c.key.strategy.as_str()).collect();
         Names {
             several_mlm_freezes,
             several_train_sizes: sizes.len() > 1,
             several_poolings: poolings.len() > 1,
+            several_strategies: strategies.len() > 1,
         }
     }
 
@@ -44,7 +47,8 @@ impl Names {
         if self.several_poolings {
             label.push_str(&format!(", {} pooling", key.pooling));
         }
-        if !key.is_plain() {
+        // "plain" is named only beside other strategies: sweeps without them read as before.
+        if !key.is_plain() || self.several_strategies {
             label.push_str(&format!(", {}", key.strategy));
         }
         label

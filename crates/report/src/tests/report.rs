@@ -320,7 +320,7 @@ async fn strategies_are_cells_and_series_of_their_own() {
         .find(|f| f.file_name().is_some_and(|n| n == "accuracy_vs_unfrozen.svg"))
         .expect("the accuracy chart");
     let svg = std::fs::read_to_string(chart).unwrap();
-    for series in ["pretrained, no MLM", "pretrained, no MLM, llrd", "pretrained, no MLM, gradual"]
+    for series in ["pretrained, no MLM, plain", "pretrained, no MLM, llrd", "pretrained, no MLM, gradual"]
     {
         assert!(svg.lines().any(|l| l.trim() == series), "legend lacks {series}");
     }
