@@ -39,7 +39,9 @@ pub fn recommend(
     let mut out = vec![best_paragraph(&ranked, names, metric, baselines)];
     out.push(cheapest_paragraph(&ranked, names, baselines));
     out.extend(mlm_paragraphs(cells, names));
+    out.extend(strategy_paragraphs(cells, names));
     out.push(scratch_paragraph(cells, names, baselines));
+    out.extend(vocabulary_paragraph(cells, names));
     out
 }
 
@@ -342,13 +344,9 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
             match (with, without) {
                 (Some((wc, w)), Some((nc, n))) => {
                     let (diff, sign) = difference_text(wc, nc);
-                    let verdict = match sign {
-                        1 => "it helped",
-                        -1 => "it hurt",
-                        _ => "no clear effect (the interval includes zero or is missing)",
-                    };
                     format!(
-                        "Intermediate MLM on **{name}** text ({init} init): {verdict}. Best {name}-MLM cell *{}*: {} vs best no-MLM cell *{}*: {}; difference {diff}.",
+                        "Intermediate MLM on **{name}** text ({init} init): {}. Best {name}-MLM cell *{}*: {} vs best no-MLM cell *{}*: {}; difference {diff}.",
+                        effect(sign),
                         names.cell(wc),
                         percent(&w),
                         names.cell(nc),
@@ -359,6 +357,62 @@ fn mlm_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// "+1.2 pts" as a verdict: helped, hurt, or no clear effect.
+fn effect(sign: i32) -> &'static str {
+    match sign {
+        1 => "it helped",
+        -1 => "it hurt",
+        _ => "no clear effect (the interval includes zero or is missing)",
+    }
+}
+
+/// One sentence per strategy other than plain: its best cell against the best plain cell
+/// (both chosen on validation), when the sweep runs both.
+fn strategy_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
+    let mut strategies: Vec<&str> =
+        cells.iter().map(|c| c.key.strategy.as_str()).filter(|s| *s != "plain").collect();
+    strategies.sort_unstable();
+    strategies.dedup();
+    let plain = best_where(cells, |c| c.key.series().is_plain() && !c.key.init.is_scratch());
+    strategies
+        .into_iter()
+        .map(|name| {
+            let with = best_where(cells, |c| c.key.strategy == name);
+            match (with, plain) {
+                (Some((wc, w)), Some((pc, p))) => {
+                    let (diff, sign) = difference_text(wc, pc);
+                    format!(
+                        "Strategy **{name}**: {}. Its best cell *{}*: {} vs best plain cell *{}*: {}; difference {diff}.",
+                        effect(sign),
+                        names.cell(wc),
+                        percent(&w),
+                        names.cell(pc),
+                        percent(&p)
+                    )
+                }
+                _ => format!("Strategy **{name}**: no finished cells on both sides yet to compare with plain."),
+            }
+        })
+        .collect()
+}
+
+/// With both kinds of scratch in the sweep: did a vocabulary learnt from the task's own text
+/// beat the checkpoint's?
+fn vocabulary_paragraph(cells: &[&Cell], names: &Names) -> Option<String> {
+    let own = best_where(cells, |c| c.key.init == Init::ScratchOwnVocab);
+    let checkpoint = best_where(cells, |c| c.key.init == Init::Scratch);
+    let ((oc, o), (cc, c)) = (own?, checkpoint?);
+    let (diff, sign) = difference_text(oc, cc);
+    Some(format!(
+        "Scratch with its own vocabulary vs with the checkpoint's: {}. *{}*: {} vs *{}*: {}; difference {diff}.",
+        effect(sign),
+        names.cell(oc),
+        percent(&o),
+        names.cell(cc),
+        percent(&c)
+    ))
 }
 
 fn scratch_paragraph(cells: &[&Cell], names: &Names, baselines: Option<&Baselines>) -> String {

@@ -314,13 +314,16 @@ async fn strategies_are_cells_and_series_of_their_own() {
         "{rec}"
     );
     assert!(rec.contains("told apart from every other cell tried"), "{rec}");
+    assert!(rec.contains("Strategy **gradual**: it helped. Its best cell *pretrained, no MLM, gradual, 4/4 layers unfrozen (full fine-tuning)*"), "{rec}");
+    assert!(rec.contains("Strategy **llrd**: "), "{rec}");
     let chart = files
         .charts
         .iter()
         .find(|f| f.file_name().is_some_and(|n| n == "accuracy_vs_unfrozen.svg"))
         .expect("the accuracy chart");
     let svg = std::fs::read_to_string(chart).unwrap();
-    for series in ["pretrained, no MLM, plain", "pretrained, no MLM, llrd", "pretrained, no MLM, gradual"]
+    for series in
+        ["pretrained, no MLM, plain", "pretrained, no MLM, llrd", "pretrained, no MLM, gradual"]
     {
         assert!(svg.lines().any(|l| l.trim() == series), "legend lacks {series}");
     }
