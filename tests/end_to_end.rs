@@ -501,3 +501,47 @@ fn asking_for_a_backend_this_build_lacks_is_one_clear_error_before_anything_is_r
     );
     assert!(!dir.path().join("results/gpu.db").exists(), "no sweep was registered");
 }
+
+#[test]
+fn strategies_and_an_own_vocabulary_run_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [0]
+init = ["pretrained", "scratch-own-vocab"]
+strategy = ["plain", "gradual"]
+seeds = [1]
+train_size = [48]
+lr = { full = [5e-5], scratch = [3e-4] }"#;
+    let file = sweep_file(dir.path(), "strategies", grid);
+    let sections = "[strategy.gradual]\nunfreeze = \"gradual\"\nunfreeze_every = 1\n\n\
+                    [scratch]\nvocab_size = 300\nlayers = 2\nhidden = 32\nheads = 2\n\n[grid]";
+    let text = std::fs::read_to_string(&file).unwrap().replace("[grid]", sections);
+    std::fs::write(&file, text).unwrap();
+    let run = thaw(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(run.status.success(), "thaw run failed");
+    let db = dir.path().join("results/strategies.db");
+    let rows = sqlite_rows(
+        &db,
+        "SELECT init, strategy, num_layers, unfrozen_layers, trainable_params, status FROM job_results ORDER BY ord",
+    );
+    let cells: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str(), r[5].as_str())).collect();
+    // Scratch takes no strategy but plain (rule strategy-pretrained), and its own size.
+    assert_eq!(
+        cells,
+        [
+            ("pretrained", "plain", "6", "done"),
+            ("pretrained", "gradual", "6", "done"),
+            ("scratch-own-vocab", "plain", "2", "done")
+        ]
+    );
+    // Gradual unfreezing ends where plain trains throughout: the same parameters.
+    assert_eq!(rows[0][4], rows[1][4]);
+    let small: i64 = rows[2][4].parse().unwrap();
+    assert!((10_000..100_000).contains(&small), "a 2-layer, 32-wide encoder: {small}");
+    let report = std::fs::read_to_string(dir.path().join("results/strategies/report.md")).unwrap();
+    assert!(report.contains("Strategy **gradual**: "), "{report}");
+    assert!(
+        report.contains("| scratch-own-vocab, no MLM, plain | 2/2 (full fine-tuning) |"),
+        "{report}"
+    );
+}
