@@ -41,7 +41,7 @@ impl ScratchModel {
         if self.layers == 0 || self.heads == 0 || self.hidden == 0 {
             return Some("layers, hidden and heads must be at least 1".into());
         }
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             return Some(format!(
                 "hidden = {} must be a multiple of heads = {}",
                 self.hidden, self.heads
