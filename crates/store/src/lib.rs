@@ -57,6 +57,24 @@ impl WorkKind {
     }
 }
 
+/// An exclusive lock on `<database>.lock`, held while the schema is brought up to date.
+fn schema_lock(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let failed = |e: std::io::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: sqlx::Error::Io(e),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(file)
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -83,10 +101,13 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        sqlx::migrate!("../../migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { path: path.display().to_string(), source })?;
+        // Processes started together (a Slurm array, a shell loop) would each try to create or
+        // upgrade the schema, and all but one fail: they take turns, on a lock file beside the
+        // database (SQLite's own locks do not span sqlx's migration transactions).
+        let schema_lock = schema_lock(path)?;
+        let migrated = sqlx::migrate!("../../migrations").run(&pool).await;
+        drop(schema_lock);
+        migrated.map_err(|source| StoreError::Migrate { path: path.display().to_string(), source })?;
         Ok(Store { pool })
     }
 

@@ -272,3 +272,31 @@ async fn a_worker_claims_only_jobs_planned_for_its_backend() {
     assert_eq!(store.pending_by_backend("a").await.unwrap(), vec![("wgpu".to_string(), 1)]);
     assert_eq!(store.claim_job("a", "g", "wgpu", None).await.unwrap().unwrap().key, "gpu");
 }
+
+/// A Slurm array or a shell loop starts many workers on a new database at once: each opens
+/// it and brings the schema up to date, and none may fail because another got there first.
+#[test]
+fn many_processes_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("new-{round}.db"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                // A runtime per thread, as separate processes would have.
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    barrier.wait();
+                    runtime.block_on(Store::open(&path)).map(drop).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().expect("every opener succeeds");
+        }
+    }
+}
