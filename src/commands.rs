@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use thaw_orchestrator::export::{export_job, export_stage, prune_kept_weights};
-use thaw_orchestrator::launch::{WorkerCommand, run_workers};
+use thaw_orchestrator::launch::{RunSummary, WorkerCommand, run_workers, wait_for_other_workers};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::runner::{Sink, Worker, WorkerMessage, WorkerOptions, worker_id};
 use thaw_orchestrator::search::{Next, cell_label, next as next_step, observe};
@@ -133,7 +133,19 @@ async fn run(
     let outcome = loop {
         let mut outcome = run_workers(&store, &plan.sweep, workers, &command, show_bars).await?;
         failures.append(&mut outcome.failures);
-        if outcome.interrupted || plan.search.is_none() {
+        if outcome.interrupted {
+            break outcome;
+        }
+        // What is left may be running in other processes: wait for it rather than call the
+        // sweep unfinished, and run what comes back from a holder that died.
+        let waited = wait_for_other_workers(&store, &plan.sweep).await?;
+        if waited.interrupted {
+            break RunSummary { interrupted: true, ..outcome };
+        }
+        if waited.requeued > 0 {
+            continue;
+        }
+        if plan.search.is_none() {
             break outcome;
         }
         let held = step.jobs.len();
@@ -143,6 +155,14 @@ async fn run(
         if step.jobs.len() == held {
             break outcome;
         }
+    };
+    // Counted now: jobs other workers finished while this run waited are in.
+    let progress = store.progress(&plan.sweep).await?;
+    let outcome = RunSummary {
+        done: progress.jobs.done,
+        failed: progress.jobs.failed,
+        pending: progress.jobs.pending + progress.jobs.running,
+        ..outcome
     };
     eprintln!(
         "{} done, {} failed, {} pending after {:.0}s{}",

@@ -487,6 +487,43 @@ lr = [3e-3]"#;
     assert_eq!(attempts, vec![vec!["1".to_string(), "12".to_string()]]);
 }
 
+/// Two `thaw run` of one sweep started at the same moment on a new database: both open it
+/// (no schema race), share the jobs, and the one that runs out of work first waits for the
+/// other's instead of calling the sweep unfinished: both exit 0, each job done once, and both
+/// reports count every job.
+#[test]
+fn two_runs_of_one_sweep_started_together_both_finish_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = r#"freeze = [6]
+seeds = [1, 2, 3, 4, 5, 6]
+train_size = [32]
+lr = [3e-3]"#;
+    let file = sweep_file(dir.path(), "together", grid);
+    let runs: Vec<Child> = (0..2)
+        .map(|_| {
+            Command::new(THAW)
+                .args(["run", file.to_str().unwrap()])
+                .current_dir(dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut logs = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "a run exited {:?}:\n{log}", out.status.code());
+        assert!(log.contains("6 done, 0 failed, 0 pending"), "{log}");
+        logs.push(log);
+    }
+    let db = dir.path().join("results/together.db");
+    let attempts =
+        sqlite_rows(&db, "SELECT MAX(attempts), COUNT(*) FROM jobs WHERE status = 'done'");
+    assert_eq!(attempts, vec![vec!["1".to_string(), "6".to_string()]]);
+}
+
 #[test]
 #[cfg(not(feature = "cuda"))]
 fn asking_for_a_backend_this_build_lacks_is_one_clear_error_before_anything_is_registered() {

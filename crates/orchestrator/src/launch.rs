@@ -228,3 +228,51 @@ pub async fn run_workers(
     summary.interrupted = interrupted.load(Ordering::Relaxed);
     Ok(summary)
 }
+
+/// How waiting for other processes' work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Waited {
+    /// Jobs or stages whose worker died while we waited: pending again, for us to run.
+    pub requeued: usize,
+    pub interrupted: bool,
+}
+
+/// After this run's workers found nothing left to claim, the sweep's running jobs and stages
+/// are held by other processes (another `thaw run`, `thaw worker`s on this or other
+/// machines). Waits until they finish, so the caller's report covers the whole sweep and its
+/// exit code says how the sweep ended; a holder that dies is requeued by the heartbeat rules.
+pub async fn wait_for_other_workers(store: &Store, sweep: &str) -> Result<Waited> {
+    let mut told = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let requeued = requeue(store).await?.len();
+        let progress = store.progress(sweep).await?;
+        if requeued > 0 || (progress.jobs.running == 0 && progress.stages.running == 0) {
+            return Ok(Waited { requeued, interrupted: false });
+        }
+        if !told {
+            let mut holders: Vec<&str> =
+                progress.running.iter().map(|r| r.worker.as_str()).collect();
+            holders.sort_unstable();
+            holders.dedup();
+            eprintln!(
+                "waiting for {} job{} and {} MLM stage{} that other workers hold ({}); Ctrl-C stops waiting, not them",
+                progress.jobs.running,
+                if progress.jobs.running == 1 { "" } else { "s" },
+                progress.stages.running,
+                if progress.stages.running == 1 { "" } else { "s" },
+                if holders.is_empty() {
+                    "see `thaw status`".to_string()
+                } else {
+                    holders.join(", ")
+                }
+            );
+            told = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = &mut ctrl_c => return Ok(Waited { requeued: 0, interrupted: true }),
+        }
+    }
+}

@@ -107,7 +107,8 @@ impl Store {
         let schema_lock = schema_lock(path)?;
         let migrated = sqlx::migrate!("../../migrations").run(&pool).await;
         drop(schema_lock);
-        migrated.map_err(|source| StoreError::Migrate { path: path.display().to_string(), source })?;
+        migrated
+            .map_err(|source| StoreError::Migrate { path: path.display().to_string(), source })?;
         Ok(Store { pool })
     }
 

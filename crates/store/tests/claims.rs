@@ -286,10 +286,8 @@ fn many_processes_opening_a_new_database_at_once_all_succeed() {
                 let (path, barrier) = (path.clone(), barrier.clone());
                 // A runtime per thread, as separate processes would have.
                 std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
+                    let runtime =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     barrier.wait();
                     runtime.block_on(Store::open(&path)).map(drop).map_err(|e| e.to_string())
                 })
