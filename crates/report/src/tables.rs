@@ -18,7 +18,7 @@ pub enum Format {
 
 /// Every job of the plan with its result, if any.
 pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
-    const COLUMNS: [&str; 15] = [
+    const COLUMNS: [&str; 16] = [
         "job_key",
         "init",
         "intermediate",
@@ -28,6 +28,7 @@ pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
         "lr",
         "train_size",
         "pooling",
+        "strategy",
         "val_accuracy",
         "test_accuracy",
         "test_macro_f1",
@@ -42,8 +43,8 @@ pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
         // The error column is long and free text: CSV and JSON carry it, the terminal table does not.
         Format::Table => {
             let without_error: Vec<Vec<String>> =
-                cells.into_iter().map(|mut r| r.drain(..14).collect()).collect();
-            Ok(text(&COLUMNS[..14], &without_error))
+                cells.into_iter().map(|mut r| r.drain(..15).collect()).collect();
+            Ok(text(&COLUMNS[..15], &without_error))
         }
     }
 }
@@ -67,6 +68,7 @@ pub fn cells(summaries: &[CellSummary], format: Format) -> Result<String> {
                 "intermediate",
                 "mlm_freeze",
                 "pooling",
+                "strategy",
                 "unfrozen",
                 "train_size",
                 accuracy.as_str(),
@@ -95,6 +97,7 @@ fn job_cells(j: &JobResultRow) -> Vec<String> {
         format_lr(j.lr),
         j.train_size.map_or("all".to_string(), |n| n.to_string()),
         j.pooling.clone(),
+        j.strategy.clone(),
         fixed(j.val_accuracy, 4),
         fixed(j.test_accuracy, 4),
         fixed(j.test_macro_f1, 4),
@@ -111,6 +114,7 @@ fn cell_cells(s: &CellSummary) -> Vec<String> {
         s.intermediate.clone(),
         opt(s.mlm_freeze),
         s.pooling.clone(),
+        s.strategy.clone(),
         format!("{}/{}", s.unfrozen_layers, s.num_layers),
         s.train_size.map_or("all".to_string(), |v| v.to_string()),
         percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
