@@ -870,13 +870,15 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(
-            lines[0].starts_with("init,intermediate,mlm_freeze,pooling,freeze,unfrozen_layers,"),
+            lines[0].starts_with(
+                "init,intermediate,mlm_freeze,pooling,strategy,freeze,unfrozen_layers,"
+            ),
             "{text}"
         );
         // Fewer unfrozen layers first; one seed leaves the interval columns empty.
         assert_eq!(
             lines[1],
-            "pretrained,none,,cls,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6"
+            "pretrained,none,,cls,plain,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6"
         );
         assert!(
             lines[2].starts_with(
