@@ -882,7 +882,7 @@ mod tests {
         );
         assert!(
             lines[2].starts_with(
-                "pretrained,none,,cls,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"
+                "pretrained,none,,cls,plain,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"
             ),
             "{text}"
         );
