@@ -13,6 +13,8 @@ pub struct Names {
     several_train_sizes: bool,
     several_poolings: bool,
     several_strategies: bool,
+    /// Encoder layers of scratch-own-vocab when they differ from the checkpoint's.
+    own_vocab_layers: Option<i64>,
 }
 
 impl Names {
@@ -34,12 +36,20 @@ impl Names {
             several_train_sizes: sizes.len() > 1,
             several_poolings: poolings.len() > 1,
             several_strategies: strategies.len() > 1,
+            own_vocab_layers: own_vocab_layers(cells),
         }
     }
 
     /// "pretrained, no MLM", "pretrained + task MLM", "scratch + wiki MLM (MLM freeze 6)".
     pub fn series(&self, key: &SeriesKey) -> String {
         let mut label = init_and_mlm(key);
+        if let Some(layers) = self.own_vocab_layers.filter(|_| key.init == Init::ScratchOwnVocab) {
+            label = label.replacen(
+                "scratch-own-vocab",
+                &format!("scratch-own-vocab ({layers} layers)"),
+                1,
+            );
+        }
         if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init, key.intermediate.clone()))
         {
             label.push_str(&format!(" (MLM freeze {})", key.mlm_freeze.unwrap_or(0)));
@@ -66,6 +76,15 @@ impl Names {
         }
         label
     }
+}
+
+fn own_vocab_layers(cells: &[Cell]) -> Option<i64> {
+    let deepest = cells.iter().map(|c| c.num_layers).max()?;
+    cells
+        .iter()
+        .find(|c| c.key.init == Init::ScratchOwnVocab)
+        .map(|c| c.num_layers)
+        .filter(|&n| n != deepest)
 }
 
 /// "pretrained, no MLM" or "pretrained + task MLM": a series before the details only some

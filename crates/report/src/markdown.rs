@@ -148,6 +148,7 @@ fn setup_label(key: &str) -> String {
         "max_length" => "Max length (tokens)".into(),
         "rules" => "Rules applied".into(),
         "stages" => "Intermediate stages".into(),
+        "scratch_model" => "Scratch with its own vocabulary".into(),
         other => other.to_string(),
     }
 }

@@ -73,6 +73,13 @@ impl ChartData<'_> {
         self.cells.iter().map(|c| c.num_layers).max().unwrap_or(0)
     }
 
+    /// Where a cell sits on an "unfrozen layers" axis: the axis's depth minus the cell's
+    /// freeze depth, so a smaller model trained whole (scratch-own-vocab) is drawn at full
+    /// fine-tuning, not among the partly frozen.
+    fn unfrozen_x(&self, cell: &Cell) -> i64 {
+        self.num_layers() - cell.key.freeze
+    }
+
     fn title_subject(&self) -> String {
         format!("{} on {}", labels::short_model(self.model), self.dataset)
     }

@@ -78,7 +78,7 @@ impl<'a> UnfrozenChart<'a> {
                     .iter()
                     .filter_map(|c| {
                         c.selected_lr().and_then(|l| {
-                            self.value(l).map(|e| self.point(c.unfrozen_layers(), e, l.lr))
+                            self.value(l).map(|e| self.point(self.data.unfrozen_x(c), e, l.lr))
                         })
                     })
                     .collect();
@@ -122,7 +122,7 @@ impl<'a> UnfrozenChart<'a> {
                     .filter_map(|c| {
                         let at_lr = c.lrs.iter().find(|l| l.lr == *lr)?;
                         self.value(at_lr)
-                            .map(|e| (c.unfrozen_layers() as f64, self.scale() * e.mean))
+                            .map(|e| (self.data.unfrozen_x(c) as f64, self.scale() * e.mean))
                     })
                     .collect::<Vec<_>>()
             })
