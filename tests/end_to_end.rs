@@ -578,7 +578,36 @@ lr = { full = [5e-5], scratch = [3e-4] }"#;
     let report = std::fs::read_to_string(dir.path().join("results/strategies/report.md")).unwrap();
     assert!(report.contains("Strategy **gradual**: "), "{report}");
     assert!(
-        report.contains("| scratch-own-vocab, no MLM, plain | 2/2 (full fine-tuning) |"),
+        report.contains("| scratch-own-vocab (2 layers), no MLM, plain | 2/2 (full fine-tuning) |"),
         "{report}"
     );
+
+    // Exported (trained again from its key, checked against the stored accuracy) with its
+    // own vocabulary and size: a folder `transformers` can load.
+    let key = sqlite_rows(&db, "SELECT key FROM jobs WHERE init = 'scratch-own-vocab'");
+    let out = dir.path().join("own-vocab");
+    let export = thaw(
+        dir.path(),
+        &[
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--job",
+            &key[0][0],
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap()
+    };
+    let config = json("config.json");
+    assert_eq!(
+        (config["num_hidden_layers"].as_u64(), config["hidden_size"].as_u64()),
+        (Some(2), Some(32))
+    );
+    let vocab = json("tokenizer.json")["model"]["vocab"].as_object().unwrap().len();
+    assert!(vocab <= 300 && vocab > 50, "the learnt vocabulary: {vocab} tokens");
+    assert_eq!(json("tokenizer.json")["normalizer"]["lowercase"], serde_json::json!(false));
 }

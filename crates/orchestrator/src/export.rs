@@ -21,10 +21,13 @@ use thaw_train::mlm::fixed_mask_check;
 use thaw_train::model::Classifier;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::weights::{NamedTensor, hf_tensors};
-use thaw_train::{BackendKind, Observer, Start};
+use thaw_train::{BackendKind, ModelFiles, Observer, Start};
 
 use crate::jobspec::{JobSpec, StageSpec};
-use crate::runner::{Caches, fine_tune_spec, load_data, model_files, stage_texts, weights_path};
+use crate::runner::{
+    Caches, fine_tune_spec, job_model, learnt_tokenizer, load_data, model_files, stage_texts,
+    weights_path,
+};
 use crate::spec::Init;
 
 /// Retrained test loss may differ from the stored one by this much (float noise: a frozen
@@ -74,10 +77,7 @@ pub async fn export_job(
         None => Weights::TrainAgain(match (&spec.stage_key, spec.init) {
             (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
             (None, Init::Pretrained) => Start::Pretrained,
-            (None, Init::Scratch) => Start::Scratch,
-            (None, Init::ScratchOwnVocab) => bail!(
-                "job {key} trained from scratch with its own vocabulary; exporting it is not supported yet (the vocabulary is learnt inside the worker and not written out)"
-            ),
+            (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
         }),
     };
     let out = out.to_path_buf();
@@ -122,7 +122,7 @@ fn write_job(
     let device = backend.device()?;
     let (model, data, origin) = match weights {
         Weights::Kept(path) => {
-            let (files, config) = model_files(&spec.model.dir)?;
+            let (files, config) = job_model(spec)?;
             let data = load_data(spec, &files, &mut caches, &mut observer)?;
             let model = load_classifier(
                 &path,
@@ -163,7 +163,23 @@ fn write_job(
             json!({"text": example.text, "label": data.labels[label], "logits": logits}).to_string()
         })
         .collect();
-    let (files, _) = model_files(&spec.model.dir)?;
+    // Scratch with its own vocabulary: its learnt tokenizer.json and its config.json, written
+    // where the folder writer reads a model's files from.
+    let own_files = tempfile::tempdir()?;
+    let files = match learnt_tokenizer(spec)? {
+        None => model_files(&spec.model.dir)?.0,
+        Some(learnt) => {
+            let (files, config) = job_model(spec)?;
+            let files = ModelFiles {
+                config: own_files.path().join("config.json"),
+                tokenizer: own_files.path().join("tokenizer.json"),
+                ..files
+            };
+            std::fs::write(&files.config, serde_json::to_string(&config)?)?;
+            std::fs::write(&files.tokenizer, learnt.to_string(false).map_err(|e| anyhow!("{e}"))?)?;
+            files
+        }
+    };
     let id2label: Map<String, Value> =
         data.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
     let label2id: Map<String, Value> =

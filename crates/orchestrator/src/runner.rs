@@ -416,6 +416,28 @@ pub(crate) fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertCon
     Ok((files, config))
 }
 
+/// The model a job trains: the checkpoint's files and architecture, or for scratch with its
+/// own vocabulary the `[scratch]` size (the checkpoint's files then only give the folder).
+pub(crate) fn job_model(spec: &JobSpec) -> thaw_train::Result<(ModelFiles, BertConfig)> {
+    let (files, config) = model_files(&spec.model.dir)?;
+    let config = match &spec.scratch_model {
+        None => config,
+        Some(scratch) => scratch.config(scratch.vocab_size, config.max_position_embeddings),
+    };
+    Ok((files, config))
+}
+
+/// Scratch with its own vocabulary: the vocabulary learnt from the job's training split
+/// (the same every time: learning is deterministic). None for every other job.
+pub(crate) fn learnt_tokenizer(
+    spec: &JobSpec,
+) -> thaw_train::Result<Option<thaw_train::vocab::Tokenizer>> {
+    let Some(scratch) = &spec.scratch_model else { return Ok(None) };
+    let train = spec.data.load(spec.train_size)?.train;
+    let texts: Vec<&str> = train.iter().map(|e| e.text.as_str()).collect();
+    scratch.learn_tokenizer(&texts).map(Some)
+}
+
 pub(crate) fn load_data(
     spec: &JobSpec,
     files: &ModelFiles,
@@ -431,24 +453,19 @@ pub(crate) fn load_data(
     observer
         .phase(thaw_train::Phase::Tokenize, format!("{} (max_length {})", d.name, d.max_length));
     let splits = d.load(spec.train_size)?;
-    let tokenizer = match &spec.scratch_model {
+    if let Some(scratch) = &spec.scratch_model {
+        observer.phase(
+            thaw_train::Phase::Tokenize,
+            format!("learning a {}-token vocabulary from the training text", scratch.vocab_size),
+        );
+    }
+    let tokenizer = match learnt_tokenizer(spec)? {
         None => TextTokenizer::from_file(&files.tokenizer, d.max_length)?,
-        Some(scratch) => {
-            observer.phase(
-                thaw_train::Phase::Tokenize,
-                format!(
-                    "learning a {}-token vocabulary from the training text",
-                    scratch.vocab_size
-                ),
-            );
-            let texts: Vec<&str> = splits.train.iter().map(|e| e.text.as_str()).collect();
-            let learnt = scratch.learn_tokenizer(&texts)?;
-            TextTokenizer::from_tokenizer(
-                learnt,
-                d.max_length,
-                "the vocabulary learnt from the training text",
-            )?
-        }
+        Some(learnt) => TextTokenizer::from_tokenizer(
+            learnt,
+            d.max_length,
+            "the vocabulary learnt from the training text",
+        )?,
     };
     let memo = caches.memos.entry((vocabulary, d.max_length)).or_default();
     let encoded = encode_splits_with(&tokenizer, &splits, key.clone(), memo)?;
@@ -465,12 +482,7 @@ pub(crate) fn fine_tune_spec(
     caches: &mut Caches,
     observer: &mut Observer,
 ) -> thaw_train::Result<(FineTuneOutcome, Classifier, Arc<EncodedData>)> {
-    let (files, config) = model_files(&spec.model.dir)?;
-    // Scratch with its own vocabulary: the checkpoint's files give only the folder.
-    let config = match &spec.scratch_model {
-        None => config,
-        Some(scratch) => scratch.config(scratch.vocab_size, config.max_position_embeddings),
-    };
+    let (files, config) = job_model(spec)?;
     let data = load_data(spec, &files, caches, observer)?;
     let budget = spec.prefix_cache_mb << 20;
     if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {

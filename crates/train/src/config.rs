@@ -1,12 +1,12 @@
 //! `config.json` of a Hugging Face BERT checkpoint, mirrored field for field.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::error::TrainError;
 
 /// The subset of a BERT `config.json` that changes the architecture.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BertConfig {
     pub vocab_size: usize,
     pub hidden_size: usize,

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+pub use tokenizers::Tokenizer;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{
     NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
-    Tokenizer,
 };
 
 use crate::config::BertConfig;
@@ -113,7 +113,7 @@ impl ScratchModel {
             initializer_range: 0.02,
             pad_token_id: 0,
             model_type: Some("bert".into()),
-            position_embedding_type: None,
+            position_embedding_type: Some("absolute".into()),
         }
     }
 }
