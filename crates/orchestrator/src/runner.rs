@@ -592,5 +592,6 @@ fn run_stage(
         train_seconds: done.train_seconds,
         backend: backend.to_string(),
         head_warmup_steps: done.head_warmup_steps.map(|n| n as i64),
+        heldout_chars_per_token: done.heldout_chars_per_token,
     })
 }

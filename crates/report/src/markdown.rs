@@ -483,19 +483,20 @@ fn stages_section(data: &SweepData) -> String {
         "## Intermediate MLM stages\n\nMasked-LM perplexity on held-out text of each stage, before and after intermediate training. \
          Before-MLM perplexity of the pretrained model hints at how far the text is from its pretraining data \
          (heuristic: below 10 close, 10–50 moderate, above 50 far; tokenizer and masking rate shift these numbers).\n\n\
-         | Stage | Init | MLM freeze | Status | Perplexity before | Perplexity after | Reading |\n|---|---|---|---|---|---|---|\n",
+         | Stage | Init | MLM freeze | Status | Perplexity before | Perplexity after | Characters per token | Reading |\n|---|---|---|---|---|---|---|---|\n",
     );
     let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     for s in &data.stages {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             escape(&s.name),
             s.init,
             s.mlm_freeze,
             s.status,
             num(s.perplexity_before),
             num(s.perplexity_after),
+            num(s.heldout_chars_per_token),
             perplexity_reading(s)
         );
     }

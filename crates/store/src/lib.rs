@@ -504,7 +504,7 @@ impl Store {
         sqlx::query(
             "UPDATE stages SET finished_at = ?, checkpoint_path = ?, loss_before = ?, perplexity_before = ?,
                  loss_after = ?, perplexity_after = ?, train_docs = ?, heldout_docs = ?, trainable_params = ?, train_seconds = ?, backend = ?,
-                 head_warmup_steps = ?
+                 head_warmup_steps = ?, heldout_chars_per_token = ?
              WHERE key = ?",
         )
         .bind(now())
@@ -519,6 +519,7 @@ impl Store {
         .bind(done.train_seconds)
         .bind(&done.backend)
         .bind(done.head_warmup_steps)
+        .bind(done.heldout_chars_per_token)
         .bind(key)
         .execute(&mut *tx)
         .await?;
@@ -703,7 +704,7 @@ impl Store {
         Ok(sqlx::query_as::<_, StageRow>(
             "SELECT DISTINCT st.key, st.name, st.init, st.mlm_freeze, st.status, st.attempts, st.worker, st.error, st.checkpoint_path,
                     st.loss_before, st.perplexity_before, st.loss_after, st.perplexity_after, st.train_docs, st.heldout_docs,
-                    st.trainable_params, st.train_seconds, st.head_warmup_steps
+                    st.trainable_params, st.train_seconds, st.head_warmup_steps, st.heldout_chars_per_token
              FROM stages st JOIN jobs j ON j.stage_key = st.key JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
              WHERE s.name = ? ORDER BY st.name, st.init, st.mlm_freeze",
         )

@@ -217,6 +217,7 @@ pub struct StageOutcomeRow {
     pub train_seconds: f64,
     pub backend: String,
     pub head_warmup_steps: Option<i64>,
+    pub heldout_chars_per_token: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -298,6 +299,8 @@ pub struct StageRow {
     pub train_seconds: Option<f64>,
     /// Set when the MLM head was fresh and fitted on the frozen encoder for this many steps first.
     pub head_warmup_steps: Option<i64>,
+    /// Mean characters per masked held-out token; None for stages from before it was kept.
+    pub heldout_chars_per_token: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -245,6 +245,7 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
         train_seconds: 1.0,
         backend: "flex".into(),
         head_warmup_steps: None,
+        heldout_chars_per_token: 4.0,
     };
     store.finish_stage("s1", "w", &outcome).await.unwrap();
     assert_eq!(store.stage_checkpoint("s1").await.unwrap().as_deref(), Some("/old/s1.bpk"));

@@ -89,6 +89,11 @@ pub struct MlmOutcome {
     /// Steps fitting a fresh MLM head before the "before" loss; None when the checkpoint's
     /// own trained head was used.
     pub head_warmup_steps: Option<usize>,
+    /// Mean characters of text per masked held-out token: how finely the vocabulary cuts
+    /// this text. The loss per character is loss / this, comparable across tokenizations
+    /// where per-token perplexity is not (a vocabulary that shreds text into characters
+    /// makes each piece easy to guess).
+    pub heldout_chars_per_token: f64,
 }
 
 /// One masked batch: inputs with masks applied, flat positions of the chosen tokens, their original ids.
@@ -208,17 +213,18 @@ fn split_heldout(docs: Vec<Vec<u32>>, max_heldout: usize) -> (Vec<Vec<u32>>, Vec
     (train, heldout)
 }
 
-/// Mean masked-LM loss over the held-out documents with masks drawn from a fixed seed.
+/// Mean masked-LM loss over the held-out documents with masks drawn from a fixed seed, and
+/// the mean characters of text per masked token.
 fn heldout_loss(
     model: &MaskedLm,
     heldout: &[Vec<u32>],
     tokenizer: &TextTokenizer,
     s: &MlmSettings,
     device: &Device,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let mut rng = StdRng::seed_from_u64(0x7a5e_0f11);
     // Losses stay on the device until every chunk is done: one read back.
-    let (mut losses, mut targets) = (Vec::new(), Vec::new());
+    let (mut losses, mut targets, mut characters) = (Vec::new(), Vec::new(), 0usize);
     for chunk in heldout.chunks(s.batch_size * 2) {
         let docs: Vec<&[u32]> = chunk.iter().map(|d| d.as_slice()).collect();
         let batch =
@@ -226,6 +232,8 @@ fn heldout_loss(
         if batch.targets.is_empty() {
             continue;
         }
+        characters +=
+            batch.targets.iter().map(|&t| tokenizer.token_characters(t as u32)).sum::<usize>();
         losses.push(masked_loss(model, &batch, tokenizer.special.pad, device));
         targets.push(batch.targets.len());
     }
@@ -235,7 +243,7 @@ fn heldout_loss(
     }
     let sum: f64 =
         read_floats(losses)?.iter().zip(&targets).map(|(&l, &n)| l as f64 * n as f64).sum();
-    Ok(sum / count as f64)
+    Ok((sum / count as f64, characters as f64 / count as f64))
 }
 
 /// Trains the MLM stage on `texts` and writes the encoder to `out` (safetensors with
@@ -304,7 +312,8 @@ pub fn train_mlm(
 
     observer
         .phase(Phase::Evaluate, format!("MLM loss before, {} held-out documents", heldout.len()));
-    let loss_before = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
+    let (loss_before, heldout_chars_per_token) =
+        heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
 
     model.bert = freeze_bottom(model.bert.unfreeze(), s.freeze)?;
     let trainable_params = count_params(&model).trainable;
@@ -324,7 +333,8 @@ pub fn train_mlm(
     let train_seconds = started.elapsed().as_secs_f64() + head_warmup_seconds;
 
     observer.phase(Phase::Evaluate, "MLM loss after");
-    let loss_after = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
+    // The same fixed masks as before: the same characters per token.
+    let (loss_after, _) = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
     // The head is kept too: the checkpoint is a whole BertForMaskedLM (`thaw export --stage`).
     save_safetensors(&model, out)?;
     Ok(MlmOutcome {
@@ -337,6 +347,7 @@ pub fn train_mlm(
         trainable_params,
         train_seconds,
         head_warmup_steps,
+        heldout_chars_per_token,
     })
 }
 

@@ -63,6 +63,12 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner, special, vocab_size })
     }
 
+    /// Characters of text a token stands for (a `##` continuation without its prefix; at
+    /// least 1, so `[UNK]` counts as one).
+    pub fn token_characters(&self, id: u32) -> usize {
+        self.inner.id_to_token(id).map_or(1, |t| t.trim_start_matches("##").chars().count()).max(1)
+    }
+
     /// Token ids with `[CLS]` and `[SEP]`, truncated to max_length.
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self

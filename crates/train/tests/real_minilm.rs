@@ -254,6 +254,12 @@ fn intermediate_mlm_lowers_held_out_loss_and_writes_a_loadable_checkpoint() {
         done.loss_after
     );
     assert!((done.perplexity_before - done.loss_before.exp()).abs() < 1e-6);
+    // English snippets under an English WordPiece: whole words, several characters a token.
+    assert!(
+        (3.0..7.0).contains(&done.heldout_chars_per_token),
+        "characters per token {}",
+        done.heldout_chars_per_token
+    );
     assert_eq!(
         done.trainable_params,
         count_params(

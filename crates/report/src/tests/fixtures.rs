@@ -208,6 +208,7 @@ impl Scenario {
                 train_seconds: 30.0,
                 backend: "wgpu".into(),
                 head_warmup_steps: None,
+                heldout_chars_per_token: 4.3,
             };
             store.finish_stage(&claimed.key, "fixture", &outcome).await.expect("finish stage");
         }
