@@ -158,6 +158,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut k0_epoch = f64::NAN;
+    let mut k0_examples_per_second = f64::NAN;
     for k in 0..=layers {
         let plain = setup.run(&data, k, 1, None);
         let mut cache = PrefixCache::new(8 << 30);
@@ -170,6 +171,7 @@ fn main() {
         );
         if k == 0 {
             k0_epoch = plain.train_seconds;
+            k0_examples_per_second = plain.train_examples_per_second;
         }
         println!(
             "| {k} | {} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} | {:.3} |",
@@ -182,6 +184,12 @@ fn main() {
             reused.train_seconds / k0_epoch
         );
     }
+
+    let tokens_per_example = data.train.tokens() as f64 / data.train.len().max(1) as f64;
+    println!(
+        "\n{}",
+        achieved_flops(&setup.config, tokens_per_example, k0_examples_per_second, threads)
+    );
 
     if seeds == 0 {
         println!("\n(table 2, the whole sweep naive against shared, skipped: seeds = 0)");
@@ -225,4 +233,53 @@ fn main() {
         peak_rss_mib(),
         cache.used_bytes() as f64 / (1 << 20) as f64
     );
+}
+
+/// The k = 0 training step's achieved GFLOP/s against this CPU's fp32 peak. FLOPs per token:
+/// 6 × the weights outside the embedding tables (forward 2, backward 4) plus attention's
+/// two sequence-length products (QKᵀ and softmax·V, 2·len·hidden each forward, ×3 with
+/// backward), at the data's mean length; real tokens only (padding not counted).
+fn achieved_flops(
+    config: &BertConfig,
+    tokens_per_example: f64,
+    examples_per_second: f64,
+    threads: usize,
+) -> String {
+    let (h, i, l) = (
+        config.hidden_size as f64,
+        config.intermediate_size as f64,
+        config.num_hidden_layers as f64,
+    );
+    let per_layer = 4.0 * h * h + 2.0 * h * i + 9.0 * h + i;
+    let weights = l * per_layer + 2.0 * h + 2.0;
+    let attention = l * 3.0 * 2.0 * 2.0 * tokens_per_example * h;
+    let flops_per_token = 6.0 * weights + attention;
+    let achieved = flops_per_token * tokens_per_example * examples_per_second / 1e9;
+    let (ghz, lanes, avx512) = cpu_clock_and_vector();
+    // Two FMA units per core, each lanes × 2 FLOPs per cycle: an assumption (some CPUs have one).
+    let peak = threads as f64 * ghz * 2.0 * lanes * 2.0;
+    format!(
+        "k = 0 step: {:.1} MFLOP per token (6 × {:.2}M weights outside the embeddings + attention at {:.1} tokens per example) × {:.0} tokens/s = {achieved:.1} GFLOP/s; \
+         fp32 peak ≈ {peak:.0} GFLOP/s, assumed: {threads} threads × {ghz:.2} GHz × 2 FMA units × {lanes} lanes ({}) × 2; CPUs with one FMA unit or double-pumped AVX-512 have half: {:.1} % of it",
+        flops_per_token / 1e6,
+        weights / 1e6,
+        tokens_per_example,
+        tokens_per_example * examples_per_second,
+        if avx512 { "AVX-512" } else { "AVX2" },
+        100.0 * achieved / peak
+    )
+}
+
+/// The CPU's clock (GHz, as /proc/cpuinfo reports it) and fp32 lanes per vector (16 with
+/// AVX-512, else 8).
+fn cpu_clock_and_vector() -> (f64, f64, bool) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mhz = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    let avx512 = info.lines().any(|l| l.starts_with("flags") && l.contains(" avx512f"));
+    (mhz / 1000.0, if avx512 { 16.0 } else { 8.0 }, avx512)
 }
