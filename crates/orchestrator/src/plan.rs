@@ -569,7 +569,11 @@ pub fn expand(
     let (mut skipped_scratch_freeze, mut skipped_scratch_mlm) = (0usize, 0usize);
     let mut skipped_own_vocab = 0usize;
     let scratch_model = scratch_model(source, file)?;
-    if !file.grid.init.contains(&Init::ScratchOwnVocab) && file.scratch.vocab_size.span().end > 0 {
+    let scratch_section_given =
+        [&file.scratch.vocab_size, &file.scratch.layers, &file.scratch.hidden, &file.scratch.heads]
+            .iter()
+            .any(|v| v.span().end > 0);
+    if !file.grid.init.contains(&Init::ScratchOwnVocab) && scratch_section_given {
         notes.push("[scratch] sets the size of init = \"scratch-own-vocab\", which grid.init does not list; it does not run".into());
     }
     let mut skipped_strategy = SkippedStrategies::default();
