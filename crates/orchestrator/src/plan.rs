@@ -15,6 +15,7 @@ use thaw_train::data::Example;
 use thaw_train::metrics::accuracy_and_macro_f1;
 use thaw_train::{
     BackendKind, BertConfig, FineTuneSettings, MlmSettings, Pooling, ScratchModel, Strategy,
+    Unfreezing,
 };
 use toml::Spanned;
 
@@ -695,6 +696,18 @@ pub fn expand(
         ));
     }
     notes.extend(skipped_strategy.notes());
+    if let Some(h) = search.as_ref().and_then(|s| s.halving) {
+        for named in &strategies {
+            if let Unfreezing::LpFt { head_epochs, .. } = named.strategy.unfreezing
+                && head_epochs >= h.rung_epochs
+            {
+                notes.push(format!(
+                    "caveat lp-ft-rung: [strategy.{}] trains the head alone for {head_epochs} epoch(s) at head_lr, and halving's rung is {} epoch(s): its learning rates are ranked on the probe alone, before lr is used; set [search] rung_epochs above head_epochs",
+                    named.name, h.rung_epochs
+                ));
+            }
+        }
+    }
     if skipped_own_vocab > 0 {
         notes.push(format!(
             "rule own-vocab-alone: {skipped_own_vocab} scratch-own-vocab jobs with freeze > 0 or intermediate MLM left out (its vocabulary and size are not the checkpoint's: it trains unfrozen, from random weights, on the task alone)"

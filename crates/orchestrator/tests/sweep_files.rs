@@ -555,6 +555,16 @@ fn strategies_expand_by_their_rules_and_keep_plain_keys() {
         names.into_iter().collect::<Vec<_>>(),
         ["gradual", "gradual+llrd-0.9", "llrd-0.9", "plain"]
     );
+
+    // Halving whose rung ends inside LP-FT's probe would rank lrs on the probe alone: said.
+    let halving = "\n[search]\nlr = \"halving\"\nrung_epochs = 1\n";
+    let body = with_strategies("strategy = [\"plain\", \"lp-ft\"]\nlr = [5e-5, 1e-4]\n")
+        .replace("epochs = 2", "epochs = 3")
+        + halving;
+    let notes = f.plan(&body).unwrap().notes.join("\n");
+    assert!(notes.contains("caveat lp-ft-rung: [strategy.lp-ft]"), "{notes}");
+    let longer = f.plan(&body.replace("rung_epochs = 1", "rung_epochs = 2")).unwrap();
+    assert!(!longer.notes.join("\n").contains("lp-ft-rung"));
 }
 
 #[test]
