@@ -157,13 +157,7 @@ async fn run(
         }
     };
     // Counted now: jobs other workers finished while this run waited are in.
-    let progress = store.progress(&plan.sweep).await?;
-    let outcome = RunSummary {
-        done: progress.jobs.done,
-        failed: progress.jobs.failed,
-        pending: progress.jobs.pending + progress.jobs.running,
-        ..outcome
-    };
+    let outcome = outcome.recount(&store, &plan.sweep).await?;
     eprintln!(
         "{} done, {} failed, {} pending after {:.0}s{}",
         outcome.done,

@@ -154,8 +154,9 @@ fn write_job(
             row.job_key,
         );
     }
-    let texts = spec.data.load(spec.train_size)?.test;
-    let predictions: Vec<String> = texts
+    let splits = spec.data.load(spec.train_size)?;
+    let predictions: Vec<String> = splits
+        .test
         .iter()
         .zip(&data.test.labels)
         .zip(&logits)
@@ -164,11 +165,12 @@ fn write_job(
         })
         .collect();
     // Scratch with its own vocabulary: its learnt tokenizer.json and its config.json, written
-    // where the folder writer reads a model's files from.
-    let own_files = tempfile::tempdir()?;
-    let files = match learnt_tokenizer(spec)? {
+    // where the folder writer reads a model's files from (kept until the folder is written).
+    let own_files;
+    let files = match learnt_tokenizer(spec, &splits.train)? {
         None => model_files(&spec.model.dir)?.0,
         Some(learnt) => {
+            own_files = tempfile::tempdir()?;
             let (files, config) = job_model(spec)?;
             let files = ModelFiles {
                 config: own_files.path().join("config.json"),

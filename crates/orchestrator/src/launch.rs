@@ -221,12 +221,22 @@ pub async fn run_workers(
         }
     }
     bars.total.finish_and_clear();
-    let progress = store.progress(sweep).await?;
-    summary.done = progress.jobs.done;
-    summary.failed = progress.jobs.failed;
-    summary.pending = progress.jobs.pending + progress.jobs.running;
     summary.interrupted = interrupted.load(Ordering::Relaxed);
-    Ok(summary)
+    summary.recount(store, sweep).await
+}
+
+impl RunSummary {
+    /// The sweep's job counts as the store holds them now (work other processes finished
+    /// included).
+    pub async fn recount(self, store: &Store, sweep: &str) -> Result<RunSummary> {
+        let progress = store.progress(sweep).await?;
+        Ok(RunSummary {
+            done: progress.jobs.done,
+            failed: progress.jobs.failed,
+            pending: progress.jobs.pending + progress.jobs.running,
+            ..self
+        })
+    }
 }
 
 /// How waiting for other processes' work ended.

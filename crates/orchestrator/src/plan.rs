@@ -282,7 +282,7 @@ fn is_learning_rate(x: f64) -> bool {
 }
 
 /// The first value listed twice in a grid axis, if any.
-fn listed_twice<T: PartialEq>(values: &[T]) -> Option<&T> {
+pub(crate) fn listed_twice<T: PartialEq>(values: &[T]) -> Option<&T> {
     values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(v))
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind, correct_text};
-use thaw_train::data::read_corpus;
+use thaw_train::data::{Example, read_corpus};
 use thaw_train::encode::{EncodedData, TokenMemo, encode_splits_with};
 use thaw_train::finetune::{FineTuneOutcome, fine_tune_returning_model};
 use thaw_train::load::{CHECKPOINT_EXTENSION, is_current_checkpoint};
@@ -422,18 +422,18 @@ pub(crate) fn job_model(spec: &JobSpec) -> thaw_train::Result<(ModelFiles, BertC
     let (files, config) = model_files(&spec.model.dir)?;
     let config = match &spec.scratch_model {
         None => config,
-        Some(scratch) => scratch.config(scratch.vocab_size, config.max_position_embeddings),
+        Some(scratch) => scratch.config(config.max_position_embeddings),
     };
     Ok((files, config))
 }
 
 /// Scratch with its own vocabulary: the vocabulary learnt from the job's training split
-/// (the same every time: learning is deterministic). None for every other job.
+/// `train` (the same every time: learning is deterministic). None for every other job.
 pub(crate) fn learnt_tokenizer(
     spec: &JobSpec,
+    train: &[Example],
 ) -> thaw_train::Result<Option<thaw_train::vocab::Tokenizer>> {
     let Some(scratch) = &spec.scratch_model else { return Ok(None) };
-    let train = spec.data.load(spec.train_size)?.train;
     let texts: Vec<&str> = train.iter().map(|e| e.text.as_str()).collect();
     scratch.learn_tokenizer(&texts).map(Some)
 }
@@ -459,7 +459,7 @@ pub(crate) fn load_data(
             format!("learning a {}-token vocabulary from the training text", scratch.vocab_size),
         );
     }
-    let tokenizer = match learnt_tokenizer(spec)? {
+    let tokenizer = match learnt_tokenizer(spec, &splits.train)? {
         None => TextTokenizer::from_file(&files.tokenizer, d.max_length)?,
         Some(learnt) => TextTokenizer::from_tokenizer(
             learnt,

@@ -147,7 +147,7 @@ pub fn cell_label(key: &CellKey) -> String {
     if let Some(n) = key.train_size {
         out += &format!(", n={n}");
     }
-    if key.strategy != "plain" {
+    if !key.is_plain() {
         out += &format!(", {}", key.strategy);
     }
     out

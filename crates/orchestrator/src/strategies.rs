@@ -4,6 +4,7 @@
 use thaw_train::{Strategy, Unfreezing};
 use toml::Spanned;
 
+use crate::plan::listed_twice;
 use crate::spec::{Source, SpecError, StrategySection, SweepFile, UnfreezeKind};
 
 /// One value of the strategy axis: the name the report shows and what the trainer does.
@@ -47,11 +48,12 @@ pub fn strategies(
         Some(list) => list.clone(),
         None => vec![Spanned::new(0..0, PLAIN.to_string())],
     };
+    // Spanned values compare by value alone, so the span found is the second listing.
+    if let Some(twice) = listed_twice(&listed) {
+        return Err(source.at(twice, format!("strategy '{}' is listed twice", twice.get_ref())));
+    }
     for name in &listed {
         let n = name.get_ref();
-        if named.iter().any(|s: &NamedStrategy| s.name == *n) {
-            return Err(source.at(name, format!("strategy '{n}' is listed twice")));
-        }
         let strategy = match (n.as_str(), defined.get(n)) {
             (PLAIN, _) => Strategy::default(),
             (_, Some(strategy)) => strategy.clone(),
@@ -66,7 +68,7 @@ pub fn strategies(
         };
         named.push(NamedStrategy { name: n.clone(), strategy });
     }
-    cross_with_decays(source, file, named)
+    cross_with_decays(source, file, named, layers)
 }
 
 /// `grid.llrd_decay` crosses every listed strategy; a strategy that sets its own decay
@@ -75,21 +77,21 @@ fn cross_with_decays(
     source: &Source,
     file: &SweepFile,
     named: Vec<NamedStrategy>,
+    layers: usize,
 ) -> Result<Vec<NamedStrategy>, SpecError> {
     let Some(axis) = &file.grid.llrd_decay else { return Ok(named) };
     let decays = axis.get_ref();
     if decays.is_empty() {
         return Err(source.at(axis, "llrd_decay is empty; remove it for no decay (1.0)"));
     }
-    if let Some(bad) = decays.iter().find(|d| !(d.is_finite() && **d > 0.0 && **d <= 1.0)) {
-        return Err(source.at(
-            axis,
-            format!("llrd_decay {bad} must be in (0, 1] (1 = no decay; ELECTRA used 0.8)"),
-        ));
+    let epochs = *file.train.epochs.get_ref();
+    for &decay in decays {
+        let alone = Strategy { llrd_decay: decay, ..Strategy::default() };
+        if let Some(problem) = alone.problem(layers, 0, epochs) {
+            return Err(source.at(axis, format!("grid.{problem}")));
+        }
     }
-    if let Some(twice) =
-        decays.iter().enumerate().find_map(|(i, d)| decays[..i].contains(d).then_some(d))
-    {
+    if let Some(twice) = listed_twice(decays) {
         return Err(source.at(axis, format!("llrd_decay {twice} is listed twice")));
     }
     let mut out = Vec::new();

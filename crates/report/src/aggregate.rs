@@ -146,6 +146,11 @@ impl CellKey {
         }
     }
 
+    /// A fixed freeze depth with one learning rate: no `[strategy.NAME]`.
+    pub fn is_plain(&self) -> bool {
+        is_plain(&self.strategy)
+    }
+
     pub fn series(&self) -> SeriesKey {
         SeriesKey {
             init: self.init,

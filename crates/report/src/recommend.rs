@@ -376,10 +376,10 @@ fn effect(sign: i32) -> &'static str {
 /// (both chosen on validation), when the sweep runs both.
 fn strategy_paragraphs(cells: &[&Cell], names: &Names) -> Vec<String> {
     let mut strategies: Vec<&str> =
-        cells.iter().map(|c| c.key.strategy.as_str()).filter(|s| *s != "plain").collect();
+        cells.iter().filter(|c| !c.key.is_plain()).map(|c| c.key.strategy.as_str()).collect();
     strategies.sort_unstable();
     strategies.dedup();
-    let plain = best_where(cells, |c| c.key.series().is_plain() && !c.key.init.is_scratch());
+    let plain = best_where(cells, |c| c.key.is_plain() && !c.key.init.is_scratch());
     strategies
         .into_iter()
         .map(|name| {

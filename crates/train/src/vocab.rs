@@ -96,10 +96,11 @@ impl ScratchModel {
     }
 
     /// The encoder's config.json: BERT's defaults (GELU, dropout 0.1, init std 0.02), this
-    /// size, intermediate 4 × hidden, and the learnt vocabulary's size.
-    pub fn config(&self, vocab_size: usize, max_positions: usize) -> BertConfig {
+    /// size, intermediate 4 × hidden, and room for `vocab_size` tokens (the learnt
+    /// vocabulary has at most that many).
+    pub fn config(&self, max_positions: usize) -> BertConfig {
         BertConfig {
-            vocab_size,
+            vocab_size: self.vocab_size,
             hidden_size: self.hidden,
             num_hidden_layers: self.layers,
             num_attention_heads: self.heads,
