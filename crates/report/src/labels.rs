@@ -42,14 +42,11 @@ impl Names {
 
     /// "pretrained, no MLM", "pretrained + task MLM", "scratch + wiki MLM (MLM freeze 6)".
     pub fn series(&self, key: &SeriesKey) -> String {
-        let mut label = init_and_mlm(key);
-        if let Some(layers) = self.own_vocab_layers.filter(|_| key.init == Init::ScratchOwnVocab) {
-            label = label.replacen(
-                "scratch-own-vocab",
-                &format!("scratch-own-vocab ({layers} layers)"),
-                1,
-            );
-        }
+        let init = match self.own_vocab_layers.filter(|_| key.init == Init::ScratchOwnVocab) {
+            Some(layers) => format!("{} ({layers} layers)", key.init),
+            None => key.init.to_string(),
+        };
+        let mut label = init_with_mlm(&init, key);
         if key.has_mlm() && self.several_mlm_freezes.contains(&(key.init, key.intermediate.clone()))
         {
             label.push_str(&format!(" (MLM freeze {})", key.mlm_freeze.unwrap_or(0)));
@@ -90,10 +87,15 @@ fn own_vocab_layers(cells: &[Cell]) -> Option<i64> {
 /// "pretrained, no MLM" or "pretrained + task MLM": a series before the details only some
 /// sweeps need.
 pub fn init_and_mlm(key: &SeriesKey) -> String {
+    init_with_mlm(key.init.as_str(), key)
+}
+
+/// `init` (the init as it should read) followed by the series' intermediate MLM.
+fn init_with_mlm(init: &str, key: &SeriesKey) -> String {
     if key.has_mlm() {
-        format!("{} + {} MLM", key.init, key.intermediate)
+        format!("{init} + {} MLM", key.intermediate)
     } else {
-        format!("{}, no MLM", key.init)
+        format!("{init}, no MLM")
     }
 }
 
