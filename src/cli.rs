@@ -3,7 +3,13 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use thaw_report::Metric;
 use thaw_report::tables::Format;
+use thaw_store::Location;
 use thaw_train::BackendKind;
+
+/// `--db`: a SQLite file (a path or sqlite://PATH) or postgres://USER@HOST:PORT/DATABASE.
+fn parse_location(text: &str) -> Result<Location, String> {
+    Location::parse(text)
+}
 
 /// thaw: measure whether to freeze, unfreeze, intermediate-train or train from scratch, on your data.
 #[derive(Debug, Parser)]
@@ -35,9 +41,10 @@ pub enum Command {
         workers: usize,
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
-        /// The database (default: results/<sweep name>.db).
-        #[arg(long)]
-        db: Option<PathBuf>,
+        /// The database: a SQLite file (default: results/<sweep name>.db) or
+        /// postgres://USER@HOST:PORT/DATABASE (password: PGPASSWORD or ~/.pgpass).
+        #[arg(long, value_parser = parse_location)]
+        db: Option<Location>,
         /// Put failed jobs and stages back to pending first.
         #[arg(long)]
         retry_failed: bool,
@@ -47,8 +54,10 @@ pub enum Command {
     },
     /// Join a sweep already in a database: claim and run its pending work.
     Worker {
-        #[arg(long)]
-        db: PathBuf,
+        /// The sweep's database: a SQLite file or postgres://USER@HOST:PORT/DATABASE (also
+        /// read from THAW_DB; the password from PGPASSWORD or ~/.pgpass).
+        #[arg(long, env = "THAW_DB", hide_env_values = true, value_parser = parse_location)]
+        db: Location,
         /// The sweep's name (needed only when the database holds several).
         #[arg(long)]
         sweep: Option<String>,
@@ -58,6 +67,45 @@ pub enum Command {
         /// Speak JSON lines on stdout and stop when stdin closes (used by `thaw run`).
         #[arg(long, hide = true)]
         child: bool,
+    },
+    /// Register a sweep on a PostgreSQL store and submit its workers to Slurm as one job
+    /// array, each task a `thaw worker --db URL`.
+    Slurm {
+        file: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Slurm partition (sbatch --partition).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task (sbatch --time, e.g. 2:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// Generic resources per task (sbatch --gres, e.g. gpu:1).
+        #[arg(long)]
+        gres: Option<String>,
+        /// CPU cores per task (sbatch --cpus-per-task).
+        #[arg(long)]
+        cpus_per_task: Option<u32>,
+        /// Any other sbatch option, as one argument (repeatable): --sbatch-arg=--mem=16G.
+        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+        sbatch_args: Vec<String>,
+        /// Print the batch script instead of submitting it (registers nothing).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a Kubernetes Indexed Job manifest (JSON, which kubectl reads) running a sweep's
+    /// workers, one per pod, the database URL from a Secret. Register the sweep first with
+    /// `thaw run FILE --db URL --workers 0`.
+    K8s {
+        file: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// The container image with the thaw binary on its PATH.
+        #[arg(long, default_value = "thaw:latest")]
+        image: String,
+        /// The Secret whose key `url` holds the database URL (password included).
+        #[arg(long, default_value = "thaw-db")]
+        secret: String,
     },
     /// Counts per state, running jobs, failures with their reasons.
     Status(Target),
@@ -113,14 +161,29 @@ pub enum Command {
     },
 }
 
+/// What `thaw slurm` and `thaw k8s` share: the store and how many workers.
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// The PostgreSQL store every worker reaches: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, value_parser = parse_location)]
+    pub db: Location,
+    /// Worker tasks (array size, or pods).
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// The backend the jobs are planned for and the workers claim.
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
+    pub backend: BackendKind,
+}
+
 /// Which sweep database a read-only command looks at.
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// A sweep file: its database is results/<name>.db unless --db says otherwise.
     pub file: Option<PathBuf>,
-    /// The database (default: the sweep file's, or the only one in results/).
-    #[arg(long)]
-    pub db: Option<PathBuf>,
+    /// The database: a SQLite file (default: the sweep file's, or the only one in results/)
+    /// or postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, value_parser = parse_location)]
+    pub db: Option<Location>,
     /// The sweep's name, when the database holds several.
     #[arg(long)]
     pub sweep: Option<String>,

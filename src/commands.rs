@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
+use thaw_orchestrator::cluster::{SlurmOptions, k8s_manifest, slurm_script, submit_slurm};
 use thaw_orchestrator::export::{export_job, export_stage, prune_kept_weights};
+use thaw_orchestrator::files::FileHome;
 use thaw_orchestrator::launch::{RunSummary, WorkerCommand, run_workers, wait_for_other_workers};
 use thaw_orchestrator::plan::Plan;
 use thaw_orchestrator::runner::{Sink, Worker, WorkerMessage, WorkerOptions, worker_id};
@@ -13,10 +15,10 @@ use thaw_orchestrator::search::{Next, cell_label, next as next_step, observe};
 use thaw_orchestrator::spec::Keep;
 use thaw_report::Metric;
 use thaw_report::tables::{self, Format};
-use thaw_store::{Store, WorkStatus};
+use thaw_store::{Location, Store, WorkStatus};
 use thaw_train::BackendKind;
 
-use crate::cli::{Cli, Command, Target};
+use crate::cli::{Cli, ClusterArgs, Command, Target};
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -25,6 +27,28 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             run(&file, workers, backend, db, retry_failed, no_report).await
         }
         Command::Worker { db, sweep, backend, child } => worker(&db, sweep, backend, child).await,
+        Command::Slurm {
+            file,
+            cluster,
+            partition,
+            time,
+            gres,
+            cpus_per_task,
+            sbatch_args,
+            dry_run,
+        } => {
+            let options = SlurmOptions {
+                workers: cluster.workers,
+                partition,
+                time,
+                gres,
+                cpus_per_task,
+                sbatch_args,
+                log_dir: std::path::absolute("results/slurm")?,
+            };
+            slurm(&file, &cluster, options, dry_run).await
+        }
+        Command::K8s { file, cluster, image, secret } => k8s(&file, &cluster, &image, &secret),
         Command::Status(target) => status(&target).await,
         Command::Results { target, format, aggregate, metric } => {
             results(&target, format, aggregate, metric).await
@@ -68,7 +92,7 @@ async fn run(
     file: &Path,
     workers: usize,
     backend: BackendKind,
-    db: Option<PathBuf>,
+    db: Option<Location>,
     retry_failed: bool,
     no_report: bool,
 ) -> Result<ExitCode> {
@@ -76,8 +100,8 @@ async fn run(
     backend.check_built()?;
     let (source, plan) = load_plan(file, backend)?;
     // Absolute: stage checkpoints are stored by path, and workers may join from another folder.
-    let db = std::path::absolute(db.unwrap_or_else(|| default_db(&plan.sweep)))?;
-    let store = Store::open(&db).await?;
+    let db = db.unwrap_or_else(|| Location::Sqlite(default_db(&plan.sweep))).absolute()?;
+    let store = Store::connect(&db, Some(&worker_id(" (thaw run)"))).await?;
     // Before the search reads the store: a failed rung given another try is not yet a loss.
     if retry_failed {
         let n = store.retry_failed(&plan.sweep).await?;
@@ -96,7 +120,7 @@ async fn run(
         before.jobs.failed,
         before.jobs.pending + before.jobs.running,
         plan.stages.len(),
-        db.display()
+        db
     );
     for note in &plan.notes {
         eprintln!("note: {note}");
@@ -104,7 +128,7 @@ async fn run(
     if workers == 0 {
         eprintln!(
             "registered only (--workers 0); start workers with `thaw worker --db {}`{}",
-            db.display(),
+            db.to_arg(),
             if plan.search.is_some() {
                 "; the adaptive search adds its next jobs when `thaw run` is run again"
             } else {
@@ -118,13 +142,14 @@ async fn run(
         args: vec![
             "worker".into(),
             "--db".into(),
-            db.display().to_string(),
+            db.to_arg(),
             "--sweep".into(),
             plan.sweep.clone(),
             "--backend".into(),
             backend.as_str().into(),
             "--child".into(),
         ],
+        password: password_of(&db),
     };
     let show_bars = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // A grid runs once; an adaptive search runs what it holds, then decides what comes next
@@ -184,7 +209,7 @@ async fn run(
         eprintln!("report: {}", files.display());
     }
     if plan.keep == Keep::BestPerCell {
-        let deleted = keep_best_per_cell(&store, &plan.sweep, &db).await?;
+        let deleted = keep_best_per_cell(&store, &plan.sweep).await?;
         eprintln!("kept weights: each cell's best seed; {deleted} other files deleted");
     }
     Ok(if outcome.failed > 0 || outcome.pending > 0 {
@@ -223,7 +248,7 @@ async fn record_decisions(store: &Store, sweep: &str, step: &Next) -> Result<()>
 
 /// `[train] keep = "best-per-cell"`: of the done jobs' kept weights, only each cell's best
 /// seed (at its selected lr, chosen on validation) stays.
-async fn keep_best_per_cell(store: &Store, sweep: &str, db: &Path) -> Result<usize> {
+async fn keep_best_per_cell(store: &Store, sweep: &str) -> Result<usize> {
     let rows = store.job_results(sweep).await?;
     let keep: Vec<&str> = thaw_report::recommend::best_job_per_cell(&rows)
         .into_iter()
@@ -231,14 +256,28 @@ async fn keep_best_per_cell(store: &Store, sweep: &str, db: &Path) -> Result<usi
         .collect();
     let done: Vec<&str> =
         rows.iter().filter(|r| r.status == WorkStatus::Done).map(|r| r.job_key.as_str()).collect();
-    prune_kept_weights(db, &done, &keep)
+    prune_kept_weights(&FileHome::for_store(store)?, &done, &keep)
 }
 
-fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+/// The password a PostgreSQL URL carried, for a child process's environment.
+fn password_of(db: &Location) -> Option<String> {
+    match db {
+        Location::Postgres(url) => url.password().map(String::from),
+        Location::Sqlite(_) => None,
+    }
+}
+
+/// Ctrl-C, or SIGTERM (Slurm's scancel and time limit, Kubernetes deleting a pod): the
+/// worker gives its job back and exits.
+fn stop_on_signals(stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop.store(true, Ordering::Relaxed);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+        stop.store(true, Ordering::Relaxed);
     });
 }
 
@@ -280,28 +319,29 @@ fn console_sink() -> Sink {
 }
 
 async fn worker(
-    db: &Path,
+    db: &Location,
     sweep: Option<String>,
     backend: BackendKind,
     child: bool,
 ) -> Result<ExitCode> {
     backend.check_built()?;
-    if !db.is_file() {
-        bail!("{}: no such database; start the sweep with `thaw run FILE` first", db.display());
+    if let Some(file) = db.file().filter(|f| !f.is_file()) {
+        bail!("{}: no such database; start the sweep with `thaw run FILE` first", file.display());
     }
-    let store = Store::open(db).await?;
+    let id = worker_id("");
+    let store = Store::connect(db, Some(&id)).await?;
     let sweep = store.sweep(sweep.as_deref()).await?.name;
     let sweep_name = sweep.clone();
     let stop = Arc::new(AtomicBool::new(false));
-    stop_on_ctrl_c(stop.clone());
+    stop_on_signals(stop.clone());
     if child {
         stop_on_stdin_eof(stop.clone());
     }
     let options = WorkerOptions {
-        db: std::path::absolute(db)?,
+        home: FileHome::for_store(&store)?,
         sweep,
         backend,
-        worker_id: worker_id(""),
+        worker_id: id,
         stop,
         sink: if child { child_sink() } else { console_sink() },
     };
@@ -319,10 +359,16 @@ async fn worker(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The database a command reads (and its path): --db, the sweep file's default, or the only one in results/.
-async fn open_target(target: &Target) -> Result<(Store, String, PathBuf)> {
+/// The database a command reads: --db, the sweep file's default, or the only one in results/.
+async fn open_target(target: &Target) -> Result<(Store, String)> {
     let db = match (&target.db, &target.file) {
-        (Some(db), _) => db.clone(),
+        (Some(Location::Postgres(url)), _) => {
+            let store =
+                Store::connect(&Location::Postgres(url.clone()), Some("thaw (reader)")).await?;
+            let sweep = store.sweep(target.sweep.as_deref()).await?.name;
+            return Ok((store, sweep));
+        }
+        (Some(Location::Sqlite(db)), _) => db.clone(),
         (None, Some(file)) => {
             let (_, spec) = thaw_orchestrator::read(file)?;
             default_db(spec.sweep.name.get_ref())
@@ -350,11 +396,11 @@ async fn open_target(target: &Target) -> Result<(Store, String, PathBuf)> {
     }
     let store = Store::open(&db).await?;
     let sweep = store.sweep(target.sweep.as_deref()).await?.name;
-    Ok((store, sweep, db))
+    Ok((store, sweep))
 }
 
 async fn status(target: &Target) -> Result<ExitCode> {
-    let (store, sweep, _) = open_target(target).await?;
+    let (store, sweep) = open_target(target).await?;
     let p = store.progress(&sweep).await?;
     println!("sweep {sweep}");
     println!(
@@ -374,8 +420,13 @@ async fn status(target: &Target) -> Result<ExitCode> {
         p.stages.failed
     );
     for r in &p.running {
-        let age = r.heartbeat_at.map(|h| thaw_store::now() - h).unwrap_or(f64::NAN);
-        println!("running {} on {} (heartbeat {age:.0}s ago)", r.key, r.worker);
+        println!(
+            "running {} on {} for {:.0}s (heartbeat {:.0}s ago)",
+            r.key,
+            r.worker,
+            r.running_for.unwrap_or(f64::NAN),
+            r.heartbeat_age.unwrap_or(f64::NAN)
+        );
     }
     for s in store.stages(&sweep).await? {
         if let Some(error) = &s.error.filter(|_| s.status == WorkStatus::Failed) {
@@ -402,7 +453,7 @@ async fn results(
     aggregate: bool,
     metric: Metric,
 ) -> Result<ExitCode> {
-    let (store, sweep, _) = open_target(target).await?;
+    let (store, sweep) = open_target(target).await?;
     let rows = store.job_results(&sweep).await?;
     let text = if aggregate {
         tables::cells(&thaw_report::aggregate::aggregate(&rows, metric), format)?
@@ -430,7 +481,7 @@ async fn report(
     metric: Metric,
     all_lrs: bool,
 ) -> Result<ExitCode> {
-    let (store, sweep, _) = open_target(target).await?;
+    let (store, sweep) = open_target(target).await?;
     let out = out.unwrap_or_else(|| default_report_dir(&sweep));
     let md = write_report(&store, &sweep, &out, metric, all_lrs).await?;
     println!("{}", md.display());
@@ -444,20 +495,97 @@ async fn export(
     stage: Option<String>,
     out: &Path,
 ) -> Result<ExitCode> {
-    let (store, sweep, db) = open_target(target).await?;
+    let (store, sweep) = open_target(target).await?;
+    let home = FileHome::for_store(&store)?;
     let exported = match (job, stage) {
-        (_, Some(stage)) => export_stage(&store, &sweep, &stage, out).await?,
-        (Some(job), None) => export_job(&store, &db, &sweep, &job, None, out).await?,
+        (_, Some(stage)) => export_stage(&store, &home, &sweep, &stage, out).await?,
+        (Some(job), None) => export_job(&store, &home, &sweep, &job, None, out).await?,
         (None, None) => {
             debug_assert!(best, "clap requires one of --job, --best, --stage");
             let data = thaw_report::SweepData::load(&store, &sweep).await?;
             let (row, verdict) =
                 thaw_report::recommend::recommended_job(&data.rows, data.baselines().as_ref())
                     .context("no cell has a finished job yet, so there is no best one to export")?;
-            export_job(&store, &db, &sweep, &row.job_key, Some(verdict), out).await?
+            export_job(&store, &home, &sweep, &row.job_key, Some(verdict), out).await?
         }
     };
     eprintln!("{}", exported.summary);
     println!("{}", exported.folder.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The PostgreSQL store a cluster's workers share (SQLite's locking is not for many machines).
+fn cluster_store(args: &ClusterArgs) -> Result<&thaw_store::PgUrl> {
+    match &args.db {
+        Location::Postgres(url) => Ok(url),
+        Location::Sqlite(path) => bail!(
+            "--db {}: cluster workers share a PostgreSQL store (postgres://USER@HOST:PORT/DATABASE); \
+             a SQLite file is for workers on one machine (`thaw run --workers N`)",
+            path.display()
+        ),
+    }
+}
+
+/// `thaw slurm`: registers the plan on the PostgreSQL store, writes the batch script beside
+/// the task logs and submits it as one array (or, with --dry-run, prints it).
+async fn slurm(
+    file: &Path,
+    args: &ClusterArgs,
+    options: SlurmOptions,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let url = cluster_store(args)?;
+    args.backend.check_built()?;
+    let (source, plan) = load_plan(file, args.backend)?;
+    let program = std::env::current_exe().context("cannot find the thaw executable")?;
+    let script = slurm_script(&program, url, &plan.sweep, args.backend, &options)?;
+    if dry_run {
+        print!("{script}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    ensure!(
+        plan.search.is_none(),
+        "thaw slurm runs grids; an adaptive search ([search]) decides its next jobs in `thaw run`, which can use the same --db"
+    );
+    let store = Store::connect(&args.db, Some("thaw slurm")).await?;
+    let summary = thaw_orchestrator::register(&store, &source, &plan, &plan.jobs).await?;
+    std::fs::create_dir_all(&options.log_dir)
+        .with_context(|| format!("creating {}", options.log_dir.display()))?;
+    let script_path = options.log_dir.join(format!("thaw-{}.sbatch", plan.sweep));
+    std::fs::write(&script_path, &script)
+        .with_context(|| format!("writing {}", script_path.display()))?;
+    let array = submit_slurm(&script_path, url.password())?;
+    eprintln!(
+        "sweep {}: {} jobs ({} new) on {}; Slurm array {array} of {} workers (script {}, logs {}/thaw-{}-{array}_*.out)",
+        plan.sweep,
+        summary.total_jobs,
+        summary.new_jobs,
+        url.describe(),
+        options.workers,
+        script_path.display(),
+        options.log_dir.display(),
+        plan.sweep
+    );
+    eprintln!(
+        "follow with `thaw status --db {}`; report with `thaw report --db {}`",
+        args.db, args.db
+    );
+    println!("{array}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `thaw k8s`: prints the Indexed Job manifest; nothing is registered or submitted.
+fn k8s(file: &Path, args: &ClusterArgs, image: &str, secret: &str) -> Result<ExitCode> {
+    cluster_store(args)?;
+    let (_, plan) = load_plan(file, args.backend)?;
+    let manifest = k8s_manifest(&plan.sweep, args.backend, args.workers, image, secret);
+    println!("{}", serde_json::to_string_pretty(&manifest)?);
+    eprintln!(
+        "register the sweep first (`thaw run {} --db {} --workers 0`), create the Secret \
+         (`kubectl create secret generic {secret} --from-literal=url=postgres://USER:PASSWORD@HOST:PORT/DATABASE`), \
+         then `kubectl apply -f` this manifest",
+        file.display(),
+        args.db
+    );
     Ok(ExitCode::SUCCESS)
 }

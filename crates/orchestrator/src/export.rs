@@ -23,10 +23,10 @@ use thaw_train::tokenize::TextTokenizer;
 use thaw_train::weights::{NamedTensor, hf_tensors};
 use thaw_train::{BackendKind, ModelFiles, Observer, Start};
 
+use crate::files::{self, FileHome};
 use crate::jobspec::{JobSpec, StageSpec};
 use crate::runner::{
     Caches, fine_tune_spec, job_model, learnt_tokenizer, load_data, model_files, stage_texts,
-    weights_path,
 };
 use crate::spec::Init;
 
@@ -44,12 +44,12 @@ pub struct Exported {
     pub summary: String,
 }
 
-/// Writes job `key` of `sweep` (database `db`) as a `transformers` folder at `out`: from its
-/// kept weights when the sweep kept them, else trained again. `verdict` (the report's
-/// recommendation) goes into the model card.
+/// Writes job `key` of `sweep` as a `transformers` folder at `out`: from its kept weights
+/// when the sweep kept them (and they are on this machine, `home`), else trained again.
+/// `verdict` (the report's recommendation) goes into the model card.
 pub async fn export_job(
     store: &Store,
-    db: &Path,
+    home: &FileHome,
     sweep: &str,
     key: &str,
     verdict: Option<String>,
@@ -66,31 +66,34 @@ pub async fn export_job(
         "job {key} is {}, not done: only a finished job can be exported",
         row.status
     );
-    let spec: JobSpec = serde_json::from_str(
+    let mut spec: JobSpec = serde_json::from_str(
         &store.spec_json(WorkKind::Job, key).await?.context("the job's spec is missing")?,
     )
     .context("the job's spec in the database")?;
+    files::localise_data(store, home, &mut spec.data).await?;
     let backend: BackendKind = row.backend.as_deref().unwrap_or("flex").parse()?;
     backend.check_built()?;
-    let weights = match Some(weights_path(db, key)).filter(|p| p.is_file()) {
+    let weights = match Some(home.weights(key)).filter(|p| p.is_file()) {
         Some(kept) => Weights::Kept(kept),
         None => Weights::TrainAgain(match (&spec.stage_key, spec.init) {
-            (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, stage).await?),
+            (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, home, stage).await?),
             (None, Init::Pretrained) => Start::Pretrained,
             (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
         }),
     };
     let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || write_job(&spec, weights, backend, &row, verdict, &out))
-        .await
-        .map_err(|e| anyhow!("the export thread failed: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        files::locate_model(&mut spec.model)?;
+        write_job(&spec, weights, backend, &row, verdict, &out)
+    })
+    .await
+    .map_err(|e| anyhow!("the export thread failed: {e}"))?
 }
 
-async fn current_checkpoint(store: &Store, stage: &str) -> Result<PathBuf> {
-    let path = store.stage_checkpoint(stage).await?.with_context(|| {
+async fn current_checkpoint(store: &Store, home: &FileHome, stage: &str) -> Result<PathBuf> {
+    let path = files::stage_checkpoint_file(store, home, stage).await?.with_context(|| {
         format!("stage {stage} has no checkpoint; run the sweep to finish it first")
     })?;
-    let path = PathBuf::from(path);
     ensure!(
         is_current_checkpoint(&path) && path.is_file(),
         "stage {stage}'s checkpoint {} is missing or in an older format; run the sweep again (`thaw run FILE`) to redo it",
@@ -326,21 +329,32 @@ fn job_card(
 
 /// Writes intermediate-MLM stage `key` of `sweep` as a `BertForMaskedLM` folder, with a
 /// masked-LM check (fixed masks and thaw's loss on them) for `scripts/check_export.py`.
-pub async fn export_stage(store: &Store, sweep: &str, key: &str, out: &Path) -> Result<Exported> {
+pub async fn export_stage(
+    store: &Store,
+    home: &FileHome,
+    sweep: &str,
+    key: &str,
+    out: &Path,
+) -> Result<Exported> {
     let stage: StageRow =
         store.stages(sweep).await?.into_iter().find(|s| s.key == key).ok_or_else(|| {
             anyhow!("sweep '{sweep}' has no stage {key}; `thaw plan FILE` lists them")
         })?;
     ensure!(stage.status == WorkStatus::Done, "stage {key} is {}, not done", stage.status);
-    let checkpoint = current_checkpoint(store, key).await?;
-    let spec: StageSpec = serde_json::from_str(
+    let checkpoint = current_checkpoint(store, home, key).await?;
+    let mut spec: StageSpec = serde_json::from_str(
         &store.spec_json(WorkKind::Stage, key).await?.context("the stage's spec is missing")?,
     )
     .context("the stage's spec in the database")?;
+    files::localise_data(store, home, &mut spec.data).await?;
+    files::localise_corpus(store, home, &mut spec.corpus).await?;
     let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || write_stage(&spec, &stage, &checkpoint, &out))
-        .await
-        .map_err(|e| anyhow!("the export thread failed: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        files::locate_model(&mut spec.model)?;
+        write_stage(&spec, &stage, &checkpoint, &out)
+    })
+    .await
+    .map_err(|e| anyhow!("the export thread failed: {e}"))?
 }
 
 fn write_stage(
@@ -402,10 +416,10 @@ fn write_stage(
 /// Deletes the kept weights of done jobs outside `keep` (`[train] keep = "best-per-cell"`,
 /// after a run's report): weights of jobs still running or pending are never touched.
 /// Returns how many files were deleted.
-pub fn prune_kept_weights(db: &Path, done: &[&str], keep: &[&str]) -> Result<usize> {
+pub fn prune_kept_weights(home: &FileHome, done: &[&str], keep: &[&str]) -> Result<usize> {
     let mut deleted = 0;
     for key in done.iter().filter(|k| !keep.contains(k)) {
-        let path = weights_path(db, key);
+        let path = home.weights(key);
         if path.is_file() {
             std::fs::remove_file(&path).with_context(|| format!("deleting {}", path.display()))?;
             deleted += 1;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
 use thaw_train::{BackendKind, FineTuneSettings, MlmSettings, ScratchModel};
 
+use crate::files::DataSnapshot;
 use crate::spec::Init;
 
 /// A labelled dataset, resolved to files.
@@ -25,6 +26,10 @@ pub struct DataSpec {
     pub max_length: usize,
     /// Hash of the files' contents and of every setting above.
     pub identity: String,
+    /// The files' content hashes when they travel through the database (a PostgreSQL
+    /// store); not part of any key (`identity` already covers the contents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<DataSnapshot>,
 }
 
 impl DataSpec {
@@ -72,7 +77,13 @@ pub enum Corpus {
     /// The training split's own text (task-adaptive).
     Task,
     /// A plain-text file, one document per line (domain-adaptive).
-    File { path: PathBuf, identity: String },
+    File {
+        path: PathBuf,
+        identity: String,
+        /// The file's content hash when it travels through the database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,11 +21,24 @@ use tokio::process::{Child, Command};
 
 use crate::runner::{MAX_ATTEMPTS, Outcome, STALE_AFTER, WorkerMessage, requeue};
 
-/// How to start one worker process: the program and its arguments.
-#[derive(Debug, Clone)]
+/// How to start one worker process: the program and its arguments, and the database
+/// password, which reaches the child through its environment (PGPASSWORD), never its
+/// command line (`ps` shows that to every user).
+#[derive(Clone)]
 pub struct WorkerCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for WorkerCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCommand")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("password", &self.password.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,7 +110,11 @@ fn describe(event: &Event) -> Option<String> {
 }
 
 fn spawn(command: &WorkerCommand) -> Result<Child> {
-    Command::new(&command.program)
+    let mut child = Command::new(&command.program);
+    if let Some(password) = &command.password {
+        child.env("PGPASSWORD", password);
+    }
+    child
         .args(&command.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

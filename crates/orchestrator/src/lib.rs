@@ -6,9 +6,13 @@
 //! [`register`] records the plan in the store, [`search`] decides which jobs an adaptive
 //! sweep runs next, [`export`] writes a job or stage as a
 //! Hugging Face folder, [`runner`] is one worker claiming work from
-//! the store, [`launch`] runs several worker processes with progress bars.
+//! the store, [`files`] says where a worker's files live (and carries them through a
+//! PostgreSQL store), [`launch`] runs several worker processes with progress bars,
+//! [`cluster`] hands workers to Slurm or Kubernetes.
 
+pub mod cluster;
 pub mod export;
+pub mod files;
 pub mod jobspec;
 pub mod keys;
 pub mod launch;

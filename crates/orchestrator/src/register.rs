@@ -1,21 +1,32 @@
 //! The plan as rows of the store: what `thaw run` records before any worker starts.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
 use thaw_store::{NewJob, NewStage, NewSweep, PlanSummary, Store};
 use thaw_train::backend::Hardware;
 
+use crate::files::{FileHome, corpus_with_snapshot, data_with_snapshot, store_files};
+use crate::jobspec::Corpus;
 use crate::keys;
 use crate::plan::{JobPlan, Plan};
 use crate::spec::Source;
 
 /// Records the sweep, its stages and `jobs` (the plan's, or what the adaptive search holds so
 /// far; known keys keep their state and results), with the plan's backend and this
-/// machine's hardware in the setup the report shows.
+/// machine's hardware in the setup the report shows. When files travel through the store
+/// (PostgreSQL), the data files and corpora are stored in it first and the specs name them.
 pub async fn register(
     store: &Store,
     source: &Source,
     plan: &Plan,
     jobs: &[JobPlan],
-) -> thaw_store::Result<PlanSummary> {
+) -> Result<PlanSummary> {
+    let snapshots = if FileHome::for_store(store)?.travels() {
+        Some(store_files(store, &plan_files(plan)).await?)
+    } else {
+        None
+    };
     let backend = plan.backend;
     let mut setup = plan.setup.clone();
     if let serde_json::Value::Object(fields) = &mut setup {
@@ -42,7 +53,16 @@ pub async fn register(
             name: s.spec.name.clone(),
             init: s.spec.init,
             mlm_freeze: s.mlm_freeze as i64,
-            spec_json: serde_json::to_string(&s.spec).expect("json"),
+            spec_json: match &snapshots {
+                None => serde_json::to_string(&s.spec),
+                Some(stored) => {
+                    let mut spec = s.spec.clone();
+                    spec.data = data_with_snapshot(&spec.data, stored);
+                    spec.corpus = corpus_with_snapshot(&spec.corpus, stored);
+                    serde_json::to_string(&spec)
+                }
+            }
+            .expect("json"),
             backend: s.spec.backend.as_str().into(),
         })
         .collect();
@@ -61,11 +81,35 @@ pub async fn register(
             train_size: j.spec.train_size.map(|n| n as i64),
             pooling: j.pooling.as_str().into(),
             prefix_group: keys::prefix_group(&j.spec),
-            spec_json: serde_json::to_string(&j.spec).expect("json"),
+            spec_json: match &snapshots {
+                None => serde_json::to_string(&j.spec),
+                Some(stored) => {
+                    let mut spec = j.spec.clone();
+                    spec.data = data_with_snapshot(&spec.data, stored);
+                    serde_json::to_string(&spec)
+                }
+            }
+            .expect("json"),
             rung: j.spec.rung.map(|n| n as i64),
             backend: j.spec.backend.as_str().into(),
             strategy: j.strategy.clone(),
         })
         .collect();
-    store.register_plan(&sweep, &stages, &jobs).await
+    Ok(store.register_plan(&sweep, &stages, &jobs).await?)
+}
+
+/// Every file a worker of the plan reads besides the model: the data splits and corpora.
+fn plan_files(plan: &Plan) -> Vec<&Path> {
+    let data = &plan.data;
+    let mut files: Vec<&Path> = [Some(&data.train), data.validation.as_ref(), data.test.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    for stage in &plan.stages {
+        if let Corpus::File { path, .. } = &stage.spec.corpus {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -154,6 +154,7 @@ pub fn resolve_data(
         subsample_seed: d.subsample_seed,
         max_length,
         identity,
+        snapshot: None,
     })
 }
 
@@ -176,5 +177,5 @@ pub fn resolve_corpus(source: &Source, written: &Spanned<String>) -> Result<Corp
         None => existing_file(source, written, "corpus")?,
     };
     let identity = hash_or_error(source, &path)?;
-    Ok(Corpus::File { path, identity })
+    Ok(Corpus::File { path, identity, snapshot: None })
 }

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use thaw_store::{Claimed, EpochRow, ResultRow, StageOutcomeRow, Store, WorkKind, correct_text};
 use thaw_train::data::{Example, read_corpus};
 use thaw_train::encode::{EncodedData, TokenMemo, encode_splits_with};
 use thaw_train::finetune::{FineTuneOutcome, fine_tune_returning_model};
-use thaw_train::load::{CHECKPOINT_EXTENSION, is_current_checkpoint};
+use thaw_train::load::is_current_checkpoint;
 use thaw_train::model::Classifier;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
@@ -24,6 +24,7 @@ use thaw_train::{
     BackendKind, BertConfig, Event, FineTuneJob, MlmJob, ModelFiles, Observer, Start, TrainError,
 };
 
+use crate::files::{self, FileHome};
 use crate::jobspec::{Corpus, JobSpec, StageSpec};
 use crate::keys;
 use crate::spec::Init;
@@ -52,9 +53,20 @@ pub enum Outcome {
 
 pub type Sink = Arc<dyn Fn(WorkerMessage) + Send + Sync>;
 
-/// This process's identity in the store: host and pid, so a dead local worker is recognised.
+/// This process's identity in the store: host and pid, so a dead local worker is recognised,
+/// and the Slurm array task it runs in, if any, so `thaw status` can say where a job runs.
 pub fn worker_id(suffix: &str) -> String {
-    format!("{}:{}{suffix}", hostname(), std::process::id())
+    format!("{}:{}{}{suffix}", hostname(), std::process::id(), slurm_task())
+}
+
+/// ` [slurm 1234_5]` inside a Slurm array task (` [slurm 1234]` in a plain job), else "".
+fn slurm_task() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID"), var("SLURM_JOB_ID")) {
+        (Some(array), Some(task), _) => format!(" [slurm {array}_{task}]"),
+        (_, _, Some(job)) => format!(" [slurm {job}]"),
+        _ => String::new(),
+    }
 }
 
 fn hostname() -> String {
@@ -76,22 +88,6 @@ pub fn requeue(store: &Store) -> impl Future<Output = thaw_store::Result<Vec<Str
     store.requeue_abandoned(STALE_AFTER, MAX_ATTEMPTS, is_dead_locally)
 }
 
-/// Where a stage's checkpoint lives: next to the database.
-pub fn checkpoint_path(db: &Path, stage_key: &str) -> PathBuf {
-    beside(db, "stages", stage_key)
-}
-
-/// Where a job's fine-tuned weights live when the sweep keeps them (`[train] keep`).
-pub fn weights_path(db: &Path, job_key: &str) -> PathBuf {
-    beside(db, "weights", job_key)
-}
-
-/// `results/NAME.db` -> `results/NAME.<folder>/<key>.safetensors`.
-fn beside(db: &Path, folder: &str, key: &str) -> PathBuf {
-    let stem = db.file_stem().and_then(|s| s.to_str()).unwrap_or("thaw");
-    db.with_file_name(format!("{stem}.{folder}")).join(format!("{key}.{CHECKPOINT_EXTENSION}"))
-}
-
 /// Per-process reuse: tokenized data and frozen-prefix activations survive across jobs.
 #[derive(Default)]
 pub(crate) struct Caches {
@@ -102,7 +98,8 @@ pub(crate) struct Caches {
 }
 
 pub struct WorkerOptions {
-    pub db: PathBuf,
+    /// Where stage checkpoints and kept weights are written, and data snapshots read.
+    pub home: FileHome,
     pub sweep: String,
     pub backend: BackendKind,
     pub worker_id: String,
@@ -149,54 +146,80 @@ impl Worker {
                 continue;
             }
             let progress = self.store.progress(&self.options.sweep).await?;
-            // Pending jobs that wait for a stage another worker is running: wait for it.
-            if progress.jobs.pending == 0 || progress.stages.running == 0 {
+            // Work other workers hold may come back (its worker killed, a Slurm task
+            // cancelled): stay, and take it over, until nothing is held anywhere. Jobs waiting
+            // for a stage being run are among what is held.
+            if progress.jobs.running == 0 && progress.stages.running == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Ok(finished)
+    }
+
+    /// The claimed work as a task this machine can run: its spec read, its files local (data
+    /// snapshots and stage checkpoints from the database when they travel), its start
+    /// chosen. None when the work was handed back instead (a stage to redo first).
+    async fn prepare(&mut self, claimed: &Claimed) -> Result<Option<Task>> {
+        let (store, home, key) = (&self.store, &self.options.home, &claimed.key);
+        Ok(Some(match claimed.kind {
+            WorkKind::Stage => {
+                let mut spec: StageSpec = serde_json::from_str(&claimed.spec_json)
+                    .context("stage spec in the database")?;
+                files::localise_data(store, home, &mut spec.data).await?;
+                files::localise_corpus(store, home, &mut spec.corpus).await?;
+                Task::Stage(spec, home.checkpoint(key))
+            }
+            WorkKind::Job => {
+                let mut spec: JobSpec =
+                    serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
+                files::localise_data(store, home, &mut spec.data).await?;
+                self.last_group = Some(keys::prefix_group(&spec));
+                let start = match (&spec.stage_key, spec.init) {
+                    (Some(stage), _) => {
+                        match files::stage_checkpoint_file(store, home, stage).await? {
+                            Some(path) if !is_current_checkpoint(&path) => {
+                                // Written by an older thaw in a format this one does not read: run the
+                                // stage again (it is next to be claimed) and give this job back.
+                                store.redo_stage(stage).await?;
+                                store.release(WorkKind::Job, key, &self.options.worker_id).await?;
+                                return Ok(None);
+                            }
+                            Some(path) => Start::Checkpoint(path),
+                            None => bail!("stage {stage} has no checkpoint"),
+                        }
+                    }
+                    (None, Init::Pretrained) => Start::Pretrained,
+                    (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
+                };
+                let keep = spec.keep_weights.then(|| home.weights(key));
+                Task::Job(spec, start, keep)
+            }
+        }))
     }
 
     async fn run_claimed(&mut self, claimed: Claimed) -> Result<()> {
         let worker = self.options.worker_id.clone();
         let key = claimed.key.clone();
-        let task = match claimed.kind {
-            WorkKind::Stage => {
-                let spec: StageSpec = serde_json::from_str(&claimed.spec_json)
-                    .context("stage spec in the database")?;
-                Task::Stage(spec, checkpoint_path(&self.options.db, &key))
-            }
-            WorkKind::Job => {
-                let spec: JobSpec =
-                    serde_json::from_str(&claimed.spec_json).context("job spec in the database")?;
-                self.last_group = Some(keys::prefix_group(&spec));
-                let start = match (&spec.stage_key, spec.init) {
-                    (Some(stage), _) => match self.store.stage_checkpoint(stage).await? {
-                        Some(path) if !is_current_checkpoint(Path::new(&path)) => {
-                            // Written by an older thaw in a format this one does not read: run the
-                            // stage again (it is next to be claimed) and give this job back.
-                            self.store.redo_stage(stage).await?;
-                            self.store.release(WorkKind::Job, &key, &worker).await?;
-                            return Ok(());
-                        }
-                        Some(path) => Start::Checkpoint(PathBuf::from(path)),
-                        None => {
-                            self.store
-                                .fail_job(
-                                    &key,
-                                    &worker,
-                                    &format!("stage {stage} has no checkpoint"),
-                                )
-                                .await?;
-                            return Ok(());
-                        }
-                    },
-                    (None, Init::Pretrained) => Start::Pretrained,
-                    (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
-                };
-                let keep = spec.keep_weights.then(|| weights_path(&self.options.db, &key));
-                Task::Job(spec, start, keep)
+        let task = match self.prepare(&claimed).await {
+            Ok(Some(task)) => task,
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                // What this machine cannot get (a snapshot, the model) fails the work with
+                // the reason, as a training error does; the worker goes on.
+                let message = format!("{error:#}");
+                match claimed.kind {
+                    WorkKind::Stage => self.store.fail_stage(&key, &worker, &message).await?,
+                    WorkKind::Job => self.store.fail_job(&key, &worker, &message).await?,
+                }
+                (self.options.sink)(WorkerMessage::Finished {
+                    worker,
+                    key,
+                    label: "preparing".into(),
+                    outcome: Outcome::Failed,
+                    detail: message,
+                });
+                return Ok(());
             }
         };
         let label = task.label();
@@ -277,7 +300,13 @@ impl Worker {
                     Err(e) => return Err(e.into()),
                 }
             }
-            Ok(TaskOutput::Stage(done)) => {
+            Ok(TaskOutput::Stage(mut done)) => {
+                if self.options.home.travels() {
+                    // Stored before the stage is marked done: a done stage's checkpoint is there.
+                    let checkpoint = PathBuf::from(&done.checkpoint_path);
+                    done.checkpoint_sha256 =
+                        Some(retrying(|| self.store.put_blob_file(&checkpoint)).await?);
+                }
                 let summary = format!(
                     "MLM perplexity {:.2} -> {:.2}",
                     done.perplexity_before, done.perplexity_after
@@ -306,12 +335,13 @@ impl Worker {
     }
 }
 
-/// A finished result is worth waiting for: store errors other than a lost claim are retried
-/// with backoff (about half a minute in all) before the worker gives up.
-async fn retrying<F, Fut>(mut write: F) -> thaw_store::Result<()>
+/// A finished result is worth waiting for: store errors other than a lost claim (a busy
+/// file, a server restarting, a connection lost) are retried with backoff, about two minutes
+/// in all, before the worker gives up; the work is then requeued by the heartbeat rules.
+async fn retrying<T, F, Fut>(mut write: F) -> thaw_store::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = thaw_store::Result<()>>,
+    Fut: Future<Output = thaw_store::Result<T>>,
 {
     let mut delay = Duration::from_secs(1);
     loop {
@@ -319,7 +349,7 @@ where
             Err(thaw_store::StoreError::Conflict(why)) => {
                 return Err(thaw_store::StoreError::Conflict(why));
             }
-            Err(e) if delay <= Duration::from_secs(16) => {
+            Err(e) if delay <= Duration::from_secs(64) => {
                 tracing::warn!("storing a finished result failed ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
@@ -359,6 +389,16 @@ enum TaskOutput {
 }
 
 impl Task {
+    /// The task with its model folder found on this machine (blocking: it may fetch).
+    fn on_this_machine(mut self) -> thaw_train::Result<Task> {
+        let model = match &mut self {
+            Task::Stage(spec, _) => &mut spec.model,
+            Task::Job(spec, _, _) => &mut spec.model,
+        };
+        files::locate_model(model).map_err(|e| TrainError::Invalid(format!("{e:#}")))?;
+        Ok(self)
+    }
+
     fn label(&self) -> String {
         match self {
             Task::Stage(s, _) => format!(
@@ -393,7 +433,7 @@ impl Task {
         caches: &mut Caches,
         observer: &mut Observer,
     ) -> thaw_train::Result<TaskOutput> {
-        let output = match self {
+        let output = match self.on_this_machine()? {
             Task::Stage(spec, out) => {
                 run_stage(&spec, &out, backend, observer).map(TaskOutput::Stage)
             }
@@ -582,6 +622,7 @@ fn run_stage(
     let done = thaw_train::train_mlm(&files, &config, &texts, &job, out, observer)?;
     Ok(StageOutcomeRow {
         checkpoint_path: out.display().to_string(),
+        checkpoint_sha256: None,
         loss_before: done.loss_before,
         perplexity_before: done.perplexity_before,
         loss_after: done.loss_after,

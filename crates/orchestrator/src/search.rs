@@ -512,6 +512,7 @@ mod tests {
             subsample_seed: 0,
             max_length: 32,
             identity: "d".into(),
+            snapshot: None,
         };
         let mut jobs = Vec::new();
         for freeze in [0, 6] {

@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a job or a stage is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(rename_all = "lowercase")]
 pub enum WorkStatus {
     Pending,
     Running,
@@ -39,16 +38,12 @@ impl std::fmt::Display for WorkStatus {
 /// Where an encoder's weights start: the checkpoint's, or BERT's random initialisation (with
 /// the checkpoint's architecture and vocabulary, or with its own vocabulary, learnt from the
 /// training text, and the size `[scratch]` sets).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(rename_all = "lowercase")]
 pub enum Init {
     Pretrained,
     Scratch,
     #[serde(rename = "scratch-own-vocab")]
-    #[sqlx(rename = "scratch-own-vocab")]
     ScratchOwnVocab,
 }
 
@@ -207,6 +202,8 @@ pub fn parse_correct(text: &str) -> Option<Vec<bool>> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageOutcomeRow {
     pub checkpoint_path: String,
+    /// Set when the checkpoint was also stored in the database (a PostgreSQL store).
+    pub checkpoint_sha256: Option<String>,
     pub loss_before: f64,
     pub perplexity_before: f64,
     pub loss_after: f64,
@@ -218,6 +215,14 @@ pub struct StageOutcomeRow {
     pub backend: String,
     pub head_warmup_steps: Option<i64>,
     pub heldout_chars_per_token: f64,
+}
+
+/// A finished stage's checkpoint: the path its worker wrote, and its content hash when the
+/// bytes are in the database too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageCheckpoint {
+    pub path: String,
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -330,8 +335,9 @@ impl StatusCounts {
 pub struct RunningRow {
     pub key: String,
     pub worker: String,
-    pub heartbeat_at: Option<f64>,
-    pub started_at: Option<f64>,
+    /// Seconds since the last heartbeat and since the claim, by the database's clock.
+    pub heartbeat_age: Option<f64>,
+    pub running_for: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -362,8 +368,7 @@ pub struct RungRow {
 }
 
 /// What the adaptive search decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchAction {
     /// A learning rate goes on from the rung to the full epochs.
@@ -409,3 +414,59 @@ pub struct DecisionRow {
     pub seed: Option<i64>,
     pub reason: String,
 }
+
+impl SearchAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchAction::Promote => "promote",
+            SearchAction::Prune => "prune",
+            SearchAction::AddSeed => "add_seed",
+            SearchAction::Stop => "stop",
+        }
+    }
+}
+
+/// Enums stored as text (the schema's CHECK constraints list the same words), read and
+/// written through sqlx's `Any` driver, which both dialects share.
+macro_rules! text_column {
+    ($type:ty, [$($variant:expr),+]) => {
+        impl sqlx::Type<sqlx::Any> for $type {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $type {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $type {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                [$($variant),+]
+                    .into_iter()
+                    .find(|v: &$type| v.as_str() == text)
+                    .ok_or_else(|| format!("'{text}' is not a {}", stringify!($type)).into())
+            }
+        }
+    };
+}
+
+text_column!(
+    WorkStatus,
+    [WorkStatus::Pending, WorkStatus::Running, WorkStatus::Done, WorkStatus::Failed]
+);
+text_column!(Init, [Init::Pretrained, Init::Scratch, Init::ScratchOwnVocab]);
+text_column!(
+    SearchAction,
+    [SearchAction::Promote, SearchAction::Prune, SearchAction::AddSeed, SearchAction::Stop]
+);

@@ -1,4 +1,6 @@
-//! The store's claim, heartbeat and requeue rules, on a real SQLite file.
+//! The store's claim, heartbeat, requeue and finish rules, each on a real SQLite file and
+//! on a real PostgreSQL server (one throwaway cluster for this binary's PostgreSQL tests, a
+//! fresh database per scenario).
 
 use std::time::Duration;
 
@@ -60,15 +62,49 @@ fn result() -> ResultRow {
     }
 }
 
-async fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, store)
+/// Each scenario runs twice: `sqlite::NAME` on a new file, and inside
+/// `every_scenario_on_postgres` on a new database of one server.
+macro_rules! scenarios {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = thaw_store::Store::open(&dir.path().join("t.db")).await.unwrap();
+                    super::$name(store).await;
+                }
+            )+
+        }
+
+        #[tokio::test]
+        async fn every_scenario_on_postgres() {
+            let server = testing::PgServer::start().expect("a PostgreSQL server for the tests");
+            $(
+                let url = server.create_database(stringify!($name)).await.unwrap();
+                let store = Store::connect(&Location::parse(&url).unwrap(), Some("test")).await.unwrap();
+                eprintln!("postgres: {}", stringify!($name));
+                $name(store).await;
+            )+
+        }
+    };
 }
 
-#[tokio::test]
-async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
-    let (_dir, store) = open().await;
+scenarios!(
+    jobs_wait_for_their_stage_and_a_failed_stage_fails_them,
+    registering_again_keeps_finished_work_and_counts_only_new_jobs,
+    requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts,
+    a_requeued_jobs_late_result_is_discarded,
+    release_gives_work_back_without_counting_the_attempt,
+    concurrent_claims_in_one_process_never_share_a_job,
+    a_stage_whose_checkpoint_is_unreadable_runs_again,
+    a_worker_claims_only_jobs_planned_for_its_backend,
+    heartbeats_keep_work_and_silence_requeues_it_by_the_database_clock,
+    search_decisions_keep_their_order_and_are_stored_once,
+    blobs_round_trip_in_chunks_and_damage_is_caught,
+);
+
+async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them(store: Store) {
     let stage = NewStage {
         key: "s1".into(),
         name: "task".into(),
@@ -133,9 +169,7 @@ async fn jobs_wait_for_their_stage_and_a_failed_stage_fails_them() {
     assert_eq!(store.claim_stage("a", "w4", "flex").await.unwrap().unwrap().key, "s1");
 }
 
-#[tokio::test]
-async fn registering_again_keeps_finished_work_and_counts_only_new_jobs() {
-    let (_dir, store) = open().await;
+async fn registering_again_keeps_finished_work_and_counts_only_new_jobs(store: Store) {
     let s =
         store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
     assert_eq!((s.total_jobs, s.new_jobs), (2, 2));
@@ -153,9 +187,7 @@ async fn registering_again_keeps_finished_work_and_counts_only_new_jobs() {
     assert_eq!(store.job_results("a").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
-    let (_dir, store) = open().await;
+async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts(store: Store) {
     store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
     for attempt in 1..=3 {
         let c = store.claim_job("a", "dead:1", "flex", None).await.unwrap().unwrap();
@@ -169,9 +201,7 @@ async fn requeue_returns_dead_workers_jobs_and_gives_up_after_max_attempts() {
     assert!(row.error.unwrap().contains("abandoned 3 times"));
 }
 
-#[tokio::test]
-async fn a_requeued_jobs_late_result_is_discarded() {
-    let (_dir, store) = open().await;
+async fn a_requeued_jobs_late_result_is_discarded(store: Store) {
     store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
     store.claim_job("a", "slow", "flex", None).await.unwrap().unwrap();
     store.requeue_abandoned(Duration::from_secs(3600), 3, |w| w == "slow").await.unwrap();
@@ -182,9 +212,7 @@ async fn a_requeued_jobs_late_result_is_discarded() {
     store.finish_job("j1", "fresh", &[], &result()).await.unwrap();
 }
 
-#[tokio::test]
-async fn release_gives_work_back_without_counting_the_attempt() {
-    let (_dir, store) = open().await;
+async fn release_gives_work_back_without_counting_the_attempt(store: Store) {
     store.register_plan(&sweep("a"), &[], &[job("j1", None), job("j2", None)]).await.unwrap();
     let c = store.claim_job("a", "w", "flex", Some("g-j2")).await.unwrap().unwrap();
     assert_eq!(c.key, "j2", "the preferred prefix group goes first");
@@ -193,9 +221,7 @@ async fn release_gives_work_back_without_counting_the_attempt() {
     assert!(rows.iter().all(|r| r.status == WorkStatus::Pending && r.attempts == 0));
 }
 
-#[tokio::test]
-async fn concurrent_claims_in_one_process_never_share_a_job() {
-    let (_dir, store) = open().await;
+async fn concurrent_claims_in_one_process_never_share_a_job(store: Store) {
     let jobs: Vec<NewJob> = (0..40).map(|i| job(&format!("j{i}"), None)).collect();
     store.register_plan(&sweep("a"), &[], &jobs).await.unwrap();
     let mut handles = Vec::new();
@@ -219,9 +245,7 @@ async fn concurrent_claims_in_one_process_never_share_a_job() {
     assert_eq!(all.len(), 40);
 }
 
-#[tokio::test]
-async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
-    let (_dir, store) = open().await;
+async fn a_stage_whose_checkpoint_is_unreadable_runs_again(store: Store) {
     let stage = NewStage {
         key: "s1".into(),
         name: "task".into(),
@@ -235,6 +259,7 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
     store.claim_stage("a", "w", "flex").await.unwrap().unwrap();
     let outcome = StageOutcomeRow {
         checkpoint_path: "/old/s1.bpk".into(),
+        checkpoint_sha256: None,
         loss_before: 2.0,
         perplexity_before: 7.4,
         loss_after: 1.5,
@@ -248,7 +273,10 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
         heldout_chars_per_token: 4.0,
     };
     store.finish_stage("s1", "w", &outcome).await.unwrap();
-    assert_eq!(store.stage_checkpoint("s1").await.unwrap().as_deref(), Some("/old/s1.bpk"));
+    assert_eq!(
+        store.stage_checkpoint("s1").await.unwrap(),
+        Some(StageCheckpoint { path: "/old/s1.bpk".into(), sha256: None })
+    );
     assert!(store.redo_stage("s1").await.unwrap());
     assert_eq!(store.stage_checkpoint("s1").await.unwrap(), None);
     let stage = store.stages("a").await.unwrap().remove(0);
@@ -263,9 +291,7 @@ async fn a_stage_whose_checkpoint_is_unreadable_runs_again() {
     );
 }
 
-#[tokio::test]
-async fn a_worker_claims_only_jobs_planned_for_its_backend() {
-    let (_dir, store) = open().await;
+async fn a_worker_claims_only_jobs_planned_for_its_backend(store: Store) {
     let on = |key: &str, backend: &str| NewJob { backend: backend.into(), ..job(key, None) };
     store.register_plan(&sweep("a"), &[], &[on("gpu", "wgpu"), on("cpu", "flex")]).await.unwrap();
     assert_eq!(store.claim_job("a", "w", "flex", None).await.unwrap().unwrap().key, "cpu");
@@ -298,4 +324,153 @@ fn many_processes_opening_a_new_database_at_once_all_succeed() {
             opener.join().unwrap().expect("every opener succeeds");
         }
     }
+}
+
+async fn heartbeats_keep_work_and_silence_requeues_it_by_the_database_clock(store: Store) {
+    store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
+    store.claim_job("a", "w", "flex", None).await.unwrap().unwrap();
+    let never_dead = |_: &str| false;
+    assert!(
+        store.requeue_abandoned(Duration::from_secs(60), 3, never_dead).await.unwrap().is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(store.heartbeat(WorkKind::Job, "j1", "w").await.unwrap());
+    let running = store.progress("a").await.unwrap().running.remove(0);
+    let (age, held) = (running.heartbeat_age.unwrap(), running.running_for.unwrap());
+    assert!((0.0..1.0).contains(&age) && held >= 1.0, "heartbeat {age}s ago, running {held}s");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let back = store.requeue_abandoned(Duration::from_secs(1), 3, never_dead).await.unwrap();
+    assert_eq!(back, vec!["j1".to_string()], "a heartbeat over a second old is stale");
+    let row = store.job_results("a").await.unwrap().remove(0);
+    assert_eq!(row.status, WorkStatus::Pending);
+    assert!(row.error.unwrap().contains("requeued: worker w"));
+}
+
+async fn search_decisions_keep_their_order_and_are_stored_once(store: Store) {
+    store.register_plan(&sweep("a"), &[], &[job("j1", None)]).await.unwrap();
+    let decision = |id: &str, action: SearchAction| NewDecision {
+        decision: id.into(),
+        action,
+        cell: "{}".into(),
+        lr: Some(1e-4),
+        seed: None,
+        reason: format!("because {id}"),
+    };
+    let first = [decision("z", SearchAction::Prune), decision("a", SearchAction::Promote)];
+    assert_eq!(store.record_decisions("a", &first).await.unwrap(), vec![0, 1]);
+    let again = [decision("a", SearchAction::Promote), decision("m", SearchAction::Stop)];
+    assert_eq!(store.record_decisions("a", &again).await.unwrap(), vec![1], "a is stored once");
+    let stored: Vec<(i64, String)> =
+        store.decisions("a").await.unwrap().into_iter().map(|d| (d.round, d.reason)).collect();
+    assert_eq!(
+        stored,
+        vec![(1, "because z".into()), (1, "because a".into()), (2, "because m".into())]
+    );
+}
+
+async fn blobs_round_trip_in_chunks_and_damage_is_caught(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("weights.bin");
+    // Two chunks and a bit: chunk boundaries are crossed.
+    let bytes: Vec<u8> = (0..2 * BLOB_CHUNK_BYTES + 1234).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&original, &bytes).unwrap();
+    let sha = store.put_blob_file(&original).await.unwrap();
+    assert_eq!(store.put_blob_file(&original).await.unwrap(), sha, "stored once, same hash");
+    let copy = store.cached_blob(&sha, &dir.path().join("cache"), "weights.bin").await.unwrap();
+    assert!(copy.ends_with(format!("{sha}/weights.bin")));
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    let missing = store.read_blob_to_file(&"0".repeat(64), &dir.path().join("x")).await;
+    assert!(missing.unwrap_err().to_string().contains("holds no file with sha256"));
+    store.damage_blob_for_tests(&sha).await.unwrap();
+    let damaged = dir.path().join("damaged.bin");
+    let err = store.read_blob_to_file(&sha, &damaged).await.unwrap_err().to_string();
+    assert!(err.contains("does not match its hash"), "{err}");
+    assert!(!damaged.exists(), "nothing half-written is left");
+}
+
+/// A Slurm array starts its workers at once: on a new PostgreSQL database, every opener
+/// brings the schema up or finds it there, none fails.
+#[tokio::test]
+async fn many_workers_opening_a_new_postgres_database_at_once_all_succeed() {
+    let server = testing::PgServer::start().unwrap();
+    let url = server.create_database("fresh").await.unwrap();
+    let location = Location::parse(&url).unwrap();
+    let openers: Vec<_> = (0..8)
+        .map(|i| {
+            let location = location.clone();
+            tokio::spawn(async move {
+                Store::connect(&location, Some(&format!("o{i}"))).await.map(drop)
+            })
+        })
+        .collect();
+    for opener in openers {
+        opener.await.unwrap().expect("every opener succeeds");
+    }
+}
+
+/// 16 workers, each with its own connection pool as a separate process would have, claim,
+/// heartbeat and finish 200 short jobs on one PostgreSQL server: every job is done exactly
+/// once, no call fails, and no worker holds more than its pool's bound of connections.
+#[tokio::test]
+async fn sixteen_postgres_workers_share_two_hundred_jobs_exactly_once() {
+    let server = testing::PgServer::start().unwrap();
+    let url = server.create_database("busy").await.unwrap();
+    let location = Location::parse(&url).unwrap();
+    let admin = Store::connect(&location, Some("observer")).await.unwrap();
+    let jobs: Vec<NewJob> = (0..200).map(|i| job(&format!("j{i:03}"), None)).collect();
+    admin.register_plan(&sweep("busy"), &[], &jobs).await.unwrap();
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let location = location.clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("worker-{w:02}");
+            let store = Store::connect(&location, Some(&name)).await?;
+            let mut finished = Vec::new();
+            while let Some(claimed) = store.claim_job("busy", &name, "flex", None).await? {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                assert!(store.heartbeat(WorkKind::Job, &claimed.key, &name).await?);
+                store.finish_job(&claimed.key, &name, &[], &result()).await?;
+                finished.push(claimed.key);
+            }
+            Ok::<_, StoreError>(finished)
+        }));
+    }
+    // Sample the server's connections while the workers run.
+    let mut most_per_worker = 0;
+    let mut samples = 0;
+    while workers.iter().any(|w| !w.is_finished()) {
+        for (client, n) in admin.connections_by_client().await.unwrap() {
+            if client.starts_with("worker-") {
+                most_per_worker = most_per_worker.max(n);
+            }
+        }
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap().expect("no worker saw a database error"));
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((total, all.len()), (200, 200), "every job finished once");
+    let rows = admin.job_results("busy").await.unwrap();
+    assert!(rows.iter().all(|r| r.status == WorkStatus::Done && r.attempts == 1));
+    eprintln!(
+        "16 workers, 200 jobs: at most {most_per_worker} connections per worker over {samples} samples (bound {POSTGRES_CONNECTIONS})"
+    );
+    assert!(most_per_worker >= 1 && most_per_worker <= POSTGRES_CONNECTIONS as i64);
+}
+
+/// A server that is not there is one clear error naming it, after the connect timeout, and
+/// a password in the URL is never part of it.
+#[tokio::test]
+async fn an_unreachable_server_is_one_clear_error_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://thaw:hunter2@127.0.0.1:{port}/sweeps");
+    let err =
+        Store::connect(&Location::parse(&url).unwrap(), None).await.err().unwrap().to_string();
+    assert!(err.contains(&format!("PostgreSQL at 127.0.0.1:{port} database 'sweeps'")), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
 }

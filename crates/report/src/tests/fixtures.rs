@@ -198,6 +198,7 @@ impl Scenario {
             let (before, after) = (self.perplexity)(&stage.name, stage.init);
             let outcome = StageOutcomeRow {
                 checkpoint_path: format!("/tmp/{}", claimed.key),
+                checkpoint_sha256: None,
                 loss_before: before.ln(),
                 perplexity_before: before,
                 loss_after: after.ln(),
