@@ -146,8 +146,8 @@ pub async fn localise_corpus(store: &Store, home: &FileHome, corpus: &mut Corpus
     Ok(())
 }
 
-/// A stage's checkpoint as a local file: where its worker wrote it when that is here, else
-/// (files travelling) its copy from the database.
+/// A stage's checkpoint as a local file: where its worker wrote it, when files are shared or
+/// this machine's worker wrote it; else (files travelling) its copy from the database.
 pub async fn stage_checkpoint_file(
     store: &Store,
     home: &FileHome,
@@ -156,7 +156,7 @@ pub async fn stage_checkpoint_file(
     let Some(checkpoint) = store.stage_checkpoint(stage_key).await? else { return Ok(None) };
     let written = PathBuf::from(&checkpoint.path);
     match (checkpoint.sha256, home.snapshots()) {
-        (Some(sha), Some(dir)) if !written.is_file() => {
+        (Some(sha), Some(dir)) if !(written.starts_with(dir) && written.is_file()) => {
             let name = format!("{stage_key}.{CHECKPOINT_EXTENSION}");
             Ok(Some(store.cached_blob(&sha, &dir.join("stages-in"), &name).await?))
         }

@@ -46,7 +46,7 @@ impl PgUrl {
                 redact(text)
             )
         })?;
-        let password = public.password().map(|p| percent_decode(p)).filter(|p| !p.is_empty());
+        let password = public.password().map(percent_decode).filter(|p| !p.is_empty());
         public.set_password(None).map_err(|()| "a PostgreSQL URL needs a host".to_string())?;
         if public.host_str().is_none_or(str::is_empty) {
             return Err(format!(
