@@ -69,8 +69,13 @@ lr = [3e-3]
     path
 }
 
+/// One runtime per test thread: a store's connections live on the runtime that opened them.
 fn block_on<T>(future: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    }
+    RUNTIME.with(|runtime| runtime.block_on(future))
 }
 
 /// Job key -> (status, attempts, val accuracy, test accuracy, best epoch).
