@@ -15,7 +15,7 @@ as_root=""
 install() {
     if ! command -v apt-get >/dev/null; then
         echo "error: $* missing and no apt-get here; install them, or run the CPU tests alone:" >&2
-        echo "cargo test --release --workspace" >&2
+        echo "cargo test --release --workspace -- --skip postgres --skip slurm" >&2
         exit 1
     fi
     echo "== installing $*"
