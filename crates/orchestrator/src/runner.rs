@@ -204,6 +204,12 @@ impl Worker {
         let task = match self.prepare(&claimed).await {
             Ok(Some(task)) => task,
             Ok(None) => return Ok(()),
+            Err(error) if is_database_error(&error) => {
+                // The database went away mid-way: not the work's fault. Give it back (if the
+                // database lets us) and stop this worker with the error.
+                let _ = self.store.release(claimed.kind, &key, &worker).await;
+                return Err(error);
+            }
             Err(error) => {
                 // What this machine cannot get (a snapshot, the model) fails the work with
                 // the reason, as a training error does; the worker goes on.
@@ -333,6 +339,17 @@ impl Worker {
         (self.options.sink)(WorkerMessage::Finished { worker, key, label, outcome, detail });
         Ok(())
     }
+}
+
+/// Whether preparing failed because the database could not be read (rather than because
+/// of the work itself: a missing model, a damaged file).
+fn is_database_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<thaw_store::StoreError>(),
+            Some(thaw_store::StoreError::Query(_))
+        )
+    })
 }
 
 /// A finished result is worth waiting for: store errors other than a lost claim (a busy

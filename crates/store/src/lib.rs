@@ -1001,3 +1001,26 @@ impl Store {
         .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The schema has one version sequence: both dialects carry the same migrations, by
+    /// number and name, so a store's version means the same tables whichever it is.
+    #[test]
+    fn both_dialects_have_the_same_migration_versions() {
+        let names = |dialect: &str| -> Vec<String> {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations")
+                .join(dialect);
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let (sqlite, postgres) = (names("sqlite"), names("postgres"));
+        assert!(sqlite.len() >= 9, "{sqlite:?}");
+        assert_eq!(sqlite, postgres);
+    }
+}
