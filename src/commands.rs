@@ -537,16 +537,17 @@ async fn slurm(
     let url = cluster_store(args)?;
     args.backend.check_built()?;
     let (source, plan) = load_plan(file, args.backend)?;
+    ensure!(
+        plan.search.is_none(),
+        "{}: thaw slurm runs grids; an adaptive search ([search]) decides its next jobs in `thaw run`, which can use the same --db",
+        file.display()
+    );
     let program = std::env::current_exe().context("cannot find the thaw executable")?;
     let script = slurm_script(&program, url, &plan.sweep, args.backend, &options)?;
     if dry_run {
         print!("{script}");
         return Ok(ExitCode::SUCCESS);
     }
-    ensure!(
-        plan.search.is_none(),
-        "thaw slurm runs grids; an adaptive search ([search]) decides its next jobs in `thaw run`, which can use the same --db"
-    );
     let store = Store::connect(&args.db, Some("thaw slurm")).await?;
     let summary = thaw_orchestrator::register(&store, &source, &plan, &plan.jobs).await?;
     std::fs::create_dir_all(&options.log_dir)

@@ -76,12 +76,23 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// True when `worker` ran on this host in a process that no longer exists.
+/// True when `worker` ran on this host in a process that no longer exists, or has exited
+/// and waits to be reaped (a zombie holds its pid but runs nothing).
 pub fn is_dead_locally(worker: &str) -> bool {
     let mut parts = worker.splitn(2, ':');
     let (Some(host), Some(rest)) = (parts.next(), parts.next()) else { return false };
     let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    host == hostname() && !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+    if host != hostname() || pid.is_empty() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (name) state ...": the name may hold spaces and parentheses, the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => true,
+    }
 }
 
 pub fn requeue(store: &Store) -> impl Future<Output = thaw_store::Result<Vec<String>>> + '_ {
@@ -652,4 +663,22 @@ fn run_stage(
         head_warmup_steps: done.head_warmup_steps.map(|n| n as i64),
         heldout_chars_per_token: done.heldout_chars_per_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_worker_is_dead_once_its_process_has_exited_even_unreaped() {
+        assert!(!is_dead_locally(&worker_id("")), "this process is alive");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let id = format!("{}:{} [slurm 7_1]", hostname(), child.id());
+        // Exited but not yet waited for: a zombie, which still holds its /proc entry.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(is_dead_locally(&id), "an exited, unreaped worker is dead");
+        child.wait().unwrap();
+        assert!(is_dead_locally(&id), "a reaped worker is dead");
+        assert!(!is_dead_locally("another-host:1"), "other hosts are judged by heartbeat only");
+    }
 }

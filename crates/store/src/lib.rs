@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, ConnectOptions, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row, Transaction};
 
 pub use blobs::BLOB_CHUNK_BYTES;
 pub use location::{Dialect, Location, PgUrl, redact};
@@ -27,14 +27,16 @@ pub use rows::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {location}: {source}")]
-    Open { location: String, source: sqlx::Error },
+    // The cause is part of each message (not a `source`), so a report that prints the chain
+    // of causes does not print it twice.
+    #[error("database {location}: {cause}")]
+    Open { location: String, cause: sqlx::Error },
     #[error(
-        "cannot connect to {what}: {source}. Check that the server runs and accepts connections from this machine, and the URL; a password comes from the URL, PGPASSWORD or ~/.pgpass"
+        "cannot connect to {what}: {cause}. Check that the server runs and accepts connections from this machine, and the URL; a password comes from the URL, PGPASSWORD or ~/.pgpass"
     )]
-    Unreachable { what: String, source: sqlx::Error },
-    #[error("database {location}: cannot apply the schema in migrations/{dialect}/: {source}")]
-    Migrate { location: String, dialect: &'static str, source: sqlx::migrate::MigrateError },
+    Unreachable { what: String, cause: sqlx::Error },
+    #[error("database {location}: cannot apply the schema in migrations/{dialect}/: {cause}")]
+    Migrate { location: String, dialect: &'static str, cause: sqlx::migrate::MigrateError },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
     #[error("{0}")]
@@ -113,7 +115,7 @@ fn schema_lock(path: &Path) -> Result<std::fs::File> {
     name.push(".lock");
     let failed = |e: std::io::Error| StoreError::Open {
         location: path.display().to_string(),
-        source: sqlx::Error::Io(e),
+        cause: sqlx::Error::Io(e),
     };
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -158,7 +160,7 @@ impl Store {
     }
 
     async fn open_sqlite(path: &Path) -> Result<AnyPool> {
-        let opened = |source| StoreError::Open { location: path.display().to_string(), source };
+        let opened = |cause| StoreError::Open { location: path.display().to_string(), cause };
         let path = std::path::absolute(path).map_err(|e| opened(sqlx::Error::Io(e)))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| opened(sqlx::Error::Io(e)))?;
@@ -188,8 +190,17 @@ impl Store {
     }
 
     async fn open_postgres(url: &PgUrl, client: Option<&str>) -> Result<AnyPool> {
-        let unreachable = |source| StoreError::Unreachable { what: url.describe(), source };
+        let unreachable = |cause| StoreError::Unreachable { what: url.describe(), cause };
         let options = AnyConnectOptions::from_url(&url.connect_url(client)).map_err(unreachable)?;
+        // One connection first, for the real reason when it fails (refused, unknown host, a
+        // wrong password): the pool only says it timed out.
+        match tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect_with(&options)).await {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(cause)) => return Err(unreachable(cause)),
+            Err(_) => return Err(unreachable(sqlx::Error::PoolTimedOut)),
+        }
         AnyPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(CONNECT_TIMEOUT)
@@ -199,10 +210,10 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let failed = |source| StoreError::Migrate {
+        let failed = |cause| StoreError::Migrate {
             location: self.location.to_string(),
             dialect: self.dialect.name(),
-            source,
+            cause,
         };
         match &self.location {
             Location::Sqlite(path) => {
