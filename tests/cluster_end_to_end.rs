@@ -101,14 +101,21 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// `dir/cache`, a thaw cache holding only the model (as a hub cache would on a machine
+/// that never saw the sweep): data and checkpoints must come from the database.
+fn cache_of_another_machine(dir: &Path) -> PathBuf {
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(thaw_assets::cache_dir().join("hf"), cache.join("hf")).unwrap();
+    cache
+}
+
 /// A worker process started in `dir` (an empty folder) with only the URL and, in its
 /// environment, the password. It gets a cache of its own, as on another machine, holding
 /// only the model (as a hub cache would): data snapshots and stage checkpoints must come
 /// from the database.
 fn worker(dir: &Path, url: &str) -> Child {
-    let cache = dir.join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::os::unix::fs::symlink(thaw_assets::cache_dir().join("hf"), cache.join("hf")).unwrap();
+    let cache = cache_of_another_machine(dir);
     Command::new(THAW)
         .args(["worker", "--db", url])
         .current_dir(dir)
@@ -227,9 +234,7 @@ fn a_postgres_sweep_with_a_killed_worker_finishes_every_job_once_like_sqlite() {
     // A machine that ran nothing exports the stage: its checkpoint comes from the database.
     let elsewhere = tempfile::tempdir().unwrap();
     let stage_key = block_on(store.stages("pgsweep")).unwrap().remove(0).key;
-    let cache = elsewhere.path().join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::os::unix::fs::symlink(thaw_assets::cache_dir().join("hf"), cache.join("hf")).unwrap();
+    let cache = cache_of_another_machine(elsewhere.path());
     let exported = Command::new(THAW)
         .args(["export", "--db", &public, "--stage", &stage_key, "--out", "mlm"])
         .current_dir(elsewhere.path())
