@@ -12,7 +12,7 @@ from the pretrained weights and a fresh optimizer) are not counted.
 
 How it matches thaw's bench
 ---------------------------
-`cargo bench -p thaw-train --bench freeze_sweep` (table 1, "no cache" columns) trains one
+`cargo bench --bench freeze_sweep` (table 1, "no cache" columns) trains one
 epoch per depth k with batch 32, max_length 64, lr 1e-4, mean pooling, 384 training
 examples by default. This script does the same work in PyTorch:
 

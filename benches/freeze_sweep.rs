@@ -1,6 +1,6 @@
 //! What freezing buys, measured on the real MiniLM and Rotten Tomatoes snippets.
 //!
-//!   cargo bench -p thaw-train --bench freeze_sweep -- [n_train] [seeds] [max_length] [batch] [backend]
+//!   cargo bench --bench freeze_sweep -- [n_train] [seeds] [max_length] [batch] [backend]
 //!
 //! (seeds = 0 prints table 1 only.)
 //! Prints two tables: (1) per freeze depth k, training throughput and epoch time without
