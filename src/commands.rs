@@ -128,7 +128,7 @@ async fn run(
     if workers == 0 {
         eprintln!(
             "registered only (--workers 0); start workers with `thaw worker --db {}`{}",
-            db.to_arg(),
+            db,
             if plan.search.is_some() {
                 "; the adaptive search adds its next jobs when `thaw run` is run again"
             } else {
@@ -142,7 +142,7 @@ async fn run(
         args: vec![
             "worker".into(),
             "--db".into(),
-            db.to_arg(),
+            db.to_string(),
             "--sweep".into(),
             plan.sweep.clone(),
             "--backend".into(),
@@ -362,16 +362,10 @@ async fn worker(
 /// The database a command reads: --db, the sweep file's default, or the only one in results/.
 async fn open_target(target: &Target) -> Result<(Store, String)> {
     let db = match (&target.db, &target.file) {
-        (Some(Location::Postgres(url)), _) => {
-            let store =
-                Store::connect(&Location::Postgres(url.clone()), Some("thaw (reader)")).await?;
-            let sweep = store.sweep(target.sweep.as_deref()).await?.name;
-            return Ok((store, sweep));
-        }
-        (Some(Location::Sqlite(db)), _) => db.clone(),
+        (Some(db), _) => db.clone(),
         (None, Some(file)) => {
             let (_, spec) = thaw_orchestrator::read(file)?;
-            default_db(spec.sweep.name.get_ref())
+            Location::Sqlite(default_db(spec.sweep.name.get_ref()))
         }
         (None, None) => {
             let found: Vec<PathBuf> = std::fs::read_dir("results")
@@ -382,7 +376,7 @@ async fn open_target(target: &Target) -> Result<(Store, String)> {
                 })
                 .unwrap_or_default();
             match found.as_slice() {
-                [one] => one.clone(),
+                [one] => Location::Sqlite(one.clone()),
                 [] => bail!("no database in results/; give --db PATH or the sweep file"),
                 many => bail!(
                     "several databases in results/ ({}); give --db PATH or the sweep file",
@@ -391,10 +385,10 @@ async fn open_target(target: &Target) -> Result<(Store, String)> {
             }
         }
     };
-    if !db.is_file() {
-        bail!("{}: no such database; has the sweep been run (`thaw run FILE`)?", db.display());
+    if let Some(file) = db.file().filter(|f| !f.is_file()) {
+        bail!("{}: no such database; has the sweep been run (`thaw run FILE`)?", file.display());
     }
-    let store = Store::open(&db).await?;
+    let store = Store::connect(&db, Some("thaw (reader)")).await?;
     let sweep = store.sweep(target.sweep.as_deref()).await?.name;
     Ok((store, sweep))
 }

@@ -32,41 +32,9 @@ fn sweep_with_own_data(root: &Path, name: &str) -> PathBuf {
             all[..half].iter().chain(all[all.len() - half..].iter()).copied().collect();
         std::fs::write(submit.join(format!("{split}.jsonl")), picked.join("\n") + "\n").unwrap();
     }
-    let body = format!(
-        r#"
-[sweep]
-name = "{name}"
-
-[model]
-hub = "sentence-transformers/all-MiniLM-L6-v2"
-
-[data]
-train = "train.jsonl"
-validation = "validation.jsonl"
-test = "test.jsonl"
-max_length = 24
-
-[train]
-epochs = 1
-batch_size = 16
-pooling = "mean"
-
-[intermediate.task]
-steps = 3
-batch_size = 8
-head_warmup_steps = 4
-
-[grid]
-freeze = [4, 6]
-intermediate = ["none", "task"]
-seeds = [1]
-train_size = [64]
-lr = [3e-3]
-"#
-    );
-    let path = submit.join(format!("{name}.toml"));
-    std::fs::write(&path, body).unwrap();
-    path
+    let data = "train = \"train.jsonl\"\nvalidation = \"validation.jsonl\"\ntest = \"test.jsonl\"\nmax_length = 24";
+    let grid = "freeze = [4, 6]\nintermediate = [\"none\", \"task\"]\nseeds = [1]\ntrain_size = [64]\nlr = [3e-3]";
+    common::sweep_file_with_data(&submit, name, data, grid)
 }
 
 /// One runtime per test thread: a store's connections live on the runtime that opened them.

@@ -20,7 +20,14 @@ pub fn thaw(dir: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// A tiny real sweep on the built-in Rotten Tomatoes data (validation and test capped).
 pub fn sweep_file(dir: &Path, name: &str, grid: &str) -> PathBuf {
+    let data = "builtin = \"rotten_tomatoes\"\nmax_length = 24\nmax_validation = 32\nmax_test = 48";
+    sweep_file_with_data(dir, name, data, grid)
+}
+
+/// The same tiny sweep with `data` as the body of its `[data]` section.
+pub fn sweep_file_with_data(dir: &Path, name: &str, data: &str, grid: &str) -> PathBuf {
     let body = format!(
         r#"
 [sweep]
@@ -30,10 +37,7 @@ name = "{name}"
 hub = "sentence-transformers/all-MiniLM-L6-v2"
 
 [data]
-builtin = "rotten_tomatoes"
-max_length = 24
-max_validation = 32
-max_test = 48
+{data}
 
 [train]
 epochs = 1

@@ -15,7 +15,7 @@ use thaw_store::{Location, Store};
 use thaw_train::load::CHECKPOINT_EXTENSION;
 
 use crate::jobspec::{Corpus, DataSpec, ModelSpec};
-use crate::keys::{model_identity, sha256_file};
+use crate::keys::model_dir_identity;
 
 /// The content hashes of a dataset's files, stored in the database with them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ impl FileHome {
 }
 
 /// At registration on a store whose files travel: stores each data file and corpus once and
-/// returns their hashes by path, for [`with_snapshots`].
+/// returns their hashes by path, for [`data_with_snapshot`] and [`corpus_with_snapshot`].
 pub async fn store_files(store: &Store, paths: &[&Path]) -> Result<HashMap<PathBuf, String>> {
     let mut stored = HashMap::new();
     for path in paths {
@@ -181,12 +181,8 @@ pub fn locate_model(model: &mut ModelSpec) -> Result<()> {
         );
     };
     let resolved = thaw_assets::resolve_hub_model(id, Some(revision))?;
-    let hashes = ["config.json", "tokenizer.json", "model.safetensors"]
-        .into_iter()
-        .map(|f| sha256_file(&resolved.dir.join(f)))
-        .collect::<std::io::Result<Vec<_>>>()?;
     ensure!(
-        model_identity(&hashes) == model.identity,
+        model_dir_identity(&resolved.dir).map_err(anyhow::Error::msg)? == model.identity,
         "{id}@{revision} on this machine ({}) is not the model the sweep was registered with; \
          pin [model] revision to a commit so every machine gets the same files",
         resolved.dir.display()

@@ -48,13 +48,20 @@ pub fn hash_json(value: &serde_json::Value) -> String {
     hex(&Sha256::digest(text.as_bytes()))[..20].to_string()
 }
 
-/// A model's identity from the sha256 of its config.json, tokenizer.json and model.safetensors, in that order.
-pub fn model_identity(file_hashes: &[String]) -> String {
+/// The files of a model folder its identity covers, in the order they are hashed.
+const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// A model folder's identity from the sha256 of its config.json, tokenizer.json and
+/// model.safetensors; an unreadable file is an error naming it.
+pub fn model_dir_identity(dir: &Path) -> Result<String, String> {
     let mut identity = Sha256::new();
-    for hash in file_hashes {
+    for name in MODEL_FILES {
+        let path = dir.join(name);
+        let hash =
+            sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         identity.update(hash.as_bytes());
     }
-    hex(&identity.finalize())[..20].to_string()
+    Ok(hex(&identity.finalize())[..20].to_string())
 }
 
 /// A dataset's identity: its files' contents and every setting that changes the splits.

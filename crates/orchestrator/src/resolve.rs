@@ -7,7 +7,7 @@ use thaw_train::BertConfig;
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, ModelSpec};
-use crate::keys::{data_identity, model_identity, sha256_file};
+use crate::keys::{data_identity, model_dir_identity, sha256_file};
 use crate::spec::{Source, SpecError, SweepFile};
 
 fn existing_file(
@@ -60,14 +60,12 @@ pub fn resolve_model(
     };
     let config = BertConfig::from_file(&resolved.dir.join("config.json"))
         .map_err(|e| source.error(None, e.to_string()))?;
-    let hashes = ["config.json", "tokenizer.json", "model.safetensors"]
-        .into_iter()
-        .map(|name| hash_or_error(source, &resolved.dir.join(name)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let identity =
+        model_dir_identity(&resolved.dir).map_err(|message| source.error(None, message))?;
     let model = ModelSpec {
         dir: resolved.dir,
         origin: resolved.origin,
-        identity: model_identity(&hashes),
+        identity,
         num_layers: config.num_hidden_layers,
     };
     Ok((model, config))

@@ -15,7 +15,7 @@ mod rows;
 pub mod testing;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -51,12 +51,6 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// fragments, never user data.
 fn sql_for(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
-}
-
-/// This machine's clock in unix seconds. The store stamps times with the database's clock
-/// instead ([`Dialect::clock`]), so workers on machines whose clocks disagree agree on ages.
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Dialect {
@@ -136,7 +130,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    dialect: Dialect,
     location: Location,
 }
 
@@ -154,7 +147,7 @@ impl Store {
             Location::Sqlite(path) => Self::open_sqlite(path).await?,
             Location::Postgres(url) => Self::open_postgres(url, client).await?,
         };
-        let store = Store { pool, dialect: location.dialect(), location: location.clone() };
+        let store = Store { pool, location: location.clone() };
         store.migrate().await?;
         Ok(store)
     }
@@ -212,7 +205,7 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let failed = |cause| StoreError::Migrate {
             location: self.location.to_string(),
-            dialect: self.dialect.name(),
+            dialect: self.dialect().name(),
             cause,
         };
         match &self.location {
@@ -234,7 +227,7 @@ impl Store {
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.dialect
+        self.location.dialect()
     }
 
     pub fn location(&self) -> &Location {
@@ -244,13 +237,14 @@ impl Store {
     /// The SQL text with the dialect's fragments in: `{now}` (the database clock),
     /// `{skip_locked:ALIAS}` (a claim's row lock), `{insertion_order}`.
     fn sql(&self, text: &str) -> sqlx::AssertSqlSafe<String> {
-        let mut sql = text.replace("{now}", self.dialect.clock());
+        let dialect = self.dialect();
+        let mut sql = text.replace("{now}", dialect.clock());
         while let Some(start) = sql.find("{skip_locked:") {
             let end = start + sql[start..].find('}').expect("closed fragment");
             let alias = sql[start + "{skip_locked:".len()..end].to_string();
-            sql.replace_range(start..=end, &self.dialect.skip_locked(&alias));
+            sql.replace_range(start..=end, &dialect.skip_locked(&alias));
         }
-        sql_for(sql.replace("{insertion_order}", self.dialect.insertion_order()))
+        sql_for(sql.replace("{insertion_order}", dialect.insertion_order()))
     }
 
     /// Records the sweep and its plan. Existing jobs and stages keep their state and
@@ -1000,7 +994,7 @@ impl Store {
     /// Connections this store's server has open, per client name (`application_name`), for
     /// PostgreSQL; empty for SQLite.
     pub async fn connections_by_client(&self) -> Result<Vec<(String, i64)>> {
-        if self.dialect != Dialect::Postgres {
+        if self.dialect() != Dialect::Postgres {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(

@@ -157,12 +157,6 @@ impl Location {
         }
     }
 
-    /// What to pass as `--db` to another thaw process: the path, or the URL without its
-    /// password (give the password through PGPASSWORD, see [`PgUrl::password`]).
-    pub fn to_arg(&self) -> String {
-        self.to_string()
-    }
-
     /// A relative SQLite path made absolute (workers may run from another folder).
     pub fn absolute(self) -> std::io::Result<Location> {
         Ok(match self {
@@ -172,6 +166,8 @@ impl Location {
     }
 }
 
+/// The path, or the URL without its password: safe to print, and what another thaw process
+/// gets as `--db` (the password goes through PGPASSWORD, see [`PgUrl::password`]).
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -190,9 +186,7 @@ mod tests {
         let location = Location::parse("postgres://thaw:s3cr%40t@db.lab:6543/sweeps").unwrap();
         let Location::Postgres(url) = &location else { panic!("postgres") };
         assert_eq!(url.password(), Some("s3cr@t"));
-        for shown in
-            [location.to_string(), format!("{location:?}"), url.describe(), location.to_arg()]
-        {
+        for shown in [location.to_string(), format!("{location:?}"), url.describe()] {
             assert!(!shown.contains("s3cr"), "{shown}");
         }
         assert_eq!(location.to_string(), "postgres://thaw@db.lab:6543/sweeps");

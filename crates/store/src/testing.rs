@@ -153,10 +153,6 @@ impl PgServer {
         Ok(())
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The URL of `database` on this server, without the password (create the database
     /// first with [`PgServer::create_database`]).
     pub fn url(&self, database: &str) -> String {
@@ -202,18 +198,6 @@ impl PgServer {
         .await
         .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
         Ok(self.url(name))
-    }
-
-    /// Runs SQL as the superuser (setting a password, inspecting state).
-    pub async fn execute(&self, database: &str, sql: &str) -> Result<(), String> {
-        use sqlx::Connection;
-        let mut conn = sqlx::postgres::PgConnection::connect(&self.admin_url(database))
-            .await
-            .map_err(|e| format!("connecting to the test server: {e}"))?;
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_string()))
-            .await
-            .map_err(|e| format!("{sql}: {e}"))?;
-        Ok(())
     }
 
     /// The server's log (connection errors, statements that failed).
