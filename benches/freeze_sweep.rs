@@ -4,7 +4,10 @@
 //!
 //! (seeds = 0 prints table 1 only.)
 //! Prints two tables: (1) per freeze depth k, training throughput and epoch time without
-//! and with the frozen-prefix cache; (2) the wall time of a k = 0..L x seeds sweep run
+//! and with the frozen-prefix cache, then the k = 0 step's GFLOP/s and the evaluation
+//! throughput (inference over the whole validation and test splits, at the batch size
+//! thaw evaluates with), and what each of thaw's own CPU ops buys on Flex (each handed
+//! back to burn in turn); (2) the wall time of a k = 0..L x seeds sweep run
 //! naively (every job tokenizes and recomputes its frozen layers) against the same jobs
 //! sharing tokenization and prefix activations. Ratios, not absolute speeds, are the point:
 //! both sides run in this one process on this one machine.
@@ -15,7 +18,9 @@ use std::time::Instant;
 use thaw_train::data::{DataFiles, SplitOptions, load_splits, subsample};
 use thaw_train::encode::{EncodedData, encode_splits};
 use thaw_train::events::silently;
-use thaw_train::finetune::{FineTuneOutcome, PrefixUse};
+use thaw_train::finetune::{FineTuneOutcome, PrefixUse, fine_tune_returning_model, split_logits};
+use thaw_train::kernels::{OwnOp, use_burns};
+use thaw_train::model::Classifier;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::*;
@@ -67,6 +72,33 @@ impl Setup {
     ) -> FineTuneOutcome {
         silently(|o| fine_tune(&self.files, &self.config, data, &self.job(freeze, seed), cache, o))
             .unwrap()
+    }
+
+    /// A k = 0 epoch without the cache, and the model it trained.
+    fn run_k0_keeping_model(&self, data: &EncodedData) -> (FineTuneOutcome, Classifier) {
+        silently(|o| {
+            fine_tune_returning_model(&self.files, &self.config, data, &self.job(0, 1), None, o)
+        })
+        .unwrap()
+    }
+
+    /// Inference over the whole validation and test splits (not the bench's training
+    /// subsample) in thaw's evaluation batches, after one untimed pass over validation:
+    /// (examples, tokens, seconds).
+    fn evaluation(&self, model: Classifier) -> (usize, usize, f64) {
+        let options = SplitOptions { train_size: Some(self.n_train), ..Default::default() };
+        let splits = load_splits(&self.data_files, &options).unwrap();
+        let tokenizer = TextTokenizer::from_file(&self.files.tokenizer, self.max_length).unwrap();
+        let data = encode_splits(&tokenizer, &splits, "bench-eval".into()).unwrap();
+        let device = self.backend.device().unwrap();
+        let batch = self.backend.eval_batch_size(self.batch);
+        let (model, _) = split_logits(model, &data.validation, data.pad, batch, &device).unwrap();
+        let started = Instant::now();
+        let (model, _) = split_logits(model, &data.validation, data.pad, batch, &device).unwrap();
+        split_logits(model, &data.test, data.pad, batch, &device).unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        let examples = data.validation.len() + data.test.len();
+        (examples, data.validation.tokens() + data.test.tokens(), seconds)
     }
 }
 
@@ -159,8 +191,15 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let mut k0_epoch = f64::NAN;
     let mut k0_examples_per_second = f64::NAN;
+    let mut trained = None;
     for k in 0..=layers {
-        let plain = setup.run(&data, k, 1, None);
+        let plain = if k == 0 {
+            let (outcome, model) = setup.run_k0_keeping_model(&data);
+            trained = Some(model);
+            outcome
+        } else {
+            setup.run(&data, k, 1, None)
+        };
         let mut cache = PrefixCache::new(8 << 30);
         let built = setup.run(&data, k, 1, Some(&mut cache));
         let reused = setup.run(&data, k, 2, Some(&mut cache));
@@ -190,6 +229,16 @@ fn main() {
         "\n{}",
         achieved_flops(&setup.config, tokens_per_example, k0_examples_per_second, threads)
     );
+    let (examples, tokens, seconds) = setup.evaluation(trained.expect("k = 0 ran"));
+    println!(
+        "evaluation (inference, dropout off) over the whole validation and test splits: {examples} examples, {tokens} tokens, batch {}, {seconds:.2}s = {:.1} ex/s",
+        setup.backend.eval_batch_size(setup.batch),
+        examples as f64 / seconds
+    );
+
+    if setup.backend == BackendKind::Flex {
+        own_ops_table(&setup, &data);
+    }
 
     if seeds == 0 {
         println!("\n(table 2, the whole sweep naive against shared, skipped: seeds = 0)");
@@ -233,6 +282,35 @@ fn main() {
         peak_rss_mib(),
         cache.used_bytes() as f64 / (1 << 20) as f64
     );
+}
+
+/// What thaw's own CPU ops buy: a k = 0 epoch and the evaluation pass with burn's ops only,
+/// with thaw's, and with all of thaw's but one (that one burn's), in this one process.
+fn own_ops_table(setup: &Setup, data: &EncodedData) {
+    let mut variants: Vec<(String, Vec<OwnOp>)> =
+        vec![("burn's ops only".into(), OwnOp::ALL.to_vec()), ("all of thaw's".into(), vec![])];
+    variants.extend(OwnOp::ALL.map(|op| (format!("all of thaw's but {op:?}"), vec![op])));
+    println!(
+        "\n| ops on Flex | k = 0 training ex/s | × burn's | evaluation ex/s | × burn's |\n|---|---|---|---|---|"
+    );
+    let mut baseline = None;
+    for (name, burns) in variants {
+        for op in OwnOp::ALL {
+            use_burns(op, burns.contains(&op));
+        }
+        let (outcome, model) = setup.run_k0_keeping_model(data);
+        let (examples, _, seconds) = setup.evaluation(model);
+        let (train, eval) = (outcome.train_examples_per_second, examples as f64 / seconds);
+        let (train_base, eval_base) = *baseline.get_or_insert((train, eval));
+        println!(
+            "| {name} | {train:.1} | {:.2} | {eval:.1} | {:.2} |",
+            train / train_base,
+            eval / eval_base
+        );
+    }
+    for op in OwnOp::ALL {
+        use_burns(op, false);
+    }
 }
 
 /// The k = 0 training step's achieved GFLOP/s against this CPU's fp32 peak. FLOPs per token:

@@ -31,6 +31,13 @@ examples by default. This script does the same work in PyTorch:
   sit in eval mode (no dropout), so autograd neither stores nor back-propagates through them.
   This is thaw without its frozen-prefix cache: the frozen layers still run forward every step.
 
+Evaluation: after the training table, inference over the whole validation and test splits
+(validation.jsonl and test.jsonl beside --data) under torch.inference_mode(), model.eval()
+(dropout off), in thaw's evaluation batches: examples sorted by length, cut into batches of
+--eval-batch (default 2 x --batch, thaw's CPU evaluation batch), each padded to its own
+longest; one untimed pass over validation first. The k = 0 bench model is evaluated as
+loaded (pretrained encoder, fresh head): the weights' values do not change the work.
+
 Differences that remain: the shuffle uses Python's RNG (not thaw's StdRng), and the
 examples are the first N lines of train.jsonl (thaw subsamples its training split), so batch
 contents differ; the total token count is printed so the two workloads can be compared.
@@ -86,6 +93,8 @@ def parse_args(argv=None):
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="transformers attention implementation")
     p.add_argument("--adamw", default="foreach", choices=["foreach", "fused", "loop"],
                    help="torch AdamW implementation (default foreach, torch's own default on CPU)")
+    p.add_argument("--eval-batch", type=int, default=0, help="evaluation batch size (default 0 = 2 x --batch, as thaw evaluates on CPU)")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation measurement")
     p.add_argument("--profile", action="store_true", help="also profile a few steps at k=0: top-10 ops by self CPU time")
     p.add_argument("--profile-steps", type=int, default=3)
     args = p.parse_args(argv)
@@ -252,6 +261,40 @@ def run_depth(k, args, ids, labels, pad, n_labels):
     }
 
 
+def eval_batches(lengths, batch_size):
+    """thaw's batch.rs eval_batches: sort by (length, index), cut into batches."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def run_eval(args, n_labels):
+    """Inference throughput over the whole validation and test splits: (examples, tokens, seconds)."""
+    splits = []
+    for name in ("validation", "test"):
+        texts, labels, _ = load_examples(args.data.parent / f"{name}.jsonl", 10**9)
+        ids, pad = tokenize(args.model / "tokenizer.json", texts, args.max_length)
+        splits.append((ids, labels))
+    batch = args.eval_batch or 2 * args.batch
+    torch.manual_seed(args.seed)
+    model, _ = build(args.model, n_labels, 0, args.attn)
+    model.eval()
+
+    def one_pass(ids, labels):
+        with torch.inference_mode():
+            for picked in eval_batches([len(x) for x in ids], batch):
+                input_ids, mask, _ = make_batch(ids, labels, picked, pad)
+                model(input_ids, mask).argmax(1).tolist()
+
+    one_pass(*splits[0])  # warm-up, untimed
+    started = time.perf_counter()
+    for ids, labels in splits:
+        one_pass(ids, labels)
+    seconds = time.perf_counter() - started
+    examples = sum(len(ids) for ids, _ in splits)
+    tokens = sum(len(x) for ids, _ in splits for x in ids)
+    return examples, tokens, seconds, batch
+
+
 def profile_k0(args, ids, labels, pad, n_labels):
     from torch.profiler import ProfilerActivity, profile
 
@@ -304,6 +347,13 @@ def main(argv=None):
         print(
             f"| {r['k']} | {r['trainable']} | {r['ex_s']:.1f} | {r['seconds']:.2f} | {r['steps']} | "
             f"{r['step_ms_mean']:.0f} / {r['step_ms_median']:.0f} | {r['mean_loss']:.4f} |",
+            flush=True,
+        )
+    if not args.no_eval:
+        examples, tokens, seconds, batch = run_eval(args, len(names))
+        print(
+            f"\nevaluation (torch.inference_mode, eval mode) over the whole validation and test splits: "
+            f"{examples} examples, {tokens} tokens, batch {batch}, {seconds:.2f}s = {examples / seconds:.1f} ex/s",
             flush=True,
         )
     if args.profile:

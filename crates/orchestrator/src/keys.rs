@@ -20,9 +20,10 @@ use crate::jobspec::{Corpus, JobSpec, StageSpec};
 use crate::spec::Init;
 
 /// Counts changes to the training computation (v2: BERT's own dropout placement and
-/// thaw's CPU GELU/dropout kernels). Part of every stage and job key. When it moves, drop
-/// `draw_scratch_weights_as_trainer_v2_did` in thaw-train's `load`.
-const TRAINER_VERSION: u32 = 2;
+/// thaw's CPU GELU/dropout kernels; v3: thaw's LayerNorm and attention-softmax kernels,
+/// which round differently from burn's, and a job from a stage checkpoint no longer drawing
+/// a throwaway random model first). Part of every stage and job key.
+const TRAINER_VERSION: u32 = 3;
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -140,19 +140,9 @@ pub fn load_encoder(
                     ),
                 });
             }
-            draw_scratch_weights_as_trainer_v2_did(config, device)?;
             load_safetensors(path, config, device)
         }
     }
-}
-
-/// Trainer v2 built a random model and loaded a stage checkpoint over it. Those draws moved
-/// the device's random stream, which the classifier head and dropout draw from next, so they
-/// are part of what a v2 job key promises: they are kept (and thrown away) until the trainer
-/// version next moves, when this function should go.
-fn draw_scratch_weights_as_trainer_v2_did(config: &BertConfig, device: &Device) -> Result<()> {
-    let mut random = RandomInit { std: config.initializer_range, device: device.clone() };
-    BertModel::load(config, &mut Weights::new(&mut random), device).map(drop)
 }
 
 /// Every tensor of the encoder from `path`, and nothing left over: leftovers mean the file

@@ -385,7 +385,7 @@ fn train_steps(
     what: &str,
 ) -> Result<MaskedLm> {
     observer.phase(Phase::Mlm, format!("{what}: {steps} steps"));
-    let mut optimizer = adamw(s.weight_decay, s.max_grad_norm).init();
+    let mut optimizer = adamw(s.weight_decay, s.max_grad_norm);
     let warmup = ((steps as f64) * s.warmup_ratio).round() as usize;
     let started = Instant::now();
     let mut unread = UnreadLosses::new(read_interval);

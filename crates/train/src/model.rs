@@ -14,13 +14,12 @@ use burn::module::{Module, Param};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
 };
-use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::kernels::{dropout, gelu};
+use crate::kernels::{dropout, gelu, layer_norm as normalize, masked_softmax};
 use crate::weights::{Init, WeightSource, Weights};
 
 /// How a sequence becomes one vector for the classifier.
@@ -86,6 +85,9 @@ pub struct BertEmbeddings {
     /// `LayerNorm`
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// `layer_norm_eps` (burn's LayerNorm keeps its own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -111,6 +113,7 @@ impl BertEmbeddings {
             )?,
             layer_norm: layer_norm(&mut w.pp("LayerNorm"), h, cfg.layer_norm_eps, device)?,
             dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            layer_norm_eps: cfg.layer_norm_eps,
         })
     }
 
@@ -127,7 +130,7 @@ impl BertEmbeddings {
         let token_type =
             self.token_type_embeddings.weight.val().slice(0..1).reshape([1, 1, hidden]);
         let x = self.word_embeddings.forward(input_ids) + position + token_type;
-        dropout(&self.dropout, self.layer_norm.forward(x))
+        dropout(&self.dropout, normalize(&self.layer_norm, self.layer_norm_eps, x))
     }
 }
 
@@ -165,10 +168,8 @@ impl BertSelfAttention {
         let key = split(self.key.forward(x.clone()));
         let value = split(self.value.forward(x));
         // Padding keys get -10000 before the softmax, as BERT's extended attention mask does.
-        let scores = query
-            .matmul(key.swap_dims(2, 3))
-            .mask_fill(mask_pad.clone().reshape([batch, 1, 1, seq]), -1.0e4);
-        let probs = dropout(&self.dropout, softmax(scores, 3));
+        let scores = query.matmul(key.swap_dims(2, 3));
+        let probs = dropout(&self.dropout, masked_softmax(scores, mask_pad));
         probs.matmul(value).swap_dims(1, 2).reshape([batch, seq, width])
     }
 }
@@ -181,6 +182,8 @@ pub struct BertSublayerOutput {
     pub layer_norm: LayerNorm,
     /// On the projection's output (`hidden_dropout_prob`).
     pub dropout: Dropout,
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl BertSublayerOutput {
@@ -199,11 +202,13 @@ impl BertSublayerOutput {
                 device,
             )?,
             dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            layer_norm_eps: cfg.layer_norm_eps,
         })
     }
 
     pub fn forward(&self, sublayer: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm.forward(residual + dropout(&self.dropout, self.dense.forward(sublayer)))
+        let summed = residual + dropout(&self.dropout, self.dense.forward(sublayer));
+        normalize(&self.layer_norm, self.layer_norm_eps, summed)
     }
 }
 
@@ -433,6 +438,8 @@ pub struct BertPredictionHeadTransform {
     pub dense: Linear,
     /// `LayerNorm`
     pub layer_norm: LayerNorm,
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// `cls.predictions`: the transform, then a decoder whose weight is the word-embedding
@@ -474,6 +481,7 @@ impl MaskedLm {
             BertPredictionHeadTransform {
                 dense: linear(&mut t.pp("dense"), h, h)?,
                 layer_norm: layer_norm(&mut t.pp("LayerNorm"), h, cfg.layer_norm_eps, device)?,
+                layer_norm_eps: cfg.layer_norm_eps,
             }
         };
         let bias = Param::from_tensor(w.tensor("bias", [cfg.vocab_size], Init::Zeros)?);
@@ -494,7 +502,11 @@ impl MaskedLm {
         let [batch, seq, width] = hidden.dims();
         let picked = hidden.reshape([batch * seq, width]).select(0, positions);
         let transform = &self.cls.predictions.transform;
-        let h = transform.layer_norm.forward(gelu(transform.dense.forward(picked)));
+        let h = normalize(
+            &transform.layer_norm,
+            transform.layer_norm_eps,
+            gelu(transform.dense.forward(picked)),
+        );
         let vocab = self.bert.embeddings.word_embeddings.weight.val();
         h.matmul(vocab.transpose()) + self.cls.predictions.bias.val().unsqueeze::<2>()
     }

@@ -352,7 +352,7 @@ mod tests {
         let logits = model.forward(ids, &mask);
         let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &device);
         let grads = GradientsParams::from_grads(cross_entropy(logits, targets).backward(), &model);
-        let mut optimizer = adamw(0.0, 0.0).init();
+        let mut optimizer = adamw(0.0, 0.0);
         let lr = 1e-2;
         let after = optimizer.step(rates.at(lr), model.clone(), grads);
         let embeddings = largest_change(&model, &after, |m| params(&m.bert.embeddings));

@@ -89,7 +89,7 @@ fn one_step(backend: BackendKind) -> Step {
     let backward = loss.backward();
     let gradients = gradient_snapshot(&model, &backward);
     let grads = GradientsParams::from_grads(backward, &model);
-    let model = adamw(0.01, 1.0).init().step(1e-4, model, grads);
+    let model = adamw(0.01, 1.0).step(1e-4, model, grads);
     Step { loss: loss_value, gradients, before, after: snapshot(&model) }
 }
 

@@ -1,5 +1,7 @@
-//! The two elementwise steps that profiling showed dominating a BERT training step on the
-//! Flex CPU backend, done here instead: GELU (forward and backward) and dropout.
+//! The steps outside the matrix multiplies that profiling showed dominating a BERT training
+//! step on the Flex CPU backend, done here instead: GELU (forward and backward) and dropout
+//! (this file), LayerNorm ([`layer_norm()`]), the masked attention softmax
+//! ([`masked_softmax`]) and AdamW's update ([`FusedAdamW`]).
 //!
 //! burn-flex computes GELU with a scalar libm `erff` per element on one thread (about a
 //! quarter of a k = 0 step), and burn's dropout draws each mask element through ChaCha20
@@ -21,15 +23,56 @@ use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+mod adamw;
+mod layer_norm;
+mod softmax;
+
+pub use adamw::FusedAdamW;
+pub use layer_norm::layer_norm;
+pub use softmax::masked_softmax;
+
+/// thaw's own CPU ops. Each can be handed back to burn ([`use_burns`]), so the benchmark
+/// can measure what each one buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnOp {
+    Gelu,
+    Dropout,
+    LayerNorm,
+    Softmax,
+    AdamW,
+}
+
+impl OwnOp {
+    pub const ALL: [OwnOp; 5] =
+        [OwnOp::Gelu, OwnOp::Dropout, OwnOp::LayerNorm, OwnOp::Softmax, OwnOp::AdamW];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+static HANDED_BACK: AtomicU8 = AtomicU8::new(0);
+
+/// From now on, in this process, `op` runs burn's way (`true`) or thaw's (`false`, the
+/// default). For measurements: burn's dropout draws other masks, and the other ops differ
+/// from thaw's by float rounding, so a training run's numbers change with the choice.
+pub fn use_burns(op: OwnOp, burns: bool) {
+    if burns {
+        HANDED_BACK.fetch_or(op.bit(), Ordering::Relaxed);
+    } else {
+        HANDED_BACK.fetch_and(!op.bit(), Ordering::Relaxed);
+    }
+}
+
+fn own(op: OwnOp) -> bool {
+    HANDED_BACK.load(Ordering::Relaxed) & op.bit() == 0
+}
 
 /// Gaussian error linear unit, `x * Φ(x)` with the exact erf (as BERT defines it).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    // The custom op is registered without gradient checkpointing, which thaw never enables.
-    let checkpointing = device
-        .gradient_checkpointing_strategy()
-        .is_some_and(|s| s != GradientCheckpointingStrategy::Disabled);
-    if !on_flex(&device) || checkpointing || x.dtype() != DType::F32 {
+    if !own(OwnOp::Gelu) || !fused_ops_apply(&x.device()) || x.dtype() != DType::F32 {
         return burn::tensor::activation::gelu(x);
     }
     if let Ok(tracked) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
@@ -45,7 +88,8 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// off outside autodiff, off at probability 0), with the mask drawn on the CPU side.
 pub fn dropout<const D: usize>(module: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
-    if !on_flex(&device)
+    if !own(OwnOp::Dropout)
+        || !on_flex(&device)
         || !module.training.is_enabled()
         || !device.is_autodiff()
         || module.prob == 0.0
@@ -59,6 +103,15 @@ pub fn dropout<const D: usize>(module: &Dropout, x: Tensor<D>) -> Tensor<D> {
 
 fn on_flex(device: &Device) -> bool {
     device.clone().without_autodiff() == Device::flex()
+}
+
+/// Whether thaw's own ops replace burn's on `device`: on Flex, and without gradient
+/// checkpointing (the custom ops are registered without it; thaw never enables it).
+fn fused_ops_apply(device: &Device) -> bool {
+    let checkpointing = device
+        .gradient_checkpointing_strategy()
+        .is_some_and(|s| s != GradientCheckpointingStrategy::Disabled);
+    on_flex(device) && !checkpointing
 }
 
 /// One seed per mask from the device's RNG, which `Device::seed` fixes for the job.

@@ -1,0 +1,191 @@
+//! BERT's attention softmax with its padding mask, on Flex: one pass forward, one backward.
+//!
+//! burn computes `softmax(scores.mask_fill(padding, -1e4))` as a mask fill, then max,
+//! subtract, exp, sum and divide (under autodiff each differentiated on its own). Here the
+//! masked scores are never written: padding keys get the same -10000 inside the row
+//! pass, the exponentials come from the vectorised polynomial in `kernels`, and the
+//! backward pass is the softmax Jacobian in one sweep, `dx = y·(g − Σ g·y)`.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex, TensorMetadata};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+use super::{OwnOp, contiguous_f32, exp_nonpositive, fused_ops_apply, own};
+
+/// The score BERT's extended attention mask gives a padding key.
+const MASKED: f32 = -1.0e4;
+
+/// Rows per task.
+const ROWS_PER_TASK: usize = 256;
+
+/// Attention probabilities from scores `[batch, heads, queries, keys]`, keys where
+/// `padding` `[batch, keys]` is true set to -10000 first (as BERT's extended mask does).
+pub fn masked_softmax(scores: Tensor<4>, padding: &Tensor<2, Bool>) -> Tensor<4> {
+    let [batch, _, _, keys] = scores.dims();
+    let burns = |scores: Tensor<4>| {
+        let mask = padding.clone().reshape([batch, 1, 1, keys]);
+        softmax(scores.mask_fill(mask, MASKED), 3)
+    };
+    let ours = own(OwnOp::Softmax) && fused_ops_apply(&scores.device());
+    if !ours || scores.dtype() != DType::F32 {
+        return burns(scores);
+    }
+    if let Ok(tracked) = scores.clone().try_into_primitive::<Autodiff<Flex>>() {
+        let flags = padding_flags(padding);
+        return Tensor::from_primitive::<Autodiff<Flex>>(softmax_autodiff(tracked, &flags));
+    }
+    match scores.clone().try_into_primitive::<Flex>() {
+        Ok(plain) => Tensor::from_primitive::<Flex>(forward(&plain, &padding_flags(padding))),
+        Err(_) => burns(scores),
+    }
+}
+
+fn padding_flags(padding: &Tensor<2, Bool>) -> Vec<bool> {
+    padding.clone().into_data().convert::<bool>().try_to_vec::<bool>().expect("bool padding mask")
+}
+
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    /// The probabilities, which the Jacobian needs.
+    type State = FlexTensor;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let probs = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(&probs, &grad));
+    }
+}
+
+fn softmax_autodiff(
+    scores: FloatTensor<Autodiff<Flex>>,
+    padding: &[bool],
+) -> FloatTensor<Autodiff<Flex>> {
+    match SoftmaxBackward.prepare::<NoCheckpointing>([scores.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let probs = forward(&scores.into_primitive(), padding);
+            prep.finish(probs.clone(), probs)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(&scores.into_primitive(), padding)),
+    }
+}
+
+fn forward(scores: &FlexTensor, padding: &[bool]) -> FlexTensor {
+    let shape = scores.shape();
+    let keys = shape[3];
+    let rows_per_batch = shape[1] * shape[2];
+    let scores = contiguous_f32(scores);
+    let mut probs = vec![0.0f32; scores.len()];
+    probs.par_chunks_mut(ROWS_PER_TASK * keys).enumerate().for_each(|(task, out)| {
+        let first_row = task * ROWS_PER_TASK;
+        for (i, out) in out.chunks_exact_mut(keys).enumerate() {
+            let row = first_row + i;
+            let batch = row / rows_per_batch;
+            let mask = &padding[batch * keys..(batch + 1) * keys];
+            softmax_row(&scores[row * keys..(row + 1) * keys], mask, out);
+        }
+    });
+    FlexTensor::from_data(TensorData::new(probs, shape))
+}
+
+/// One row. A padding key's -10000 lies hundreds below any real score, where burn's exp is
+/// exactly 0; here it is written as 0 directly. A row of padding only (never built: every
+/// sequence keeps its [CLS]) is uniform, as burn's softmax of equal scores.
+#[inline]
+fn softmax_row(scores: &[f32], padding: &[bool], out: &mut [f32]) {
+    let real = scores.iter().zip(padding).filter(|(_, pad)| !**pad);
+    let max = real.fold(f32::NEG_INFINITY, |m, (&v, _)| m.max(v));
+    if max == f32::NEG_INFINITY {
+        out.fill(1.0 / out.len() as f32);
+        return;
+    }
+    let mut sum = 0.0f32;
+    for ((o, &s), &pad) in out.iter_mut().zip(scores).zip(padding) {
+        *o = if pad { 0.0 } else { exp_nonpositive(s - max) };
+        sum += *o;
+    }
+    let inverse = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= inverse);
+}
+
+fn backward(probs: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    let shape = probs.shape();
+    let keys = shape[3];
+    let (probs, grad) = (contiguous_f32(probs), contiguous_f32(grad));
+    let mut dx = vec![0.0f32; probs.len()];
+    dx.par_chunks_mut(ROWS_PER_TASK * keys)
+        .zip(probs.par_chunks(ROWS_PER_TASK * keys))
+        .zip(grad.par_chunks(ROWS_PER_TASK * keys))
+        .for_each(|((dx, y), g)| {
+            for ((dx, y), g) in
+                dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys))
+            {
+                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                    *d = y * (g - dot);
+                }
+            }
+        });
+    FlexTensor::from_data(TensorData::new(dx, shape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution};
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn probabilities_and_gradient_match_burns_mask_fill_then_softmax() {
+        let device = Device::flex().autodiff();
+        device.seed(9);
+        let (batch, heads, seq) = (3, 4, 30);
+        let scores =
+            Tensor::<4>::random([batch, heads, seq, seq], Distribution::Normal(0.0, 4.0), &device);
+        let weights = Tensor::<4>::random([batch, heads, seq, seq], Distribution::Default, &device);
+        // Sequences of 30, 17 and 1 real tokens.
+        let lengths = [30, 17, 1];
+        let flags: Vec<bool> =
+            lengths.iter().flat_map(|&n| (0..seq).map(move |i| i >= n)).collect();
+        let padding = Tensor::<2, Bool>::from_data(TensorData::new(flags, [batch, seq]), &device);
+        let run = |fused: bool| {
+            let x = scores.clone().require_grad();
+            let y = if fused {
+                masked_softmax(x.clone(), &padding)
+            } else {
+                let mask = padding.clone().reshape([batch, 1, 1, seq]);
+                softmax(x.clone().mask_fill(mask, MASKED), 3)
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            (values(y), values(x.grad(&grads).unwrap()))
+        };
+        let ((y, dx), (burn_y, burn_dx)) = (run(true), run(false));
+        for (a, b) in y.iter().zip(&burn_y).chain(dx.iter().zip(&burn_dx)) {
+            assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+        }
+        // Padding keys get exactly nothing; each row sums to one.
+        for (row, probs) in y.chunks_exact(seq).enumerate() {
+            let n = lengths[row / (heads * seq)];
+            assert!(probs[n..].iter().all(|&p| p == 0.0));
+            assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        // Outside autodiff (evaluation) the same values come back.
+        let plain = masked_softmax(scores.clone().inner(), &padding.clone().inner());
+        assert_eq!(values(plain), y);
+    }
+}
