@@ -60,6 +60,7 @@ impl BackendKind {
     /// The plain (inference) device; training uses `.autodiff()` of it.
     pub fn device(self) -> Result<Device> {
         self.check_built()?;
+        crate::memory::keep_freed_memory();
         match self {
             BackendKind::Flex => Ok(Device::flex()),
             #[allow(deprecated)]

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -179,8 +178,8 @@ impl SplitName {
 }
 
 /// AdamW as thaw trains with it (fine-tuning and MLM alike): PyTorch's epsilon 1e-8, gradient
-/// clipping per parameter tensor at `max_grad_norm` (0 disables); the update itself in one
-/// pass per tensor on Flex ([`FusedAdamW`], the same numbers as burn's).
+/// clipping per parameter tensor at `max_grad_norm` (0 disables), as burn's
+/// `GradientClipping::Norm`; clip and update in one pass per tensor on Flex ([`FusedAdamW`]).
 pub fn adamw(weight_decay: f64, max_grad_norm: f64) -> ModuleOptimizer {
     let (beta_1, beta_2, epsilon, weight_decay) = (0.9, 0.999, 1e-8, weight_decay as f32);
     let config = AdamWConfig::new()
@@ -188,13 +187,15 @@ pub fn adamw(weight_decay: f64, max_grad_norm: f64) -> ModuleOptimizer {
         .with_beta_2(beta_2)
         .with_epsilon(epsilon)
         .with_weight_decay(weight_decay);
-    let fused = FusedAdamW::new(config.build(), beta_1, beta_2, epsilon, weight_decay);
-    let optimizer = ModuleOptimizer::from(fused);
-    if max_grad_norm > 0.0 {
-        optimizer.with_grad_clipping(GradientClippingConfig::Norm(max_grad_norm as f32).init())
-    } else {
-        optimizer
-    }
+    let clip = (max_grad_norm > 0.0).then_some(max_grad_norm as f32);
+    ModuleOptimizer::from(FusedAdamW::new(
+        config.build(),
+        beta_1,
+        beta_2,
+        epsilon,
+        weight_decay,
+        clip,
+    ))
 }
 
 /// Mean cross-entropy of `logits` against `targets`.

@@ -19,6 +19,7 @@ pub mod freeze;
 pub mod hf_folder;
 pub mod kernels;
 pub mod load;
+pub mod memory;
 pub mod metrics;
 pub mod mlm;
 pub mod model;
