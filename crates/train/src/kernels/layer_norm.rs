@@ -18,7 +18,7 @@ use burn::nn::LayerNorm;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{OwnOp, contiguous_f32, fused_ops_apply, own};
+use super::{OwnOp, contiguous_f32, fused_ops_apply, lane_sum, own};
 
 /// Rows per task: a few hundred KiB of activations, enough to amortise scheduling.
 const ROWS_PER_TASK: usize = 64;
@@ -121,20 +121,46 @@ fn forward_rows(
         .zip(inverse_std.par_chunks_mut(ROWS_PER_TASK))
         .zip(x.par_chunks(ROWS_PER_TASK * width))
         .for_each(|(((y, normalized), inverse_std), x)| {
-            for (((y, n), s), x) in y
-                .chunks_exact_mut(width)
-                .zip(normalized.chunks_exact_mut(width))
-                .zip(inverse_std.iter_mut())
-                .zip(x.chunks_exact(width))
-            {
-                *s = normalize_row(x, gamma, beta, epsilon, n, y);
-            }
+            forward_task(x, gamma, beta, epsilon, normalized, y, inverse_std)
         });
     (y, normalized, inverse_std)
 }
 
+vectorised! {
+    fn forward_task(
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        epsilon: f32,
+        normalized: &mut [f32],
+        y: &mut [f32],
+        inverse_std: &mut [f32],
+    ) = forward_task_portable
+}
+
+#[inline(always)]
+fn forward_task_portable(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f32,
+    normalized: &mut [f32],
+    y: &mut [f32],
+    inverse_std: &mut [f32],
+) {
+    let width = gamma.len();
+    for (((y, n), s), x) in y
+        .chunks_exact_mut(width)
+        .zip(normalized.chunks_exact_mut(width))
+        .zip(inverse_std.iter_mut())
+        .zip(x.chunks_exact(width))
+    {
+        *s = normalize_row(x, gamma, beta, epsilon, n, y);
+    }
+}
+
 /// One row: writes x̂ and y, returns 1/σ. Two-pass mean and variance, as burn's own.
-#[inline]
+#[inline(always)]
 fn normalize_row(
     x: &[f32],
     gamma: &[f32],
@@ -144,8 +170,8 @@ fn normalize_row(
     y: &mut [f32],
 ) -> f32 {
     let width = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / width;
-    let variance = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width;
+    let mean = lane_sum(x, x, |v, _| v) / width;
+    let variance = lane_sum(x, x, |v, _| (v - mean) * (v - mean)) / width;
     let inverse_std = 1.0 / (variance + epsilon).sqrt();
     for ((((n, y), &x), &g), &b) in
         normalized.iter_mut().zip(y.iter_mut()).zip(x).zip(gamma).zip(beta)
@@ -180,7 +206,18 @@ fn backward_rows(saved: &Saved, grad: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) 
     (dx, dgamma, dbeta)
 }
 
-fn backward_task(
+vectorised! {
+    fn backward_task(
+        grad: &[f32],
+        normalized: &[f32],
+        inverse_std: &[f32],
+        gamma: &[f32],
+        dx: &mut [f32],
+    ) -> (Vec<f32>, Vec<f32>) = backward_task_portable
+}
+
+#[inline(always)]
+fn backward_task_portable(
     grad: &[f32],
     normalized: &[f32],
     inverse_std: &[f32],
@@ -189,21 +226,20 @@ fn backward_task(
 ) -> (Vec<f32>, Vec<f32>) {
     let width = gamma.len();
     let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+    let mut scaled = vec![0.0f32; width];
     let rows = grad.chunks_exact(width).zip(normalized.chunks_exact(width));
     for (((g, n), dx), &s) in rows.zip(dx.chunks_exact_mut(width)).zip(inverse_std) {
-        let (mut sum_g, mut sum_gn) = (0.0f32, 0.0f32);
-        for ((((&g, &n), &gm), dgm), db) in
-            g.iter().zip(n).zip(gamma).zip(dgamma.iter_mut()).zip(dbeta.iter_mut())
+        for ((((sc, &g), &n), &gm), (dgm, db)) in
+            scaled.iter_mut().zip(g).zip(n).zip(gamma).zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
         {
             *dgm += g * n;
             *db += g;
-            let scaled = g * gm;
-            sum_g += scaled;
-            sum_gn += scaled * n;
+            *sc = g * gm;
         }
-        let (mean_g, mean_gn) = (sum_g / width as f32, sum_gn / width as f32);
-        for (((d, &g), &n), &gm) in dx.iter_mut().zip(g).zip(n).zip(gamma) {
-            *d = (g * gm - mean_g - n * mean_gn) * s;
+        let mean_g = lane_sum(&scaled, &scaled, |v, _| v) / width as f32;
+        let mean_gn = lane_sum(&scaled, n, |v, n| v * n) / width as f32;
+        for ((d, &sc), &n) in dx.iter_mut().zip(&scaled).zip(n) {
+            *d = (sc - mean_g - n * mean_gn) * s;
         }
     }
     (dgamma, dbeta)

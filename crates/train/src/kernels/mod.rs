@@ -25,6 +25,39 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+/// Defines a function that runs `$body` (an `#[inline(always)]` function with the same
+/// arguments) compiled for the widest vector extension this CPU has: AVX-512, else AVX2
+/// with FMA, else the build's baseline.
+macro_rules! vectorised {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has just been checked for the features it enables.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 mod adamw;
 mod layer_norm;
 mod softmax;
@@ -121,13 +154,20 @@ fn draw_seed(device: &Device) -> u64 {
     (u64::from(draws[0].to_bits()) << 32) | u64::from(draws[1].to_bits())
 }
 
-/// `1 / (1 - p)` where an element is kept, 0 where it is dropped.
+/// `1 / (1 - p)` where an element is kept, 0 where it is dropped. Drawn in blocks of
+/// [`CHUNK`] elements, block i from its own generator seeded with (seed, i), so the mask
+/// is the same however many threads draw it.
 fn keep_mask(len: usize, prob: f64, seed: u64) -> Vec<f32> {
     let scale = (1.0 / (1.0 - prob)) as f32;
     // Keep when a uniform u32 falls below (1 - p) * 2^32.
     let threshold = ((1.0 - prob) * 4_294_967_296.0).min(4_294_967_295.0) as u32;
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..len).map(|_| if rng.random::<u32>() < threshold { scale } else { 0.0 }).collect()
+    let mut mask = vec![0.0f32; len];
+    mask.par_chunks_mut(CHUNK).enumerate().for_each(|(block, out)| {
+        let mut rng =
+            SmallRng::seed_from_u64(seed ^ (block as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        out.iter_mut().for_each(|m| *m = if rng.random::<u32>() < threshold { scale } else { 0.0 });
+    });
+    mask
 }
 
 // ---- GELU on Flex ------------------------------------------------------------------------
@@ -206,32 +246,28 @@ fn parallel_map(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
     });
 }
 
-fn run_kernel(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has just been checked for the features the function enables.
-            return unsafe { kernel_avx512(x, grad, out, kernel) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { kernel_avx2(x, grad, out, kernel) };
+vectorised! {
+    /// `kernel` over one block.
+    fn run_kernel(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) = kernel_portable
+}
+
+/// Vector lanes the row reductions below keep apart (then add in order): 16 f32 fill an
+/// AVX-512 register, and fixed lanes keep a sum the same on every CPU.
+const LANES: usize = 16;
+
+/// Σ f(aᵢ, bᵢ) in [`LANES`] partial sums, which the compiler vectorises.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (blocks_a, blocks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 =
+        blocks_a.remainder().iter().zip(blocks_b.remainder()).map(|(&x, &y)| f(x, y)).sum();
+    for (x, y) in blocks_a.zip(blocks_b) {
+        for i in 0..LANES {
+            acc[i] += f(x[i], y[i]);
         }
     }
-    kernel_portable(x, grad, out, kernel)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn kernel_avx512(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
-    kernel_portable(x, grad, out, kernel)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn kernel_avx2(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
-    kernel_portable(x, grad, out, kernel)
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Branch-free loops the compiler vectorises for whatever features the caller enabled.

@@ -17,7 +17,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{OwnOp, contiguous_f32, exp_nonpositive, fused_ops_apply, own};
+use super::{LANES, OwnOp, contiguous_f32, exp_nonpositive, fused_ops_apply, lane_sum, own};
 
 /// The score BERT's extended attention mask gives a padding key.
 const MASKED: f32 = -1.0e4;
@@ -89,35 +89,76 @@ fn forward(scores: &FlexTensor, padding: &[bool]) -> FlexTensor {
     let scores = contiguous_f32(scores);
     let mut probs = vec![0.0f32; scores.len()];
     probs.par_chunks_mut(ROWS_PER_TASK * keys).enumerate().for_each(|(task, out)| {
-        let first_row = task * ROWS_PER_TASK;
-        for (i, out) in out.chunks_exact_mut(keys).enumerate() {
-            let row = first_row + i;
-            let batch = row / rows_per_batch;
-            let mask = &padding[batch * keys..(batch + 1) * keys];
-            softmax_row(&scores[row * keys..(row + 1) * keys], mask, out);
-        }
+        let first = task * ROWS_PER_TASK * keys;
+        let scores = &scores[first..first + out.len()];
+        forward_rows(scores, padding, out, task * ROWS_PER_TASK, keys, rows_per_batch)
     });
     FlexTensor::from_data(TensorData::new(probs, shape))
+}
+
+vectorised! {
+    /// Rows `first_row..` of the scores, whose batch picks the padding mask.
+    fn forward_rows(
+        scores: &[f32],
+        padding: &[bool],
+        out: &mut [f32],
+        first_row: usize,
+        keys: usize,
+        rows_per_batch: usize,
+    ) = forward_rows_portable
+}
+
+#[inline(always)]
+fn forward_rows_portable(
+    scores: &[f32],
+    padding: &[bool],
+    out: &mut [f32],
+    first_row: usize,
+    keys: usize,
+    rows_per_batch: usize,
+) {
+    let rows = scores.chunks_exact(keys).zip(out.chunks_exact_mut(keys));
+    for (i, (scores, out)) in rows.enumerate() {
+        let batch = (first_row + i) / rows_per_batch;
+        softmax_row(scores, &padding[batch * keys..(batch + 1) * keys], out);
+    }
 }
 
 /// One row. A padding key's -10000 lies hundreds below any real score, where burn's exp is
 /// exactly 0; here it is written as 0 directly. A row of padding only (never built: every
 /// sequence keeps its [CLS]) is uniform, as burn's softmax of equal scores.
-#[inline]
+#[inline(always)]
 fn softmax_row(scores: &[f32], padding: &[bool], out: &mut [f32]) {
-    let real = scores.iter().zip(padding).filter(|(_, pad)| !**pad);
-    let max = real.fold(f32::NEG_INFINITY, |m, (&v, _)| m.max(v));
+    let max = real_max(scores, padding);
     if max == f32::NEG_INFINITY {
         out.fill(1.0 / out.len() as f32);
         return;
     }
-    let mut sum = 0.0f32;
     for ((o, &s), &pad) in out.iter_mut().zip(scores).zip(padding) {
-        *o = if pad { 0.0 } else { exp_nonpositive(s - max) };
-        sum += *o;
+        let e = exp_nonpositive((s - max).min(0.0));
+        *o = if pad { 0.0 } else { e };
     }
-    let inverse = 1.0 / sum;
+    let inverse = 1.0 / lane_sum(out, out, |e, _| e);
     out.iter_mut().for_each(|o| *o *= inverse);
+}
+
+/// The largest score of a real (not padding) key, in [`LANES`] running maxima.
+#[inline(always)]
+fn real_max(scores: &[f32], padding: &[bool]) -> f32 {
+    let masked = |s: f32, pad: bool| if pad { f32::NEG_INFINITY } else { s };
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let (blocks, pads) = (scores.chunks_exact(LANES), padding.chunks_exact(LANES));
+    let tail = blocks
+        .remainder()
+        .iter()
+        .zip(pads.remainder())
+        .fold(f32::NEG_INFINITY, |m, (&s, &pad)| m.max(masked(s, pad)));
+    for (block, pad) in blocks.zip(pads) {
+        for i in 0..LANES {
+            acc[i] = acc[i].max(masked(block[i], pad[i]));
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
 }
 
 fn backward(probs: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
@@ -125,20 +166,28 @@ fn backward(probs: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let keys = shape[3];
     let (probs, grad) = (contiguous_f32(probs), contiguous_f32(grad));
     let mut dx = vec![0.0f32; probs.len()];
-    dx.par_chunks_mut(ROWS_PER_TASK * keys)
-        .zip(probs.par_chunks(ROWS_PER_TASK * keys))
-        .zip(grad.par_chunks(ROWS_PER_TASK * keys))
-        .for_each(|((dx, y), g)| {
-            for ((dx, y), g) in
-                dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys))
-            {
-                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    *d = y * (g - dot);
-                }
-            }
-        });
+    let task = ROWS_PER_TASK * keys;
+    dx.par_chunks_mut(task)
+        .zip(probs.par_chunks(task))
+        .zip(grad.par_chunks(task))
+        .for_each(|((dx, y), g)| backward_rows(dx, y, g, keys));
     FlexTensor::from_data(TensorData::new(dx, shape))
+}
+
+vectorised! {
+    /// `dx = y·(g − Σ g·y)` per row.
+    fn backward_rows(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize) = backward_rows_portable
+}
+
+#[inline(always)]
+fn backward_rows_portable(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize) {
+    let rows = dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys));
+    for ((dx, y), g) in rows {
+        let dot = lane_sum(y, g, |y, g| y * g);
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *d = y * (g - dot);
+        }
+    }
 }
 
 #[cfg(test)]
