@@ -49,9 +49,12 @@ Usage (with a venv that has torch, transformers, tokenizers, safetensors, numpy)
     python scripts/bench_pytorch.py --n 64 --steps 3     # smoke test: 3 timed steps per k
     python scripts/bench_pytorch.py --profile            # + top-10 ops by self CPU time at k=0
     python scripts/bench_pytorch.py --adamw fused        # torch's fused AdamW kernel instead of foreach
+    python scripts/bench_pytorch.py --freeze 0,1,2,3,4,5,6 --thaw results/bench-thaw.txt
+        # + the ratio table against thaw's bench output (cargo bench ... | tee results/bench-thaw.txt)
 """
 import argparse
 import copy
+import re
 import json
 import math
 import os
@@ -95,6 +98,7 @@ def parse_args(argv=None):
                    help="torch AdamW implementation (default foreach, torch's own default on CPU)")
     p.add_argument("--eval-batch", type=int, default=0, help="evaluation batch size (default 0 = 2 x --batch, as thaw evaluates on CPU)")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation measurement")
+    p.add_argument("--thaw", type=Path, help="thaw's bench output (cargo bench --bench freeze_sweep ... | tee FILE): print thaw/PyTorch ratios")
     p.add_argument("--profile", action="store_true", help="also profile a few steps at k=0: top-10 ops by self CPU time")
     p.add_argument("--profile-steps", type=int, default=3)
     args = p.parse_args(argv)
@@ -295,6 +299,42 @@ def run_eval(args, n_labels):
     return examples, tokens, seconds, batch
 
 
+def read_thaw_bench(path):
+    """thaw's table 1 (k -> (ex/s without cache, ex/s with cache or None)), its evaluation
+    ex/s, and the settings line, from the bench's printed output."""
+    text = path.read_text()
+    settings = re.search(r"(\d+) training examples, max_length (\d+), batch (\d+)", text)
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[0].isdigit():
+            cached = float(cells[5]) if cells[5].replace(".", "", 1).isdigit() and cells[0] != "0" else None
+            rows[int(cells[0])] = (float(cells[2]), cached)
+    evaluation = re.search(r"evaluation \(inference.*= ([\d.]+) ex/s", text)
+    gflops = re.search(r"= ([\d.]+) GFLOP/s; fp32 peak ≈ ([\d.]+) GFLOP/s", text)
+    return rows, evaluation and float(evaluation.group(1)), settings, gflops
+
+
+def print_ratios(args, results, eval_ex_s):
+    rows, thaw_eval, settings, gflops = read_thaw_bench(args.thaw)
+    if settings and (int(settings.group(1)), int(settings.group(2)), int(settings.group(3))) != (args.n, args.max_length, args.batch):
+        print(f"\nwarning: thaw's bench ran {settings.group(0)}; this run used {args.n} examples, "
+              f"max_length {args.max_length}, batch {args.batch}: the ratios compare different work")
+    print(f"\nthaw ({args.thaw}) against PyTorch (this run), examples per second, ratio = thaw / PyTorch:\n")
+    print("| k | PyTorch | thaw, frozen layers every step | ratio | thaw, frozen prefix cached | ratio |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        if r["k"] not in rows:
+            continue
+        plain, cached = rows[r["k"]]
+        cached_cells = f"{cached:.1f} | {cached / r['ex_s']:.2f}" if cached is not None else "– | –"
+        print(f"| {r['k']} | {r['ex_s']:.1f} | {plain:.1f} | {plain / r['ex_s']:.2f} | {cached_cells} |")
+    if thaw_eval is not None and eval_ex_s is not None:
+        print(f"| evaluation | {eval_ex_s:.1f} | {thaw_eval:.1f} | {thaw_eval / eval_ex_s:.2f} | | |")
+    if gflops:
+        print(f"\nthaw's k = 0 step: {gflops.group(1)} GFLOP/s of an assumed {gflops.group(2)} GFLOP/s fp32 peak")
+
+
 def profile_k0(args, ids, labels, pad, n_labels):
     from torch.profiler import ProfilerActivity, profile
 
@@ -342,20 +382,26 @@ def main(argv=None):
     print()
     print("| k | trainable params | ex/s | epoch s | steps | step ms (mean / median) | mean loss |")
     print("|---|---|---|---|---|---|---|")
+    results = []
     for k in args.depths:
         r = run_depth(k, args, ids, labels, pad, len(names))
+        results.append(r)
         print(
             f"| {r['k']} | {r['trainable']} | {r['ex_s']:.1f} | {r['seconds']:.2f} | {r['steps']} | "
             f"{r['step_ms_mean']:.0f} / {r['step_ms_median']:.0f} | {r['mean_loss']:.4f} |",
             flush=True,
         )
+    eval_ex_s = None
     if not args.no_eval:
         examples, tokens, seconds, batch = run_eval(args, len(names))
+        eval_ex_s = examples / seconds
         print(
             f"\nevaluation (torch.inference_mode, eval mode) over the whole validation and test splits: "
             f"{examples} examples, {tokens} tokens, batch {batch}, {seconds:.2f}s = {examples / seconds:.1f} ex/s",
             flush=True,
         )
+    if args.thaw:
+        print_ratios(args, results, eval_ex_s)
     if args.profile:
         profile_k0(args, ids, labels, pad, len(names))
 

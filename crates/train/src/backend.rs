@@ -266,3 +266,13 @@ pub fn release_device_memory(device: &Device) {
     let _ = device.sync();
     device.memory_cleanup();
 }
+
+/// Runs `work` on a thread of rayon's pool, the one the CPU kernels and matrix multiplies
+/// split their work over, and waits for it. From any other thread each of the thousands of
+/// parallel operations in a training step is handed to the pool and waited for (a wake-up
+/// and a sleep per operation, measured at 8 to 15 % of a step on 2 cores); from a pool
+/// thread the caller works on its share itself. Called from a pool thread, it runs `work`
+/// in place.
+pub fn on_compute_threads<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}

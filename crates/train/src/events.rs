@@ -54,7 +54,8 @@ pub enum Event {
 
 /// The caller's side of a running job: where events go, and a flag that asks it to stop.
 pub struct Observer<'a> {
-    pub on_event: &'a mut dyn FnMut(&Event),
+    /// `Send`: a job runs on a thread of the compute pool ([`crate::backend::on_compute_threads`]).
+    pub on_event: &'a mut (dyn FnMut(&Event) + Send),
     pub stop: &'a AtomicBool,
 }
 

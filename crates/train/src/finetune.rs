@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendKind;
+use crate::backend::{BackendKind, on_compute_threads};
 use crate::batch::{eval_batches, label_batch, token_batch, train_batches};
 use crate::config::BertConfig;
 use crate::encode::{EncodedData, EncodedSplit};
@@ -230,6 +230,17 @@ pub fn fine_tune(
 
 /// [`fine_tune`], also handing back the best epoch's model.
 pub fn fine_tune_returning_model(
+    files: &ModelFiles,
+    config: &BertConfig,
+    data: &EncodedData,
+    job: &FineTuneJob,
+    prefix_cache: Option<&mut PrefixCache>,
+    observer: &mut Observer,
+) -> Result<(FineTuneOutcome, Classifier)> {
+    on_compute_threads(|| fine_tune_here(files, config, data, job, prefix_cache, observer))
+}
+
+fn fine_tune_here(
     files: &ModelFiles,
     config: &BertConfig,
     data: &EncodedData,
@@ -558,6 +569,16 @@ pub(crate) fn read_floats(scalars: Vec<Tensor<1>>) -> Result<Vec<f32>> {
 /// the tokens (embeddings onward) in batches of `batch_size` on the plain `device`, dropout
 /// off. Returns the inference model too (off the autodiff device, as exports want it).
 pub fn split_logits(
+    model: Classifier,
+    split: &EncodedSplit,
+    pad: u32,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(Classifier, Vec<Vec<f32>>)> {
+    on_compute_threads(|| split_logits_here(model, split, pad, batch_size, device))
+}
+
+fn split_logits_here(
     model: Classifier,
     split: &EncodedSplit,
     pad: u32,

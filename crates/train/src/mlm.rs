@@ -257,6 +257,17 @@ pub fn train_mlm(
     out: &Path,
     observer: &mut Observer,
 ) -> Result<MlmOutcome> {
+    crate::backend::on_compute_threads(|| train_mlm_here(files, config, texts, job, out, observer))
+}
+
+fn train_mlm_here(
+    files: &ModelFiles,
+    config: &BertConfig,
+    texts: &[String],
+    job: &MlmJob,
+    out: &Path,
+    observer: &mut Observer,
+) -> Result<MlmOutcome> {
     let s = &job.settings;
     let tokenizer = TextTokenizer::from_file(&files.tokenizer, s.max_length)?;
     observer.phase(Phase::Tokenize, format!("{} documents", texts.len()));
