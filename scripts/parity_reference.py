@@ -4,10 +4,10 @@
 Computes the last hidden state of all-MiniLM-L6-v2 for a few sentences without any of
 thaw's code (tokenized by the Python `tokenizers` package, the forward pass written
 out below in numpy, float64) and writes crates/train/tests/fixtures/minilm_parity.json.
-The worker's parity test compares its encoder against this file to 1e-4.
+thaw-train's parity test compares its encoder against this file to 1e-4.
 
-Usage: pip install numpy tokenizers
-       python3 scripts/parity_reference.py MODEL_DIR   (the folder with model.safetensors)
+Usage: python3 -m venv .venv-parity && .venv-parity/bin/pip install -r scripts/requirements-parity.txt
+       .venv-parity/bin/python scripts/parity_reference.py MODEL_DIR   (the folder with model.safetensors)
 """
 import json
 import math
@@ -88,7 +88,7 @@ def main():
         ids = tok.encode(s).ids
         hidden = encode(weights, cfg, ids)
         cases.append({"text": s, "ids": ids, "hidden": [[round(float(v), 7) for v in row] for row in hidden]})
-    out = os.path.join(os.path.dirname(__file__), "..", "crates", "worker", "tests", "fixtures", "minilm_parity.json")
+    out = os.path.join(os.path.dirname(__file__), "..", "crates", "train", "tests", "fixtures", "minilm_parity.json")
     with open(out, "w") as f:
         json.dump({"model": "sentence-transformers/all-MiniLM-L6-v2",
                    "generated_by": "scripts/parity_reference.py (numpy, float64)", "cases": cases}, f)
