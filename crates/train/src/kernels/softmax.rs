@@ -2,9 +2,10 @@
 //!
 //! burn computes `softmax(scores.mask_fill(padding, -1e4))` as a mask fill, then max,
 //! subtract, exp, sum and divide (under autodiff each differentiated on its own). Here the
-//! masked scores are never written: padding keys get the same -10000 inside the row
-//! pass, the exponentials come from the vectorised polynomial in `kernels`, and the
-//! backward pass is the softmax Jacobian in one sweep, `dx = y·(g − Σ g·y)`.
+//! masked scores are never written: a padding key gets exactly the 0 that burn's
+//! exp(-10000 − max) gives it, the exponentials come from the polynomial in `kernels`
+//! (compiled for AVX-512 or AVX2 at run time), and the backward pass is the softmax
+//! Jacobian in one sweep, `dx = y·(g − Σ g·y)`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
