@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use rand::SeedableRng;
@@ -181,21 +181,8 @@ impl SplitName {
 /// clipping per parameter tensor at `max_grad_norm` (0 disables), as burn's
 /// `GradientClipping::Norm`; clip and update in one pass per tensor on Flex ([`FusedAdamW`]).
 pub fn adamw(weight_decay: f64, max_grad_norm: f64) -> ModuleOptimizer {
-    let (beta_1, beta_2, epsilon, weight_decay) = (0.9, 0.999, 1e-8, weight_decay as f32);
-    let config = AdamWConfig::new()
-        .with_beta_1(beta_1)
-        .with_beta_2(beta_2)
-        .with_epsilon(epsilon)
-        .with_weight_decay(weight_decay);
     let clip = (max_grad_norm > 0.0).then_some(max_grad_norm as f32);
-    ModuleOptimizer::from(FusedAdamW::new(
-        config.build(),
-        beta_1,
-        beta_2,
-        epsilon,
-        weight_decay,
-        clip,
-    ))
+    ModuleOptimizer::from(FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay as f32, clip))
 }
 
 /// Mean cross-entropy of `logits` against `targets`.

@@ -13,7 +13,7 @@
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::optim::grad_clipping::GradientClipping;
-use burn::optim::{AdamW, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
+use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
@@ -24,6 +24,7 @@ const CHUNK: usize = 64 * 1024;
 /// burn's per-tensor gradient-norm clipping (`GradientClipping::Norm`) folded in.
 #[derive(Clone)]
 pub struct FusedAdamW {
+    /// The same AdamW as burn builds it, for the tensors this kernel does not take.
     burns: AdamW,
     beta_1: f32,
     beta_2: f32,
@@ -33,17 +34,21 @@ pub struct FusedAdamW {
 }
 
 impl FusedAdamW {
-    /// `burns` must be built from the same betas, epsilon and weight decay: it serves the
-    /// tensors this kernel does not take. Gradients are clipped to `max_grad_norm` per
-    /// tensor first (give the clipping here, not to the `ModuleOptimizer` as well).
+    /// Gradients are clipped to `max_grad_norm` per tensor first (give the clipping here,
+    /// not to the `ModuleOptimizer` as well).
     pub fn new(
-        burns: AdamW,
         beta_1: f32,
         beta_2: f32,
         epsilon: f32,
         weight_decay: f32,
         max_grad_norm: Option<f32>,
     ) -> Self {
+        let burns = AdamWConfig::new()
+            .with_beta_1(beta_1)
+            .with_beta_2(beta_2)
+            .with_epsilon(epsilon)
+            .with_weight_decay(weight_decay)
+            .build();
         FusedAdamW { burns, beta_1, beta_2, epsilon, weight_decay, max_grad_norm }
     }
 
@@ -204,7 +209,6 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::optim::AdamWConfig;
     use burn::tensor::{Distribution, TensorData};
 
     fn values(t: &Tensor<2>) -> Vec<f32> {
@@ -217,7 +221,7 @@ mod tests {
         device.seed(11);
         for weight_decay in [0.0, 0.01] {
             let config = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(weight_decay);
-            let fused = FusedAdamW::new(config.build(), 0.9, 0.999, 1e-8, weight_decay, None);
+            let fused = FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay, None);
             let burns = config.build();
             // Transposed, as thaw's linear weights are: the first step copies it contiguous.
             let start = Tensor::<2>::random([70, 130], Distribution::Default, &device).transpose();
@@ -241,7 +245,7 @@ mod tests {
         let device = Device::flex();
         device.seed(12);
         let config = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01);
-        let fused = FusedAdamW::new(config.build(), 0.9, 0.999, 1e-8, 0.01, Some(1.0));
+        let fused = FusedAdamW::new(0.9, 0.999, 1e-8, 0.01, Some(1.0));
         for std in [1e-4, 1.0] {
             // Norm ≈ 0.01 (no clipping: the factor is exactly 1) and ≈ 100 (clipped).
             let param = Tensor::<2>::random([100, 100], Distribution::Default, &device);
@@ -264,7 +268,7 @@ mod tests {
         #[allow(deprecated)]
         let device = Device::ndarray();
         let config = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01);
-        let fused = FusedAdamW::new(config.build(), 0.9, 0.999, 1e-8, 0.01, Some(0.1));
+        let fused = FusedAdamW::new(0.9, 0.999, 1e-8, 0.01, Some(0.1));
         let param =
             Tensor::<2>::from_data(TensorData::from([[0.5f32, -0.25], [1.0, 2.0]]), &device);
         let grad = Tensor::<2>::from_data(TensorData::from([[0.1f32, 0.2], [-0.3, 0.0]]), &device);

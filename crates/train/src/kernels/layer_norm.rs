@@ -135,27 +135,16 @@ vectorised! {
         normalized: &mut [f32],
         y: &mut [f32],
         inverse_std: &mut [f32],
-    ) = forward_task_portable
-}
-
-#[inline(always)]
-fn forward_task_portable(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    epsilon: f32,
-    normalized: &mut [f32],
-    y: &mut [f32],
-    inverse_std: &mut [f32],
-) {
-    let width = gamma.len();
-    for (((y, n), s), x) in y
-        .chunks_exact_mut(width)
-        .zip(normalized.chunks_exact_mut(width))
-        .zip(inverse_std.iter_mut())
-        .zip(x.chunks_exact(width))
-    {
-        *s = normalize_row(x, gamma, beta, epsilon, n, y);
+    ) {
+        let width = gamma.len();
+        for (((y, n), s), x) in y
+            .chunks_exact_mut(width)
+            .zip(normalized.chunks_exact_mut(width))
+            .zip(inverse_std.iter_mut())
+            .zip(x.chunks_exact(width))
+        {
+            *s = normalize_row(x, gamma, beta, epsilon, n, y);
+        }
     }
 }
 
@@ -213,36 +202,27 @@ vectorised! {
         inverse_std: &[f32],
         gamma: &[f32],
         dx: &mut [f32],
-    ) -> (Vec<f32>, Vec<f32>) = backward_task_portable
-}
-
-#[inline(always)]
-fn backward_task_portable(
-    grad: &[f32],
-    normalized: &[f32],
-    inverse_std: &[f32],
-    gamma: &[f32],
-    dx: &mut [f32],
-) -> (Vec<f32>, Vec<f32>) {
-    let width = gamma.len();
-    let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
-    let mut scaled = vec![0.0f32; width];
-    let rows = grad.chunks_exact(width).zip(normalized.chunks_exact(width));
-    for (((g, n), dx), &s) in rows.zip(dx.chunks_exact_mut(width)).zip(inverse_std) {
-        for ((((sc, &g), &n), &gm), (dgm, db)) in
-            scaled.iter_mut().zip(g).zip(n).zip(gamma).zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
-        {
-            *dgm += g * n;
-            *db += g;
-            *sc = g * gm;
+    ) -> (Vec<f32>, Vec<f32>) {
+        let width = gamma.len();
+        let (mut dgamma, mut dbeta) = (vec![0.0f32; width], vec![0.0f32; width]);
+        let mut scaled = vec![0.0f32; width];
+        let rows = grad.chunks_exact(width).zip(normalized.chunks_exact(width));
+        for (((g, n), dx), &s) in rows.zip(dx.chunks_exact_mut(width)).zip(inverse_std) {
+            for ((((sc, &g), &n), &gm), (dgm, db)) in
+                scaled.iter_mut().zip(g).zip(n).zip(gamma).zip(dgamma.iter_mut().zip(dbeta.iter_mut()))
+            {
+                *dgm += g * n;
+                *db += g;
+                *sc = g * gm;
+            }
+            let mean_g = lane_sum(&scaled, &scaled, |v, _| v) / width as f32;
+            let mean_gn = lane_sum(&scaled, n, |v, n| v * n) / width as f32;
+            for ((d, &sc), &n) in dx.iter_mut().zip(&scaled).zip(n) {
+                *d = (sc - mean_g - n * mean_gn) * s;
+            }
         }
-        let mean_g = lane_sum(&scaled, &scaled, |v, _| v) / width as f32;
-        let mean_gn = lane_sum(&scaled, n, |v, n| v * n) / width as f32;
-        for ((d, &sc), &n) in dx.iter_mut().zip(&scaled).zip(n) {
-            *d = (sc - mean_g - n * mean_gn) * s;
-        }
+        (dgamma, dbeta)
     }
-    (dgamma, dbeta)
 }
 
 #[cfg(test)]

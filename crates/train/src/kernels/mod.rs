@@ -25,22 +25,24 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Defines a function that runs `$body` (an `#[inline(always)]` function with the same
-/// arguments) compiled for the widest vector extension this CPU has: AVX-512, else AVX2
-/// with FMA, else the build's baseline.
+/// Defines a function whose body is compiled for the widest vector extension this CPU has:
+/// AVX-512, else AVX2 with FMA, else the build's baseline (the body, and what it calls
+/// `#[inline(always)]`, is inlined into one variant per extension, picked at run time).
 macro_rules! vectorised {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    portable($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
+                    portable($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has just been checked for the features it enables.
@@ -53,7 +55,7 @@ macro_rules! vectorised {
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            $body($($arg),*)
+            portable($($arg),*)
         }
     };
 }
@@ -109,7 +111,8 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return burn::tensor::activation::gelu(x);
     }
     if let Ok(tracked) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
-        return Tensor::from_primitive::<Autodiff<Flex>>(gelu_autodiff(tracked));
+        let output = unary_autodiff(tracked, gelu_flex, Keep::Input, gelu_backward_flex);
+        return Tensor::from_primitive::<Autodiff<Flex>>(output);
     }
     match x.clone().try_into_primitive::<Flex>() {
         Ok(plain) => Tensor::from_primitive::<Flex>(gelu_flex(&plain)),
@@ -172,11 +175,14 @@ fn keep_mask(len: usize, prob: f64, seed: u64) -> Vec<f32> {
 
 // ---- GELU on Flex ------------------------------------------------------------------------
 
+/// The backward pass of a one-input op whose derivative reads one tensor the forward pass
+/// kept (GELU its input, the softmax its output): `derivative(kept, output gradient)`.
 #[derive(Debug)]
-struct GeluBackward;
+struct UnaryBackward {
+    derivative: fn(&FlexTensor, &FlexTensor) -> FlexTensor,
+}
 
-impl Backward<Flex, 1> for GeluBackward {
-    /// The op's input, which the derivative needs.
+impl Backward<Flex, 1> for UnaryBackward {
     type State = FlexTensor;
 
     fn backward(
@@ -185,19 +191,36 @@ impl Backward<Flex, 1> for GeluBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let input = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| gelu_backward_flex(&input, &grad));
+        let kept = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| (self.derivative)(&kept, &grad));
     }
 }
 
-fn gelu_autodiff(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex>> {
-    match GeluBackward.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
+/// What a [`UnaryBackward`] keeps from the forward pass.
+enum Keep {
+    Input,
+    Output,
+}
+
+/// `forward` on Flex as one custom op under autodiff, differentiated by `derivative`.
+fn unary_autodiff(
+    x: FloatTensor<Autodiff<Flex>>,
+    forward: impl FnOnce(&FlexTensor) -> FlexTensor,
+    keep: Keep,
+    derivative: fn(&FlexTensor, &FlexTensor) -> FlexTensor,
+) -> FloatTensor<Autodiff<Flex>> {
+    let op = UnaryBackward { derivative };
+    match op.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let input = x.into_primitive();
-            let output = gelu_flex(&input);
-            prep.finish(input, output)
+            let output = forward(&input);
+            let kept = match keep {
+                Keep::Input => input,
+                Keep::Output => output.clone(),
+            };
+            prep.finish(kept, output)
         }
-        OpsKind::UnTracked(prep) => prep.finish(gelu_flex(&x.into_primitive())),
+        OpsKind::UnTracked(prep) => prep.finish(forward(&x.into_primitive())),
     }
 }
 
@@ -248,7 +271,9 @@ fn parallel_map(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
 
 vectorised! {
     /// `kernel` over one block.
-    fn run_kernel(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) = kernel_portable
+    fn run_kernel(x: &[f32], grad: &[f32], out: &mut [f32], kernel: Kernel) {
+        kernel_portable(x, grad, out, kernel)
+    }
 }
 
 /// Vector lanes the row reductions below keep apart (then add in order): 16 f32 fill an

@@ -7,18 +7,16 @@
 //! (compiled for AVX-512 or AVX2 at run time), and the backward pass is the softmax
 //! Jacobian in one sweep, `dx = y·(g − Σ g·y)`.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
-use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex, TensorMetadata};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{LANES, OwnOp, contiguous_f32, exp_nonpositive, fused_ops_apply, lane_sum, own};
+use super::{
+    Keep, LANES, OwnOp, contiguous_f32, exp_nonpositive, fused_ops_apply, lane_sum, own,
+    unary_autodiff,
+};
 
 /// The score BERT's extended attention mask gives a padding key.
 const MASKED: f32 = -1.0e4;
@@ -40,7 +38,8 @@ pub fn masked_softmax(scores: Tensor<4>, padding: &Tensor<2, Bool>) -> Tensor<4>
     }
     if let Ok(tracked) = scores.clone().try_into_primitive::<Autodiff<Flex>>() {
         let flags = padding_flags(padding);
-        return Tensor::from_primitive::<Autodiff<Flex>>(softmax_autodiff(tracked, &flags));
+        let probs = unary_autodiff(tracked, |s| forward(s, &flags), Keep::Output, backward);
+        return Tensor::from_primitive::<Autodiff<Flex>>(probs);
     }
     match scores.clone().try_into_primitive::<Flex>() {
         Ok(plain) => Tensor::from_primitive::<Flex>(forward(&plain, &padding_flags(padding))),
@@ -50,37 +49,6 @@ pub fn masked_softmax(scores: Tensor<4>, padding: &Tensor<2, Bool>) -> Tensor<4>
 
 fn padding_flags(padding: &Tensor<2, Bool>) -> Vec<bool> {
     padding.clone().into_data().convert::<bool>().try_to_vec::<bool>().expect("bool padding mask")
-}
-
-#[derive(Debug)]
-struct SoftmaxBackward;
-
-impl Backward<Flex, 1> for SoftmaxBackward {
-    /// The probabilities, which the Jacobian needs.
-    type State = FlexTensor;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let probs = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(&probs, &grad));
-    }
-}
-
-fn softmax_autodiff(
-    scores: FloatTensor<Autodiff<Flex>>,
-    padding: &[bool],
-) -> FloatTensor<Autodiff<Flex>> {
-    match SoftmaxBackward.prepare::<NoCheckpointing>([scores.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let probs = forward(&scores.into_primitive(), padding);
-            prep.finish(probs.clone(), probs)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(&scores.into_primitive(), padding)),
-    }
 }
 
 fn forward(scores: &FlexTensor, padding: &[bool]) -> FlexTensor {
@@ -106,22 +74,12 @@ vectorised! {
         first_row: usize,
         keys: usize,
         rows_per_batch: usize,
-    ) = forward_rows_portable
-}
-
-#[inline(always)]
-fn forward_rows_portable(
-    scores: &[f32],
-    padding: &[bool],
-    out: &mut [f32],
-    first_row: usize,
-    keys: usize,
-    rows_per_batch: usize,
-) {
-    let rows = scores.chunks_exact(keys).zip(out.chunks_exact_mut(keys));
-    for (i, (scores, out)) in rows.enumerate() {
-        let batch = (first_row + i) / rows_per_batch;
-        softmax_row(scores, &padding[batch * keys..(batch + 1) * keys], out);
+    ) {
+        let rows = scores.chunks_exact(keys).zip(out.chunks_exact_mut(keys));
+        for (i, (scores, out)) in rows.enumerate() {
+            let batch = (first_row + i) / rows_per_batch;
+            softmax_row(scores, &padding[batch * keys..(batch + 1) * keys], out);
+        }
     }
 }
 
@@ -177,16 +135,13 @@ fn backward(probs: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
 
 vectorised! {
     /// `dx = y·(g − Σ g·y)` per row.
-    fn backward_rows(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize) = backward_rows_portable
-}
-
-#[inline(always)]
-fn backward_rows_portable(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize) {
-    let rows = dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys));
-    for ((dx, y), g) in rows {
-        let dot = lane_sum(y, g, |y, g| y * g);
-        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-            *d = y * (g - dot);
+    fn backward_rows(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize) {
+        let rows = dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys));
+        for ((dx, y), g) in rows {
+            let dot = lane_sum(y, g, |y, g| y * g);
+            for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                *d = y * (g - dot);
+            }
         }
     }
 }
