@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test command: every test, the GPU backend's included (`--features wgpu`), which run on
-# a Vulkan device, and the cluster tests, which start real servers. Installed here from
-# Debian's packages when missing: Mesa's lavapipe (Vulkan on the CPU: correct, slow, enough
-# for the small GPU tests) when no Vulkan driver is present, PostgreSQL's server (the store
-# tests start throwaway clusters), Slurm and munge (a one-node cluster for `thaw slurm`).
+# The test command: every test, the GPU backend's (`--features wgpu`, run on a Vulkan device)
+# and the second CPU backend's (`--features ndarray`) included, and the cluster tests, which
+# start real servers. Installed here from Debian's packages when missing: Mesa's lavapipe
+# (Vulkan on the CPU: correct, slow, enough for the small GPU tests) when no Vulkan driver is
+# present, PostgreSQL's server (the store tests start throwaway clusters), Slurm and munge (a
+# one-node cluster for `thaw slurm`).
 # Extra arguments go to `cargo test` (a test name filter, `-- --nocapture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,4 +42,4 @@ command -v pg_dump >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/pg_dump" 
 # set" from every test process (the thaw binary sets one itself): give them a private one.
 [ -n "${XDG_RUNTIME_DIR:-}" ] || export XDG_RUNTIME_DIR="$(mktemp -d)"
 
-exec cargo test --release --workspace --features wgpu "$@"
+exec cargo test --release --workspace --features wgpu,ndarray "$@"

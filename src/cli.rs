@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use thaw_report::Metric;
+use thaw_analysis::Split;
 use thaw_report::tables::Format;
 use thaw_store::Location;
 use thaw_train::BackendKind;
@@ -36,8 +36,7 @@ pub enum Command {
     Run {
         file: PathBuf,
         /// Worker processes to run at once; 0 only registers the plan (join with `thaw worker`).
-        /// (`--jobs` is accepted too, as earlier versions called it.)
-        #[arg(long, alias = "jobs", default_value_t = 1)]
+        #[arg(long, default_value_t = 1)]
         workers: usize,
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
@@ -118,9 +117,9 @@ pub enum Command {
         /// Mean and 95% CI over seeds per cell, each cell at its best validation lr.
         #[arg(long)]
         aggregate: bool,
-        /// With --aggregate: which accuracy to summarise.
-        #[arg(long, value_enum, default_value_t = Metric::Test)]
-        metric: Metric,
+        /// With --aggregate: which split's accuracy to summarise.
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
     },
     /// Write the charts and report.md of a sweep from its database.
     Report {
@@ -129,8 +128,8 @@ pub enum Command {
         /// Output folder (default: results/<sweep name>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Metric::Test)]
-        metric: Metric,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
         /// Also draw every learning rate tried, faintly.
         #[arg(long)]
         all_lrs: bool,

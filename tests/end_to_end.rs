@@ -401,6 +401,7 @@ fn expected_count(rows: &[Vec<String>], action: &str) -> usize {
     rows.iter().filter(|r| r[1] == action).count()
 }
 
+#[cfg(feature = "ndarray")]
 #[test]
 fn the_backend_is_part_of_a_results_identity() {
     let dir = tempfile::tempdir().unwrap();

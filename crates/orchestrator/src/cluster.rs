@@ -6,8 +6,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use thaw_store::PgUrl;
+use thaw_store::{Location, PgUrl, Store};
 use thaw_train::BackendKind;
+
+use crate::register::register;
+use crate::sweep::load;
 
 /// What `thaw slurm` asks of Slurm besides the array.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +163,89 @@ pub fn k8s_manifest(
             }
         }
     })
+}
+
+/// The PostgreSQL store a cluster's workers share (SQLite's locking is not for many machines).
+pub fn cluster_store(db: &Location) -> Result<&PgUrl> {
+    match db {
+        Location::Postgres(url) => Ok(url),
+        Location::Sqlite(path) => bail!(
+            "--db {}: cluster workers share a PostgreSQL store (postgres://USER@HOST:PORT/DATABASE); \
+             a SQLite file is for workers on one machine (`thaw run --workers N`)",
+            path.display()
+        ),
+    }
+}
+
+/// `thaw slurm`: registers the plan of `file` on the PostgreSQL store `db`, writes the batch
+/// script beside the task logs and submits it as one array (or, with `dry_run`, prints it
+/// and registers nothing).
+pub async fn slurm(
+    file: &Path,
+    db: &Location,
+    backend: BackendKind,
+    options: &SlurmOptions,
+    dry_run: bool,
+) -> Result<()> {
+    let url = cluster_store(db)?;
+    backend.check_built()?;
+    let (source, plan) = load(file, backend)?;
+    ensure!(
+        plan.search.is_none(),
+        "{}: thaw slurm runs grids; an adaptive search ([search]) decides its next jobs in `thaw run`, which can use the same --db",
+        file.display()
+    );
+    let program = std::env::current_exe().context("cannot find the thaw executable")?;
+    let script = slurm_script(&program, url, &plan.sweep, backend, options)?;
+    if dry_run {
+        print!("{script}");
+        return Ok(());
+    }
+    let store = Store::connect(db, Some("thaw slurm")).await?;
+    let summary = register(&store, &source, &plan, &plan.jobs).await?;
+    std::fs::create_dir_all(&options.log_dir)
+        .with_context(|| format!("creating {}", options.log_dir.display()))?;
+    let script_path = options.log_dir.join(format!("thaw-{}.sbatch", plan.sweep));
+    std::fs::write(&script_path, &script)
+        .with_context(|| format!("writing {}", script_path.display()))?;
+    let array = submit_slurm(&script_path, url.password())?;
+    eprintln!(
+        "sweep {}: {} jobs ({} new) on {}; Slurm array {array} of {} workers (script {}, logs {}/thaw-{}-{array}_*.out)",
+        plan.sweep,
+        summary.total_jobs,
+        summary.new_jobs,
+        url.describe(),
+        options.workers,
+        script_path.display(),
+        options.log_dir.display(),
+        plan.sweep
+    );
+    eprintln!("follow with `thaw status --db {db}`; report with `thaw report --db {db}`");
+    println!("{array}");
+    Ok(())
+}
+
+/// `thaw k8s`: prints the Indexed Job manifest of the sweep of `file`; nothing is registered
+/// or submitted.
+pub fn k8s(
+    file: &Path,
+    db: &Location,
+    backend: BackendKind,
+    workers: usize,
+    image: &str,
+    secret: &str,
+) -> Result<()> {
+    cluster_store(db)?;
+    let (_, plan) = load(file, backend)?;
+    let manifest = k8s_manifest(&plan.sweep, backend, workers, image, secret);
+    println!("{}", serde_json::to_string_pretty(&manifest)?);
+    eprintln!(
+        "register the sweep first (`thaw run {} --db {db} --workers 0`), create the Secret \
+         (`kubectl create secret generic {secret} --from-literal=url=postgres://USER:PASSWORD@HOST:PORT/DATABASE`), \
+         then `kubectl apply -f` this manifest",
+        file.display(),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,11 +24,11 @@ use thaw_train::weights::{NamedTensor, hf_tensors};
 use thaw_train::{BackendKind, ModelFiles, Observer, Start};
 
 use crate::files::{self, FileHome};
-use crate::jobspec::{JobSpec, StageSpec};
-use crate::runner::{
+use crate::inputs::{
     Caches, fine_tune_spec, job_model, learnt_tokenizer, load_data, model_files, stage_texts,
+    start_of,
 };
-use crate::spec::Init;
+use crate::jobspec::{JobSpec, StageSpec};
 
 /// Retrained test loss may differ from the stored one by this much (float noise: a frozen
 /// prefix computed in other batches rounds differently); accuracy by at most one example.
@@ -75,11 +75,13 @@ pub async fn export_job(
     backend.check_built()?;
     let weights = match Some(home.weights(key)).filter(|p| p.is_file()) {
         Some(kept) => Weights::Kept(kept),
-        None => Weights::TrainAgain(match (&spec.stage_key, spec.init) {
-            (Some(stage), _) => Start::Checkpoint(current_checkpoint(store, home, stage).await?),
-            (None, Init::Pretrained) => Start::Pretrained,
-            (None, Init::Scratch | Init::ScratchOwnVocab) => Start::Scratch,
-        }),
+        None => {
+            let checkpoint = match &spec.stage_key {
+                Some(stage) => Some(current_checkpoint(store, home, stage).await?),
+                None => None,
+            };
+            Weights::TrainAgain(start_of(spec.init, checkpoint))
+        }
     };
     let out = out.to_path_buf();
     tokio::task::spawn_blocking(move || {

@@ -10,20 +10,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
-use serde::{Deserialize, Serialize};
 use thaw_store::{Location, Store};
 use thaw_train::load::CHECKPOINT_EXTENSION;
 
-use crate::jobspec::{Corpus, DataSpec, ModelSpec};
+use crate::jobspec::{Corpus, DataSnapshot, DataSpec, ModelSpec};
 use crate::keys::model_dir_identity;
-
-/// The content hashes of a dataset's files, stored in the database with them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataSnapshot {
-    pub train: String,
-    pub validation: Option<String>,
-    pub test: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileHome {

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
 use thaw_train::{BackendKind, FineTuneSettings, MlmSettings, ScratchModel};
 
-use crate::files::DataSnapshot;
 use crate::spec::Init;
 
 /// A labelled dataset, resolved to files.
@@ -60,6 +59,14 @@ impl DataSpec {
         }
         Ok(splits)
     }
+}
+
+/// The content hashes of a dataset's files, stored in the database with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSnapshot {
+    pub train: String,
+    pub validation: Option<String>,
+    pub test: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use thaw_train::Event;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::runner::{MAX_ATTEMPTS, Outcome, STALE_AFTER, WorkerMessage, requeue};
+use crate::worker::{MAX_ATTEMPTS, Outcome, STALE_AFTER, WorkerMessage, requeue};
 
 /// How to start one worker process: the program and its arguments, and the database
 /// password, which reaches the child through its environment (PGPASSWORD), never its

@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use thaw_analysis::Setup;
+use thaw_analysis::setup::Hardware;
 use thaw_store::{NewJob, NewStage, NewSweep, PlanSummary, Store};
-use thaw_train::backend::Hardware;
+use thaw_train::backend::cpu_model;
 
 use crate::files::{FileHome, corpus_with_snapshot, data_with_snapshot, store_files};
 use crate::jobspec::Corpus;
@@ -27,22 +29,17 @@ pub async fn register(
     } else {
         None
     };
-    let backend = plan.backend;
-    let mut setup = plan.setup.clone();
-    if let serde_json::Value::Object(fields) = &mut setup {
-        fields.insert(
-            "hardware".into(),
-            serde_json::to_value(Hardware::probe(backend)).expect("json"),
-        );
-        fields.insert("backend".into(), backend.as_str().into());
-    }
+    let backend = plan.backend.as_str().to_string();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let hardware = Hardware { cpu: cpu_model(), cores, backend: backend.clone() };
+    let setup = Setup { hardware: Some(hardware), backend: Some(backend), ..plan.setup.clone() };
     let sweep = NewSweep {
         name: plan.sweep.clone(),
         spec_path: source.path.display().to_string(),
         spec_toml: source.text.clone(),
         model: plan.model.origin.clone(),
         dataset: plan.data.name.clone(),
-        setup_json: setup.to_string(),
+        setup_json: setup.to_json(),
     };
     let stages: Vec<NewStage> = plan
         .stages

@@ -6,8 +6,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use thaw_train::{MlmSettings, Pooling};
@@ -171,7 +171,7 @@ pub struct TrainSection {
 }
 
 /// `[train] keep`: which jobs' fine-tuned weights are written beside the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Keep {
     /// None: `thaw export` trains a job again from its key (the default; hundreds of MiniLM
@@ -183,6 +183,17 @@ pub enum Keep {
     BestPerCell,
     /// Every job's.
     All,
+}
+
+impl Keep {
+    /// As the sweep file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keep::None => "none",
+            Keep::BestPerCell => "best-per-cell",
+            Keep::All => "all",
+        }
+    }
 }
 
 impl Default for TrainSection {
@@ -507,25 +518,75 @@ impl<'de> Deserialize<'de> for FreezeAxis {
     }
 }
 
-/// Learning rates: one list for every cell, or lists per strategy.
+/// Learning rates: one list for every cell, or one list per [`LrGroup`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum LrAxis {
     Same(Vec<f64>),
-    ByStrategy(LrByStrategy),
+    ByGroup(LrGroups),
 }
 
-/// Frozen models want larger steps than full fine-tuning; each group gets its own list.
+/// The cells that want learning rates of the same size: frozen models want larger steps than
+/// full fine-tuning, and random weights larger still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LrGroup {
+    /// Pretrained, k = 0: every layer trains.
+    Full,
+    /// Pretrained, 0 < k < L.
+    Partial,
+    /// Pretrained, k = L: only the head trains.
+    HeadOnly,
+    /// Scratch init, any depth.
+    Scratch,
+}
+
+impl LrGroup {
+    pub fn of(init: Init, freeze: usize, num_layers: usize) -> LrGroup {
+        match (init, freeze) {
+            (Init::Scratch | Init::ScratchOwnVocab, _) => LrGroup::Scratch,
+            (Init::Pretrained, 0) => LrGroup::Full,
+            (Init::Pretrained, k) if k == num_layers => LrGroup::HeadOnly,
+            (Init::Pretrained, _) => LrGroup::Partial,
+        }
+    }
+
+    /// The default learning rates of the group, when the grid names none.
+    ///
+    /// Why different: with fewer trainable parameters and fixed features, small steps barely
+    /// move the head (measured here: head-only MiniLM at 5e-5 stayed at chance), while full
+    /// fine-tuning at large steps forgets pretraining. Three values each, a factor ~2-3 apart,
+    /// so the selected lr can be checked against the edges of its range.
+    pub fn default_lrs(self) -> Vec<f64> {
+        match self {
+            LrGroup::Scratch => vec![1e-4, 3e-4, 1e-3],
+            LrGroup::Full => vec![2e-5, 5e-5, 1e-4],
+            LrGroup::HeadOnly => vec![1e-3, 3e-3, 1e-2],
+            LrGroup::Partial => vec![5e-5, 1e-4, 3e-4],
+        }
+    }
+}
+
+/// `lr = { full = [...], partial = [...], head_only = [...], scratch = [...] }`: each
+/// [`LrGroup`]'s own list; a group without one gets its defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct LrByStrategy {
-    /// k = 0, pretrained.
+pub struct LrGroups {
     pub full: Option<Vec<f64>>,
-    /// 0 < k < L, pretrained (falls back to `full`).
+    /// Falls back to `full`.
     pub partial: Option<Vec<f64>>,
-    /// k = L: only the head trains.
     pub head_only: Option<Vec<f64>>,
-    /// Scratch init, any depth.
     pub scratch: Option<Vec<f64>>,
+}
+
+impl LrGroups {
+    /// The group's list as the sweep file gives it (partial falling back to full), if it does.
+    pub fn of(&self, group: LrGroup) -> Option<Vec<f64>> {
+        match group {
+            LrGroup::Full => self.full.clone(),
+            LrGroup::Partial => self.partial.clone().or_else(|| self.full.clone()),
+            LrGroup::HeadOnly => self.head_only.clone(),
+            LrGroup::Scratch => self.scratch.clone(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for LrAxis {
@@ -547,27 +608,17 @@ impl<'de> Deserialize<'de> for LrAxis {
                 Ok(LrAxis::Same(out))
             }
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<LrAxis, A::Error> {
-                LrByStrategy::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(LrAxis::ByStrategy)
+                LrGroups::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(LrAxis::ByGroup)
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// The default learning rates per strategy when the grid names none.
-///
-/// Why different: with fewer trainable parameters and fixed features, small steps barely
-/// move the head (measured here: head-only MiniLM at 5e-5 stayed at chance), while full
-/// fine-tuning at large steps forgets pretraining. Three values each, a factor ~2-3 apart,
-/// so the selected lr can be checked against the edges of its range.
-pub fn default_lrs(init: Init, freeze: usize, num_layers: usize) -> Vec<f64> {
-    match (init, freeze) {
-        (Init::Scratch | Init::ScratchOwnVocab, _) => vec![1e-4, 3e-4, 1e-3],
-        (Init::Pretrained, 0) => vec![2e-5, 5e-5, 1e-4],
-        (Init::Pretrained, k) if k == num_layers => vec![1e-3, 3e-3, 1e-2],
-        (Init::Pretrained, _) => vec![5e-5, 1e-4, 3e-4],
-    }
+/// The first value listed twice in a list of the sweep file, if any.
+pub fn listed_twice<T: PartialEq>(values: &[T]) -> Option<&T> {
+    values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(v))
 }
 
 /// Parses a sweep file's text; syntax, type and unknown-key errors carry file:line:col.

@@ -4,8 +4,7 @@
 use thaw_train::{Strategy, Unfreezing};
 use toml::Spanned;
 
-use crate::plan::listed_twice;
-use crate::spec::{Source, SpecError, StrategySection, SweepFile, UnfreezeKind};
+use crate::spec::{Source, SpecError, StrategySection, SweepFile, UnfreezeKind, listed_twice};
 
 /// One value of the strategy axis: the name the report shows and what the trainer does.
 #[derive(Debug, Clone, PartialEq)]

@@ -385,13 +385,13 @@ fn keeping_weights_changes_no_key_and_bad_values_name_their_line() {
         "{err}"
     );
     // The majority-class baselines of validation and test are recorded for the report.
-    let baseline = &plain.setup["baseline"];
-    assert_eq!(baseline["test"]["examples"], 6);
+    let baseline = plain.setup.baseline.as_ref().expect("baselines are recorded");
+    assert_eq!(baseline.test.examples, 6);
     assert_eq!(
-        baseline["test"]["label"], "0",
+        baseline.test.label, "0",
         "labels 0 and 1 alternate from 0: 3 of 6 each, the first wins"
     );
-    assert_eq!(baseline["test"]["accuracy"], 0.5);
+    assert_eq!(baseline.test.accuracy, 0.5);
 }
 
 #[test]

@@ -1,52 +1,49 @@
-//! thaw-report: turns a sweep stored by `thaw-store` into per-cell statistics, charts (PNG
-//! and SVG) and a `report.md` with a recommendation drawn from the numbers.
+//! thaw-report: turns a sweep stored by `thaw-store` into charts (PNG and SVG), a `report.md`
+//! with a recommendation drawn from the numbers, and the tables `thaw results` and `thaw
+//! status` print.
 //!
 //! It reads only the store, never a running sweep's memory, so any finished or half-finished
 //! sweep can be reported. Each cell's learning rate is picked on validation accuracy alone
-//! (see [`aggregate`]); test numbers are only ever reported.
+//! (see `thaw_analysis::cells`); test numbers are only ever reported.
 //!
 //! ```no_run
 //! # async fn demo(store: &thaw_store::Store) -> anyhow::Result<()> {
-//! use thaw_report::{Metric, ReportOptions, write_report};
-//! let options = ReportOptions { out_dir: "results/my-sweep".into(), metric: Metric::Test, show_all_lrs: false };
+//! use thaw_analysis::Split;
+//! use thaw_report::{ReportOptions, write_report};
+//! let options = ReportOptions { out_dir: "results/my-sweep".into(), split: Split::Test, show_all_lrs: false };
 //! let files = write_report(store, "my-sweep", &options).await?;
 //! println!("{}", files.report_md.display());
 //! # Ok(()) }
 //! ```
 
-pub mod aggregate;
-pub mod baseline;
 pub mod charts;
-pub mod labels;
 pub mod markdown;
 pub mod mlm_freeze;
 pub mod recommend;
-pub mod stats;
+pub mod status;
 pub mod tables;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
-use thaw_store::{
-    Baselines, DecisionRow, EpochRow, JobResultRow, RungRow, StageRow, Store, SweepRow,
-};
-
-pub use aggregate::{CellSummary, Metric};
+use thaw_analysis::Split;
+use thaw_analysis::cells::{self};
+use thaw_analysis::{Baselines, Setup};
+use thaw_store::{DecisionRow, EpochRow, JobResultRow, RungRow, StageRow, Store, SweepRow};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportOptions {
     /// Receives `report.md` and a `charts/` folder.
     pub out_dir: PathBuf,
     /// Which split's accuracy is displayed (lrs are always chosen on validation).
-    pub metric: Metric,
+    pub split: Split,
     /// Also draw every lr faintly and list every (cell, lr) in the report.
     pub show_all_lrs: bool,
 }
 
 impl ReportOptions {
     pub fn new(out_dir: impl Into<PathBuf>) -> ReportOptions {
-        ReportOptions { out_dir: out_dir.into(), metric: Metric::Test, show_all_lrs: false }
+        ReportOptions { out_dir: out_dir.into(), split: Split::Test, show_all_lrs: false }
     }
 }
 
@@ -61,8 +58,8 @@ pub struct ReportFiles {
 #[derive(Debug, Clone)]
 pub struct SweepData {
     pub sweep: SweepRow,
-    /// `setup_json` parsed; `Value::Null` when it is missing or not JSON.
-    pub setup: Value,
+    /// The sweep as planned; None for a sweep registered before setups were recorded.
+    pub setup: Option<Setup>,
     pub rows: Vec<JobResultRow>,
     pub epochs: Vec<EpochRow>,
     pub stages: Vec<StageRow>,
@@ -91,7 +88,7 @@ impl SweepData {
         let rungs = store.rung_results(sweep).await?;
         let decisions = store.decisions(sweep).await?;
         let job_seconds = store.job_seconds(sweep).await?;
-        let setup = serde_json::from_str(&sweep_row.setup_json).unwrap_or(Value::Null);
+        let setup = Setup::parse(&sweep_row.setup_json);
         Ok(SweepData {
             sweep: sweep_row,
             setup,
@@ -107,27 +104,27 @@ impl SweepData {
     /// The training examples of the sweep's largest training-set size (the whole split without
     /// a train_size axis), when the orchestrator recorded it.
     fn full_train_size(&self) -> Option<i64> {
-        self.setup.get("train_examples").and_then(Value::as_i64)
+        self.setup.as_ref()?.train_examples.map(|n| n as i64)
     }
 
     /// The majority-class baselines the orchestrator recorded at plan time (None for sweeps
     /// planned before baselines existed).
-    pub fn baselines(&self) -> Option<Baselines> {
-        self.setup.get("baseline").and_then(|b| serde_json::from_value(b.clone()).ok())
+    pub fn baselines(&self) -> Option<&Baselines> {
+        self.setup.as_ref()?.baseline.as_ref()
     }
 
-    fn model(&self) -> String {
+    pub fn model(&self) -> String {
         self.setup
-            .get("model")
-            .and_then(Value::as_str)
-            .map_or_else(|| self.sweep.model.clone(), str::to_string)
+            .as_ref()
+            .and_then(|s| s.model.clone())
+            .unwrap_or_else(|| self.sweep.model.clone())
     }
 
-    fn dataset(&self) -> String {
+    pub fn dataset(&self) -> String {
         self.setup
-            .get("dataset")
-            .and_then(Value::as_str)
-            .map_or_else(|| self.sweep.dataset.clone(), str::to_string)
+            .as_ref()
+            .and_then(|s| s.dataset.clone())
+            .unwrap_or_else(|| self.sweep.dataset.clone())
     }
 }
 
@@ -145,21 +142,21 @@ pub async fn write_report(
 pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<ReportFiles> {
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
-    let cells = aggregate::cells(&data.rows, options.metric);
+    let cells = cells::cells(&data.rows, options.split);
     let (model, dataset) = (data.model(), data.dataset());
     let baselines = data.baselines();
     let chart_data = charts::ChartData {
         model: &model,
         dataset: &dataset,
-        metric: options.metric,
+        split: options.split,
         cells: &cells,
         rows: &data.rows,
         epochs: &data.epochs,
         show_all_lrs: options.show_all_lrs,
         full_train_size: data.full_train_size(),
-        baseline: baselines.as_ref().map(|b| match options.metric {
-            Metric::Test => &b.test,
-            Metric::Validation => &b.validation,
+        baseline: baselines.map(|b| match options.split {
+            Split::Test => &b.test,
+            Split::Validation => &b.validation,
         }),
     };
     let chart_files = if cells.iter().any(|c| c.selected.is_some()) {
@@ -171,7 +168,7 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
     let text = markdown::render(
         data,
         &cells,
-        options.metric,
+        options.split,
         &chart_files,
         &options.out_dir,
         options.show_all_lrs,

@@ -5,20 +5,22 @@ use std::fmt::Write;
 use std::path::Path;
 
 use serde_json::Value;
-use thaw_store::{Baselines, MajorityBaseline, SearchAction, StatusCounts, WorkStatus};
+use thaw_analysis::{Baselines, MajorityBaseline, Setup};
+use thaw_store::{SearchAction, StatusCounts, WorkStatus};
 
 use crate::SweepData;
-use crate::aggregate::{Cell, CellKey, Metric, format_lr, percent_with_ci};
-use crate::baseline::{describe, is_above};
 use crate::charts::ChartFile;
-use crate::labels::{self, Names, train_size_text};
 use crate::recommend::{self, perplexity_reading};
+use thaw_analysis::Split;
+use thaw_analysis::baseline::{describe, is_above};
+use thaw_analysis::cells::{Cell, CellKey, format_lr, percent_with_ci};
+use thaw_analysis::labels::{self, Names, train_size_text};
 
 /// The whole report as markdown; chart links are relative to `report_dir`.
 pub fn render(
     data: &SweepData,
     cells: &[Cell],
-    metric: Metric,
+    split: Split,
     charts: &[ChartFile],
     report_dir: &Path,
     show_all_lrs: bool,
@@ -27,15 +29,15 @@ pub fn render(
     let mut md = String::new();
     let _ = writeln!(md, "# thaw report: {}\n", data.sweep.name);
     md.push_str(&progress_line(data));
-    md.push_str(&setup_section(data, metric));
-    md.push_str(&recommendation_section(data, cells, &names, metric));
-    md.push_str(&crate::mlm_freeze::section(cells, &data.stages, metric));
-    md.push_str(&cells_section(cells, &names, metric, data.baselines().as_ref()));
+    md.push_str(&setup_section(data, split));
+    md.push_str(&recommendation_section(data, cells, &names, split));
+    md.push_str(&crate::mlm_freeze::section(cells, &data.stages, split));
+    md.push_str(&cells_section(cells, &names, split, data.baselines()));
     md.push_str(&charts_section(charts, report_dir));
     md.push_str(&search_section(data, cells, &names));
     md.push_str(&stages_section(data));
-    md.push_str(&caveats_section(data, cells, &names, metric));
-    md.push_str(&method_section(metric));
+    md.push_str(&caveats_section(data, cells, &names, split));
+    md.push_str(&method_section(split));
     if show_all_lrs {
         md.push_str(&all_lrs_section(cells, &names));
     }
@@ -66,54 +68,40 @@ fn progress_line(data: &SweepData) -> String {
     }
 }
 
-/// Keys of `setup_json` shown in their own rows; any others follow under their own names.
-const KNOWN_SETUP_KEYS: [&str; 10] = [
-    "baseline",
-    "model",
-    "dataset",
-    "train_examples",
-    "validation_examples",
-    "test_examples",
-    "grid",
-    "trainer",
-    "backend",
-    "hardware",
-];
-
-fn setup_section(data: &SweepData, metric: Metric) -> String {
-    let setup = &data.setup;
-    let get = |k: &str| setup.get(k).filter(|v| !v.is_null());
+fn setup_section(data: &SweepData, split: Split) -> String {
+    let setup = data.setup.as_ref();
     let mut rows: Vec<(String, String)> = vec![
-        ("Model".into(), get("model").map_or(data.sweep.model.clone(), json_text)),
-        ("Dataset".into(), get("dataset").map_or(data.sweep.dataset.clone(), json_text)),
-        ("Examples".into(), examples_text(setup)),
+        ("Model".into(), data.model()),
+        ("Dataset".into(), data.dataset()),
+        ("Examples".into(), setup.map_or("not recorded".into(), examples_text)),
     ];
     if let Some(b) = data.baselines() {
-        rows.push(("Majority-class baseline".into(), baseline_text(&b)));
+        rows.push(("Majority-class baseline".into(), baseline_text(b)));
     }
     rows.extend(grid_rows(data));
-    if let Some(grid) = get("grid") {
-        rows.push(("Grid as configured".into(), json_text(grid)));
+    if let Some(grid) = setup.and_then(|s| s.grid.as_ref()) {
+        rows.push(("Grid as configured".into(), typed_text(grid)));
     }
-    if let Some(trainer) = get("trainer") {
-        rows.push(("Trainer".into(), json_text(trainer)));
+    if let Some(trainer) = setup.and_then(|s| s.trainer.as_ref()) {
+        rows.push(("Trainer".into(), typed_text(trainer)));
     }
     rows.push((
         "Backend".into(),
-        get("backend").map_or_else(|| backends_from_rows(data), json_text),
+        setup.and_then(|s| s.backend.clone()).unwrap_or_else(|| backends_from_rows(data)),
     ));
     rows.push(("Device".into(), devices_from_rows(data)));
-    rows.push(("Hardware".into(), get("hardware").map_or("not recorded".to_string(), json_text)));
-    if let Some(object) = setup.as_object() {
-        for (k, v) in
-            object.iter().filter(|(k, v)| !KNOWN_SETUP_KEYS.contains(&k.as_str()) && !v.is_null())
-        {
-            rows.push((setup_label(k), json_text(v)));
-        }
+    rows.push((
+        "Hardware".into(),
+        setup
+            .and_then(|s| s.hardware.as_ref())
+            .map_or("not recorded".to_string(), |h| format!("{} ({} cores)", h.cpu, h.cores)),
+    ));
+    if let Some(setup) = setup {
+        rows.extend(other_setup_rows(setup));
     }
     rows.push((
         "Reported metric".into(),
-        format!("{metric} accuracy and macro-F1; the learning rate of each cell is always chosen on validation accuracy"),
+        format!("{split} accuracy and macro-F1; the learning rate of each cell is always chosen on validation accuracy"),
     ));
     let mut md = String::from("## Setup\n\n| | |\n|---|---|\n");
     for (k, v) in rows {
@@ -121,6 +109,18 @@ fn setup_section(data: &SweepData, metric: Metric) -> String {
     }
     md.push('\n');
     md
+}
+
+/// The setup's remaining fields, each in a row of its own when it was recorded.
+fn other_setup_rows(setup: &Setup) -> Vec<(String, String)> {
+    let rows = [
+        ("Description", setup.description.clone()),
+        ("Max length (tokens)", setup.max_length.map(|n| n.to_string())),
+        ("Rules applied", setup.rules.clone()),
+        ("Scratch with its own vocabulary", setup.scratch_model.as_ref().map(typed_text)),
+        ("search", setup.search.as_ref().map(typed_text)),
+    ];
+    rows.into_iter().filter_map(|(label, text)| Some((label.to_string(), text?))).collect()
 }
 
 /// "always predicting 'fresh': test 60.4 % accuracy, macro-F1 37.7 % (48 examples); validation ...".
@@ -141,28 +141,14 @@ fn baseline_text(b: &Baselines) -> String {
     )
 }
 
-/// Row names for the other setup keys the orchestrator records.
-fn setup_label(key: &str) -> String {
-    match key {
-        "description" => "Description".into(),
-        "max_length" => "Max length (tokens)".into(),
-        "rules" => "Rules applied".into(),
-        "stages" => "Intermediate stages".into(),
-        "scratch_model" => "Scratch with its own vocabulary".into(),
-        other => other.to_string(),
-    }
-}
-
-fn examples_text(setup: &Value) -> String {
+fn examples_text(setup: &Setup) -> String {
     let parts: Vec<String> = [
-        ("train", "train_examples"),
-        ("validation", "validation_examples"),
-        ("test", "test_examples"),
+        ("train", setup.train_examples),
+        ("validation", setup.validation_examples),
+        ("test", setup.test_examples),
     ]
     .iter()
-    .filter_map(|(label, key)| {
-        setup.get(key).filter(|v| !v.is_null()).map(|v| format!("{label} {}", json_text(v)))
-    })
+    .filter_map(|(label, n)| Some(format!("{label} {}", (*n)?)))
     .collect();
     if parts.is_empty() { "not recorded".into() } else { parts.join(", ") }
 }
@@ -238,6 +224,11 @@ fn devices_from_rows(data: &SweepData) -> String {
     }
 }
 
+/// A recorded setup field as a short readable string (as [`json_text`] writes its JSON).
+fn typed_text<T: serde::Serialize>(value: &T) -> String {
+    json_text(&serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
 /// JSON as a short readable string: objects become "key: value; ...".
 fn json_text(v: &Value) -> String {
     match v {
@@ -263,24 +254,15 @@ fn train_sizes(cells: &[Cell]) -> Vec<Option<i64>> {
     explicit.into_iter().chain(all).collect()
 }
 
-fn recommendation_section(
-    data: &SweepData,
-    cells: &[Cell],
-    names: &Names,
-    metric: Metric,
-) -> String {
+fn recommendation_section(data: &SweepData, cells: &[Cell], names: &Names, split: Split) -> String {
     let mut md = String::from("## Recommendation\n\n");
     let sizes = train_sizes(cells);
     for size in &sizes {
         if sizes.len() > 1 {
             let _ = writeln!(md, "### Training-set size {}\n", train_size_text(*size));
         }
-        let paragraphs = recommend::recommend(
-            &cells_of_size(cells, *size),
-            names,
-            metric,
-            data.baselines().as_ref(),
-        );
+        let paragraphs =
+            recommend::recommend(&cells_of_size(cells, *size), names, split, data.baselines());
         for paragraph in paragraphs {
             let _ = writeln!(md, "- {paragraph}");
         }
@@ -295,20 +277,20 @@ fn recommendation_section(
 fn cells_section(
     cells: &[Cell],
     names: &Names,
-    metric: Metric,
+    split: Split,
     baselines: Option<&Baselines>,
 ) -> String {
     let several_sizes = train_sizes(cells).len() > 1;
-    let shown_baseline = baselines.map(|b| match metric {
-        Metric::Test => &b.test,
-        Metric::Validation => &b.validation,
+    let shown_baseline = baselines.map(|b| match split {
+        Split::Test => &b.test,
+        Split::Validation => &b.validation,
     });
     let mut md = format!(
         "## Cells\n\nEach row is one configuration at its selected learning rate (best mean validation accuracy). \
-         Accuracy and macro-F1 are {metric}-set means in percent ± the 95% CI half-width over seeds (Student t); \
+         Accuracy and macro-F1 are {split}-set means in percent ± the 95% CI half-width over seeds (Student t); \
          n counts finished seeds, failed and pending seeds are not in the means.{}\n\n",
         shown_baseline.map_or(String::new(), |b| format!(
-            " \"not above majority\" marks a cell whose interval reaches down to {} on the {metric} split.",
+            " \"not above majority\" marks a cell whose interval reaches down to {} on the {split} split.",
             describe(b)
         ))
     );
@@ -316,7 +298,7 @@ fn cells_section(
     let _ = writeln!(
         md,
         "| Series | Unfrozen layers |{size_header} {} accuracy % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
-        labels_capitalised(metric)
+        labels_capitalised(split)
     );
     let _ = writeln!(
         md,
@@ -365,10 +347,10 @@ fn accuracy_text(cell: &Cell, baseline: Option<&MajorityBaseline>) -> String {
     }
 }
 
-fn labels_capitalised(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Test => "Test",
-        Metric::Validation => "Validation",
+fn labels_capitalised(split: Split) -> &'static str {
+    match split {
+        Split::Test => "Test",
+        Split::Validation => "Validation",
     }
 }
 
@@ -399,27 +381,26 @@ fn seconds_text(s: f64) -> String {
 /// The adaptive search's story: what it ran, what it pruned and when, which cells got more
 /// seeds and why it stopped. Empty for a grid sweep.
 fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
-    let Some(search) = data.setup.get("search").filter(|s| !s.is_null()) else {
-        return String::new();
-    };
+    let Some(setup) = &data.setup else { return String::new() };
+    let Some(search) = &setup.search else { return String::new() };
     let mut md = String::from("## How the search spent its compute\n\n");
     let mut rules = Vec::new();
-    if let Some(h) = search.get("halving").filter(|h| !h.is_null()) {
-        let epochs = data.setup.pointer("/trainer/epochs").and_then(Value::as_i64).unwrap_or(0);
-        let seeds = h.get("rung_seeds").and_then(Value::as_i64).unwrap_or(1);
+    if let Some(h) = search.halving {
+        let epochs = setup.trainer.as_ref().map_or(0, |t| t.epochs);
+        let seeds = h.rung_seeds;
         rules.push(format!(
             "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first {}), and the best 1/{} by rung validation accuracy went on to full training",
-            h["rung_epochs"],
+            h.rung_epochs,
             if seeds == 1 { "seed".to_string() } else { format!("{seeds} seeds") },
-            h["rate"]
+            h.rate
         ));
     }
-    if let Some(r) = search.get("seeds").filter(|r| !r.is_null()) {
+    if let Some(r) = search.seeds {
         let mut race = format!(
             "seeds raced: every cell started with {} seeds; while the leader (best validation mean) could not be told apart from other cells, it and those cells got one more seed each, up to {}",
-            r["min"], r["max"]
+            r.min, r.max
         );
-        if let Some(b) = search.get("budget_minutes").and_then(Value::as_f64) {
+        if let Some(b) = search.budget_minutes {
             race += &format!(", within {b:.0} minutes of worker time");
         }
         rules.push(race);
@@ -431,7 +412,7 @@ fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
     );
     let rungs = data.rungs.iter().filter(|r| r.status == WorkStatus::Done).count();
     let full = data.rows.iter().filter(|r| r.status == WorkStatus::Done).count();
-    let grid = search.get("grid_jobs").and_then(Value::as_i64).unwrap_or(0);
+    let grid = search.grid_jobs;
     let _ = writeln!(
         md,
         "It ran {full} full jobs and {rungs} rung jobs, {:.1} worker-minutes in all (each job from its claim to its stored result); the full grid of the same learning rates and seeds is {grid} full jobs.\n",
@@ -504,7 +485,7 @@ fn stages_section(data: &SweepData) -> String {
     md
 }
 
-fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metric) -> String {
+fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, split: Split) -> String {
     let mut caveats: Vec<String> = Vec::new();
     let list = |picked: Vec<String>| -> String {
         let more = picked.len().saturating_sub(6);
@@ -568,7 +549,7 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, metric: Metr
             list(edges)
         ));
     }
-    if metric == Metric::Validation {
+    if split == Split::Validation {
         caveats.push("Displayed numbers are validation accuracy, the split that also chose each lr, so they are optimistic; use test accuracy for final claims.".into());
     }
     let mut md = String::from("## Caveats\n\n");
@@ -611,14 +592,14 @@ fn first_error(data: &SweepData) -> String {
         })
 }
 
-fn method_section(metric: Metric) -> String {
+fn method_section(split: Split) -> String {
     format!(
         "## How cells are scored\n\n\
          A cell is one (init, intermediate, MLM freeze, pooling, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
          For each lr the finished seeds are averaged. An lr with a failed seed (usually a diverged run) ranks below every lr without one; \
          among the rest, the lr with the best mean validation accuracy is selected; ties go to the higher mean \
          validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
-         The cell then reports {metric} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
+         The cell then reports {split} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
          is paired over the seeds both cells finished when they share two or more (the Student-t interval of the per-seed differences: \
          seeds share the training subsample and data order, so that interval is the tighter honest one); with one shared seed it is \
@@ -628,12 +609,12 @@ fn method_section(metric: Metric) -> String {
          Two cells are told apart when the paired interval of their validation accuracies excludes zero (without a shared seed: \
          when their own intervals do not overlap); the adaptive search stops racing on the same rule. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
-         cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {metric} accuracy. \
+         cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {split} accuracy. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \
          The majority-class baseline is always predicting the split's most frequent label: a cell counts as having learned \
          something only when its 95% interval lies above that rate (one seed: the binomial interval over the split's examples \
          stands in for the missing one). The recommendation applies this on validation, never names a cell below it best, \
-         cheapest or competitive, and says so when no cell clears it; the tables mark cells that do not clear the {metric} split's rate. \
+         cheapest or competitive, and says so when no cell clears it; the tables mark cells that do not clear the {split} split's rate. \
          Training time is a job's training steps plus an equal share of the frozen-prefix pass it used (one cached pass serves \
          every seed and lr of a frozen depth, so each of those jobs pays its share); evaluation is not included.\n\n"
     )
@@ -645,7 +626,7 @@ fn all_lrs_section(cells: &[Cell], names: &Names) -> String {
     );
     for cell in cells {
         for (i, lr) in cell.lrs.iter().enumerate() {
-            let est = |e: Option<crate::stats::Estimate>| {
+            let est = |e: Option<thaw_analysis::stats::Estimate>| {
                 e.map_or("-".to_string(), |e| percent_with_ci(Some(e.mean), e.ci95, e.n))
             };
             let _ = writeln!(

@@ -9,9 +9,10 @@ use std::fmt::Write;
 
 use thaw_store::{Init, StageRow};
 
-use crate::aggregate::{Cell, Metric};
-use crate::labels::unfrozen_text;
 use crate::recommend::{difference_text, percent};
+use thaw_analysis::Split;
+use thaw_analysis::cells::Cell;
+use thaw_analysis::labels::unfrozen_text;
 
 /// The (corpus, MLM freeze depths) the grid crosses with two or more downstream depths.
 pub fn crossed_corpora(cells: &[Cell]) -> Vec<(String, Vec<i64>)> {
@@ -86,7 +87,7 @@ fn shown(cell: &Cell) -> String {
 }
 
 /// The section, empty when the sweep does not cross MLM freeze with downstream freeze.
-pub fn section(cells: &[Cell], stages: &[StageRow], metric: Metric) -> String {
+pub fn section(cells: &[Cell], stages: &[StageRow], split: Split) -> String {
     let corpora = crossed_corpora(cells);
     if corpora.is_empty() {
         return String::new();
@@ -97,7 +98,7 @@ pub fn section(cells: &[Cell], stages: &[StageRow], metric: Metric) -> String {
     let _ = writeln!(
         md,
         "Does it matter which layers intermediate MLM trains, and should they match the layers fine-tuning trains? \
-         Every number is {metric} accuracy at the cell's selected lr (chosen on validation), with its 95% interval over seeds; \
+         Every number is {split} accuracy at the cell's selected lr (chosen on validation), with its 95% interval over seeds; \
          differences are paired over shared seeds. MLM freeze {num_layers} trains only the MLM head, so its encoder is the pretrained one.\n"
     );
     for (corpus, mlm_depths) in &corpora {

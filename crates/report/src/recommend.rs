@@ -2,12 +2,14 @@
 //! numbers it rests on; where the intervals cannot tell cells apart it says so instead of
 //! naming a winner.
 
-use thaw_store::{Baselines, Init, JobResultRow, StageRow};
+use thaw_analysis::Baselines;
+use thaw_store::{Init, JobResultRow, StageRow};
 
-use crate::aggregate::{Cell, Metric, format_lr};
-use crate::baseline::{describe, is_above, lower_bound};
-use crate::labels::Names;
-use crate::stats::{Estimate, difference, separates};
+use thaw_analysis::Split;
+use thaw_analysis::baseline::{describe, is_above, lower_bound};
+use thaw_analysis::cells::{Cell, best_seed, format_lr};
+use thaw_analysis::labels::Names;
+use thaw_analysis::stats::{Estimate, difference, separates};
 
 /// Below this pre-MLM perplexity the text reads like the pretraining data; above
 /// [`FAR_PERPLEXITY`] it is far from it. Heuristics: the numbers depend on tokenizer and mask rate.
@@ -31,7 +33,7 @@ const TIED_GROUP_LIMIT: usize = 4;
 pub fn recommend(
     cells: &[&Cell],
     names: &Names,
-    metric: Metric,
+    split: Split,
     baselines: Option<&Baselines>,
 ) -> Vec<String> {
     let ranked = ranked(cells);
@@ -40,7 +42,7 @@ pub fn recommend(
             "No cell has a finished job yet, so there is nothing to recommend.".to_string(),
         ];
     }
-    let mut out = vec![best_paragraph(&ranked, names, metric, baselines)];
+    let mut out = vec![best_paragraph(&ranked, names, split, baselines)];
     out.push(cheapest_paragraph(&ranked, names, baselines));
     out.extend(mlm_paragraphs(cells, names));
     out.extend(strategy_paragraphs(cells, names));
@@ -63,34 +65,15 @@ pub fn recommended_job<'a>(
     rows: &'a [JobResultRow],
     baselines: Option<&Baselines>,
 ) -> Option<(&'a JobResultRow, String)> {
-    let cells = crate::aggregate::cells(rows, Metric::Test);
+    let cells = thaw_analysis::cells::cells(rows, Split::Test);
     // "All examples" (no train_size) is the largest size.
     let size = |c: &Cell| c.key.train_size.unwrap_or(i64::MAX);
     let largest = cells.iter().map(size).max()?;
     let candidates: Vec<&Cell> = cells.iter().filter(|c| size(c) == largest).collect();
     let ranked = ranked(&candidates);
     let job = best_seed(ranked.first()?.cell, rows)?;
-    let verdict = best_paragraph(&ranked, &Names::new(&cells), Metric::Test, baselines);
+    let verdict = best_paragraph(&ranked, &Names::new(&cells), Split::Test, baselines);
     Some((job, verdict))
-}
-
-/// The done job of `cell`, at its selected lr, with the best validation accuracy (ties:
-/// lower validation loss, then the smaller seed).
-fn best_seed<'a>(cell: &Cell, rows: &'a [JobResultRow]) -> Option<&'a JobResultRow> {
-    let keys = &cell.selected_lr()?.done_job_keys;
-    rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
-        let score = |r: &JobResultRow| {
-            (r.val_accuracy.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX))
-        };
-        let (sa, sb) = (score(a), score(b));
-        sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.seed.cmp(&a.seed))
-    })
-}
-
-/// Each cell's best seed at its selected lr: the jobs whose weights `[train] keep =
-/// "best-per-cell"` keeps, and among which `thaw export --best` chooses.
-pub fn best_job_per_cell(rows: &[JobResultRow]) -> Vec<&JobResultRow> {
-    crate::aggregate::cells(rows, Metric::Test).iter().filter_map(|c| best_seed(c, rows)).collect()
 }
 
 /// A cell with a result: `shown` is the displayed metric (test unless asked otherwise) and
@@ -158,7 +141,7 @@ fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {
 fn best_paragraph(
     ranked: &[Scored],
     names: &Names,
-    metric: Metric,
+    split: Split,
     baselines: Option<&Baselines>,
 ) -> String {
     let Scored { cell: best, shown, chosen_on } = ranked[0];
@@ -166,7 +149,7 @@ fn best_paragraph(
     let described = format!(
         "*{}*{lr}: {} accuracy {} over {}",
         names.cell(best),
-        metric,
+        split,
         percent(&shown),
         seeds(shown.n)
     );

@@ -5,9 +5,11 @@ use anyhow::Result;
 use serde::Serialize;
 use thaw_store::JobResultRow;
 
-use crate::aggregate::{CellSummary, Metric, format_lr, percent_with_ci};
+use thaw_analysis::Split;
+use thaw_analysis::cells::{CellSummary, format_lr, percent_with_ci};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// Aligned columns for a terminal.
     #[default]
@@ -61,8 +63,8 @@ pub fn cells(summaries: &[CellSummary], format: Format) -> Result<String> {
             Ok(String::from_utf8(w.into_inner()?)?)
         }
         Format::Table => {
-            let metric = summaries.first().map_or(Metric::Test, |s| s.metric);
-            let accuracy = format!("{metric} acc % (95% CI)");
+            let split = summaries.first().map_or(Split::Test, |s| s.split);
+            let accuracy = format!("{split} acc % (95% CI)");
             let header = [
                 "init",
                 "intermediate",
@@ -166,4 +168,66 @@ fn csv_text(header: &[&str], rows: &[Vec<String>]) -> Result<String> {
 
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use thaw_analysis::cells::aggregate;
+    use thaw_analysis::testing::done;
+
+    use super::*;
+
+    #[test]
+    fn summaries_serialise_to_json_and_table() {
+        let rows = vec![
+            done(0, 2e-5, 0, 0.8, 0.7),
+            done(0, 2e-5, 1, 0.8, 0.72),
+            done(0, 1e-5, 0, 0.6, 0.9),
+        ];
+        let s = aggregate(&rows, Split::Test);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json[0]["split"], "test");
+        assert_eq!(json[0]["edge"], "edge: try larger");
+        let table = cells(&s, Format::Table).unwrap();
+        assert!(table.contains("71.0 ± "), "{table}");
+        assert!(table.contains("2e-5"), "{table}");
+        assert!(
+            "validation".parse::<Split>().unwrap() == Split::Validation
+                && "x".parse::<Split>().is_err()
+        );
+    }
+
+    #[test]
+    fn summaries_write_as_csv_with_a_header() {
+        let rows = vec![
+            done(0, 2e-5, 0, 0.8, 0.7),
+            done(0, 2e-5, 1, 0.8, 0.72),
+            done(0, 1e-5, 0, 0.6, 0.9),
+            done(2, 1e-5, 0, 0.6, 0.9),
+        ];
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        for s in aggregate(&rows, Split::Test) {
+            writer.serialize(s).expect("flat record");
+        }
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with(
+                "init,intermediate,mlm_freeze,pooling,strategy,freeze,unfrozen_layers,"
+            ),
+            "{text}"
+        );
+        // Fewer unfrozen layers first; one seed leaves the interval columns empty.
+        assert_eq!(
+            lines[1],
+            "pretrained,none,,cls,plain,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6"
+        );
+        assert!(
+            lines[2].starts_with(
+                "pretrained,none,,cls,plain,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -67,26 +67,6 @@ impl std::fmt::Display for Init {
     }
 }
 
-/// Always predicting a split's most frequent label: the score a cell must beat to have
-/// learned anything. Recorded at plan time in the sweep's setup (`baseline`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MajorityBaseline {
-    /// The most frequent label of the split (ties: the first in sorted order).
-    pub label: String,
-    pub accuracy: f64,
-    /// Macro-F1 of always predicting `label` (thaw's metric: classes never predicted score 0).
-    pub macro_f1: f64,
-    pub examples: usize,
-}
-
-/// The majority-class baseline of the splits the report reads: validation (which decisions
-/// use) and test (which the report shows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Baselines {
-    pub validation: MajorityBaseline,
-    pub test: MajorityBaseline,
-}
-
 #[derive(Debug, Clone)]
 pub struct NewSweep {
     pub name: String,

@@ -8,15 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// burn-flex: burn 0.22's CPU backend, the faster one on the CPUs measured (see the README's benchmark).
     #[default]
     Flex,
-    /// burn-ndarray: the original CPU backend.
+    /// burn-ndarray: the original CPU backend; needs the `ndarray` cargo feature.
     Ndarray,
     /// burn-wgpu: GPU through Vulkan/Metal/DX12; needs the `wgpu` cargo feature.
     Wgpu,
@@ -63,8 +62,7 @@ impl BackendKind {
         crate::memory::keep_freed_memory();
         match self {
             BackendKind::Flex => Ok(Device::flex()),
-            #[allow(deprecated)]
-            BackendKind::Ndarray => Ok(Device::ndarray()),
+            BackendKind::Ndarray => ndarray(),
             BackendKind::Wgpu => gpu::wgpu(),
             BackendKind::Cuda => gpu::cuda(),
         }
@@ -77,7 +75,8 @@ impl BackendKind {
         let missing = match self {
             BackendKind::Wgpu => !cfg!(feature = "wgpu"),
             BackendKind::Cuda => !cfg!(feature = "cuda"),
-            BackendKind::Flex | BackendKind::Ndarray => false,
+            BackendKind::Ndarray => !cfg!(feature = "ndarray"),
+            BackendKind::Flex => false,
         };
         if missing {
             return Err(TrainError::Backend(format!(
@@ -86,6 +85,17 @@ impl BackendKind {
         }
         Ok(())
     }
+}
+
+#[cfg(feature = "ndarray")]
+fn ndarray() -> Result<Device> {
+    #[allow(deprecated)]
+    Ok(Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray() -> Result<Device> {
+    unreachable!("check_built refuses ndarray in a build without it")
 }
 
 /// Keeps the GPU runtime's autotune results in `dir`, so that choosing the fastest kernel for
@@ -183,23 +193,8 @@ mod gpu {
     }
 }
 
-/// The machine a sweep ran on, as the report states it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hardware {
-    pub cpu: String,
-    pub cores: usize,
-    pub backend: BackendKind,
-}
-
-impl Hardware {
-    /// This machine's CPU model (from /proc/cpuinfo where there is one) and usable cores.
-    pub fn probe(backend: BackendKind) -> Hardware {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Hardware { cpu: cpu_model(), cores, backend }
-    }
-}
-
-fn cpu_model() -> String {
+/// This machine's CPU model, from /proc/cpuinfo where there is one.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

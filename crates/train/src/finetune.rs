@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -20,10 +19,11 @@ use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{EpochMetrics, Event, Observer, Phase};
 use crate::freeze::{ParamCounts, count_params, freeze_bottom};
-use crate::kernels::FusedAdamW;
 use crate::load::{ModelFiles, Start, load_encoder};
+use crate::loss::{UnreadLosses, cross_entropy, read_floats};
 use crate::metrics::accuracy_and_macro_f1;
 use crate::model::{Classifier, Pooling};
+use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
 use crate::weights::RandomInit;
@@ -177,32 +177,6 @@ impl SplitName {
     }
 }
 
-/// AdamW as thaw trains with it (fine-tuning and MLM alike): PyTorch's epsilon 1e-8, gradient
-/// clipping per parameter tensor at `max_grad_norm` (0 disables), as burn's
-/// `GradientClipping::Norm`; clip and update in one pass per tensor on Flex ([`FusedAdamW`]).
-pub fn adamw(weight_decay: f64, max_grad_norm: f64) -> ModuleOptimizer {
-    let clip = (max_grad_norm > 0.0).then_some(max_grad_norm as f32);
-    ModuleOptimizer::from(FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay as f32, clip))
-}
-
-/// Mean cross-entropy of `logits` against `targets`.
-pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [n, _] = logits.dims();
-    let picked = log_softmax(logits, 1).gather(1, targets.reshape([n, 1]));
-    picked.mean().neg()
-}
-
-/// Learning rate at `step` (0-based) of `total`: linear warmup, then linear decay to 0.
-pub fn lr_at(step: usize, total: usize, warmup: usize, peak: f64) -> f64 {
-    if step < warmup {
-        peak * (step + 1) as f64 / warmup as f64
-    } else {
-        let remaining = total.saturating_sub(step) as f64;
-        let span = total.saturating_sub(warmup).max(1) as f64;
-        peak * remaining / span
-    }
-}
-
 pub fn fine_tune(
     files: &ModelFiles,
     config: &BertConfig,
@@ -245,17 +219,7 @@ fn fine_tune_here(
 
     let loading = Instant::now();
     observer.phase(Phase::Load, format!("{:?} weights, freeze {}", job.start, job.freeze));
-    let layers = config.num_hidden_layers;
-    if let Some(problem) = s.strategy.problem(layers, job.freeze, s.epochs) {
-        return Err(TrainError::Invalid(problem));
-    }
-    let mut encoder = load_encoder(files, config, &job.start, &device)?;
-    if s.strategy.reinit_top > 0 {
-        encoder = reinit_top(encoder, s.strategy.reinit_top, config, &device)?;
-    }
-    let encoder = freeze_bottom(encoder, job.freeze)?;
-    let mut head_init = RandomInit { std: config.initializer_range, device: device.clone() };
-    let mut model = Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)?;
+    let model = build_classifier(files, config, data, job, &device)?;
     // What trains once every layer the strategy opens is open (gradual unfreezing and LP-FT
     // start from fewer).
     let ParamCounts { trainable, total } = count_params(&model);
@@ -269,106 +233,26 @@ fn fine_tune_here(
         0.0
     };
 
-    let mut optimizer = adamw(s.weight_decay, s.max_grad_norm);
-    let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
-    let schedule = Schedule {
-        unfreezing: s.strategy.unfreezing.clone(),
-        layers,
-        freeze: job.freeze,
-        steps_per_epoch,
-        total_steps: steps_per_epoch * s.epochs,
-        warmup_ratio: s.warmup_ratio,
-        lr: s.lr,
-    };
-    let layer_rates =
-        (s.strategy.llrd_decay != 1.0).then(|| LayerRates::of(&model, s.strategy.llrd_decay));
-    let mut frozen_depth = job.freeze;
-    let mut rng = StdRng::seed_from_u64(job.seed);
-    let lengths = data.train.lengths();
-
+    let eval_batch = job.backend.eval_batch_size(s.batch_size);
+    let mut training = Training::new(&model, data, job, config.num_hidden_layers);
+    let mut model = model;
     let mut epochs = Vec::new();
     let mut best: Option<(Classifier, EpochMetrics, Vec<bool>)> = None;
-    let (mut train_seconds, mut eval_seconds, mut examples_seen, mut step) =
-        (0.0, 0.0, 0usize, 0usize);
+    let mut eval_seconds = 0.0;
     let last_epoch = job.stop_after_epochs.map_or(s.epochs, |n| n.clamp(1, s.epochs));
     for epoch in 1..=last_epoch {
         let epoch_started = Instant::now();
-        let mut loss_sum = 0.0;
-        let batches = train_batches(&lengths, s.batch_size, &mut rng);
-        let mut unread = UnreadLosses::new(job.backend.loss_read_interval());
-        for (i, picked) in batches.iter().enumerate() {
-            if observer.should_stop() {
-                return Err(TrainError::Interrupted);
-            }
-            let depth = schedule.frozen_depth(step);
-            if depth != frozen_depth {
-                model = set_frozen_depth(model, depth, job.freeze);
-            }
-            if depth != frozen_depth || step == 0 {
-                frozen_depth = depth;
-                observer.emit(Event::Trainable {
-                    step,
-                    frozen_depth: depth,
-                    trainable_params: count_params(&model).trainable,
-                });
-            }
-            if schedule.restarts_optimizer(step) {
-                optimizer = adamw(s.weight_decay, s.max_grad_norm);
-            }
-            let (hidden, mask) =
-                inputs.first_hidden(&model, SplitName::Train, data, picked, &device);
-            let logits = model.logits_from(hidden, &mask, inputs.first_layer());
-            let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, &device));
-            unread.push(&loss);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = schedule.lr(step);
-            model = match &layer_rates {
-                None => optimizer.step(lr, model, grads),
-                Some(rates) => optimizer.step(rates.at(lr), model, grads),
-            };
-            step += 1;
-            examples_seen += picked.len();
-            let Some((first_step, read)) = unread.read_if_due(i + 1, i + 1 == batches.len())?
-            else {
-                continue;
-            };
-            for (offset, &value) in read.iter().enumerate() {
-                let value = value as f64;
-                if !value.is_finite() {
-                    return Err(TrainError::Numerical(format!(
-                        "training loss became {value} at epoch {epoch}, step {}; lower the learning rate (now {})",
-                        first_step + offset,
-                        s.lr
-                    )));
-                }
-                loss_sum += value;
-            }
-            let elapsed = train_seconds + epoch_started.elapsed().as_secs_f64();
-            observer.emit(Event::Step {
-                phase: Phase::Train,
-                epoch,
-                step: i + 1,
-                steps: batches.len(),
-                loss: read.last().copied().unwrap_or_default() as f64,
-                examples_per_second: examples_seen as f64 / elapsed.max(1e-9),
-            });
-        }
-        train_seconds += epoch_started.elapsed().as_secs_f64();
-
+        let train_loss;
+        (model, train_loss) =
+            training.epoch(model, epoch, epoch_started, &inputs, &device, observer)?;
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("epoch {epoch} validation"));
-        let val = evaluate(
-            &model.valid(),
-            &inputs,
-            SplitName::Validation,
-            data,
-            job.backend.eval_batch_size(s.batch_size),
-            &plain,
-        )?;
+        let valid = model.valid();
+        let val = evaluate(&valid, &inputs, SplitName::Validation, data, eval_batch, &plain)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch,
-            train_loss: loss_sum / batches.len() as f64,
+            train_loss,
             val_loss: val.loss,
             val_accuracy: val.accuracy,
             val_macro_f1: val.macro_f1,
@@ -391,14 +275,8 @@ fn fine_tune_here(
     } else {
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
-        let test = evaluate(
-            &best_model.valid(),
-            &inputs,
-            SplitName::Test,
-            data,
-            job.backend.eval_batch_size(s.batch_size),
-            &plain,
-        )?;
+        let valid = best_model.valid();
+        let test = evaluate(&valid, &inputs, SplitName::Test, data, eval_batch, &plain)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         Some(test)
     };
@@ -417,12 +295,177 @@ fn fine_tune_here(
         total_params: total,
         load_seconds,
         prefix_seconds,
-        train_seconds,
+        train_seconds: training.seconds,
         eval_seconds,
-        train_examples_per_second: examples_seen as f64 / train_seconds.max(1e-9),
+        train_examples_per_second: training.examples_seen as f64 / training.seconds.max(1e-9),
         prefix_cache: prefix_use,
     };
     Ok((outcome, best_model))
+}
+
+/// The job's classifier before training: the encoder from its start (top layers
+/// re-initialised when the strategy says so), frozen to the job's depth, and a fresh head.
+fn build_classifier(
+    files: &ModelFiles,
+    config: &BertConfig,
+    data: &EncodedData,
+    job: &FineTuneJob,
+    device: &Device,
+) -> Result<Classifier> {
+    let s = &job.settings;
+    if let Some(problem) = s.strategy.problem(config.num_hidden_layers, job.freeze, s.epochs) {
+        return Err(TrainError::Invalid(problem));
+    }
+    let mut encoder = load_encoder(files, config, &job.start, device)?;
+    if s.strategy.reinit_top > 0 {
+        encoder = reinit_top(encoder, s.strategy.reinit_top, config, device)?;
+    }
+    let encoder = freeze_bottom(encoder, job.freeze)?;
+    let mut head_init = RandomInit { std: config.initializer_range, device: device.clone() };
+    Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)
+}
+
+/// What carries from one training step to the next besides the model: the optimizer, the
+/// schedule (learning rate and which layers are open), the batch order, the counts.
+struct Training<'a> {
+    data: &'a EncodedData,
+    job: &'a FineTuneJob,
+    optimizer: ModuleOptimizer,
+    schedule: Schedule,
+    layer_rates: Option<LayerRates>,
+    frozen_depth: usize,
+    rng: StdRng,
+    lengths: Vec<usize>,
+    step: usize,
+    examples_seen: usize,
+    /// Training time so far (evaluation excluded).
+    seconds: f64,
+}
+
+impl<'a> Training<'a> {
+    fn new(model: &Classifier, data: &'a EncodedData, job: &'a FineTuneJob, layers: usize) -> Self {
+        let s = &job.settings;
+        let steps_per_epoch = data.train.len().div_ceil(s.batch_size);
+        let schedule = Schedule {
+            unfreezing: s.strategy.unfreezing.clone(),
+            layers,
+            freeze: job.freeze,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * s.epochs,
+            warmup_ratio: s.warmup_ratio,
+            lr: s.lr,
+        };
+        let layer_rates =
+            (s.strategy.llrd_decay != 1.0).then(|| LayerRates::of(model, s.strategy.llrd_decay));
+        Training {
+            data,
+            job,
+            optimizer: adamw(s.weight_decay, s.max_grad_norm),
+            schedule,
+            layer_rates,
+            frozen_depth: job.freeze,
+            rng: StdRng::seed_from_u64(job.seed),
+            lengths: data.train.lengths(),
+            step: 0,
+            examples_seen: 0,
+            seconds: 0.0,
+        }
+    }
+
+    /// One pass of `model` over the training split in a fresh batch order; returns the model
+    /// after it and the pass's mean loss.
+    fn epoch(
+        &mut self,
+        mut model: Classifier,
+        epoch: usize,
+        started: Instant,
+        inputs: &Inputs,
+        device: &Device,
+        observer: &mut Observer,
+    ) -> Result<(Classifier, f64)> {
+        let batches = train_batches(&self.lengths, self.job.settings.batch_size, &mut self.rng);
+        let mut unread = UnreadLosses::new(self.job.backend.loss_read_interval());
+        let mut loss_sum = 0.0;
+        for (i, picked) in batches.iter().enumerate() {
+            if observer.should_stop() {
+                return Err(TrainError::Interrupted);
+            }
+            let loss;
+            (model, loss) = self.step(model, picked, inputs, device, observer);
+            unread.push(&loss);
+            let Some((first_step, read)) = unread.read_if_due(i + 1, i + 1 == batches.len())?
+            else {
+                continue;
+            };
+            loss_sum += self.checked_sum(&read, epoch, first_step)?;
+            let elapsed = self.seconds + started.elapsed().as_secs_f64();
+            observer.emit(Event::Step {
+                phase: Phase::Train,
+                epoch,
+                step: i + 1,
+                steps: batches.len(),
+                loss: read.last().copied().unwrap_or_default() as f64,
+                examples_per_second: self.examples_seen as f64 / elapsed.max(1e-9),
+            });
+        }
+        self.seconds += started.elapsed().as_secs_f64();
+        Ok((model, loss_sum / batches.len() as f64))
+    }
+
+    /// One optimizer step of `model` on the examples `picked`, with the layers the schedule
+    /// opens at this step; returns the stepped model and the step's loss, still on the device.
+    fn step(
+        &mut self,
+        mut model: Classifier,
+        picked: &[usize],
+        inputs: &Inputs,
+        device: &Device,
+        observer: &mut Observer,
+    ) -> (Classifier, Tensor<1>) {
+        let (s, step) = (&self.job.settings, self.step);
+        let depth = self.schedule.frozen_depth(step);
+        if depth != self.frozen_depth {
+            model = set_frozen_depth(model, depth, self.job.freeze);
+        }
+        if depth != self.frozen_depth || step == 0 {
+            self.frozen_depth = depth;
+            let trainable_params = count_params(&model).trainable;
+            observer.emit(Event::Trainable { step, frozen_depth: depth, trainable_params });
+        }
+        if self.schedule.restarts_optimizer(step) {
+            self.optimizer = adamw(s.weight_decay, s.max_grad_norm);
+        }
+        let data = self.data;
+        let (hidden, mask) = inputs.first_hidden(&model, SplitName::Train, data, picked, device);
+        let logits = model.logits_from(hidden, &mask, inputs.first_layer());
+        let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, device));
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = self.schedule.lr(step);
+        let model = match &self.layer_rates {
+            None => self.optimizer.step(lr, model, grads),
+            Some(rates) => self.optimizer.step(rates.at(lr), model, grads),
+        };
+        self.step += 1;
+        self.examples_seen += picked.len();
+        (model, loss)
+    }
+
+    /// The sum of losses read back, refusing a non-finite one with the step it came from.
+    fn checked_sum(&self, read: &[f32], epoch: usize, first_step: usize) -> Result<f64> {
+        let mut sum = 0.0;
+        for (offset, &value) in read.iter().enumerate() {
+            let value = value as f64;
+            if !value.is_finite() {
+                return Err(TrainError::Numerical(format!(
+                    "training loss became {value} at epoch {epoch}, step {}; lower the learning rate (now {})",
+                    first_step + offset,
+                    self.job.settings.lr
+                )));
+            }
+            sum += value;
+        }
+        Ok(sum)
+    }
 }
 
 fn prepare_inputs(
@@ -508,48 +551,6 @@ fn evaluate(
         accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
     let correct = predicted.iter().zip(&encoded.labels).map(|(p, t)| p == t).collect();
     Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1, correct })
-}
-
-/// Training losses left on the device until a read is due (see
-/// [`BackendKind::loss_read_interval`]), then read back together.
-pub(crate) struct UnreadLosses {
-    interval: usize,
-    pending: Vec<Tensor<1>>,
-}
-
-impl UnreadLosses {
-    pub(crate) fn new(interval: usize) -> Self {
-        UnreadLosses { interval, pending: Vec::new() }
-    }
-
-    pub(crate) fn push(&mut self, loss: &Tensor<1>) {
-        self.pending.push(loss.clone().detach());
-    }
-
-    /// After (1-based) `step`: the pending losses with the step number of the first, once
-    /// `interval` have gathered or at the `last` step; None while a read is not yet due.
-    pub(crate) fn read_if_due(
-        &mut self,
-        step: usize,
-        last: bool,
-    ) -> Result<Option<(usize, Vec<f32>)>> {
-        if self.pending.len() < self.interval && !last {
-            return Ok(None);
-        }
-        let read = read_floats(std::mem::take(&mut self.pending))?;
-        Ok(Some((step + 1 - read.len(), read)))
-    }
-}
-
-/// One read back for many scalar tensors (losses), in order.
-pub(crate) fn read_floats(scalars: Vec<Tensor<1>>) -> Result<Vec<f32>> {
-    if scalars.is_empty() {
-        return Ok(Vec::new());
-    }
-    Tensor::cat(scalars, 0)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| TrainError::Backend(format!("{e:?}")))
 }
 
 /// The classifier's logits for every example of `split`, in the split's order, computed from

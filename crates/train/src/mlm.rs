@@ -22,10 +22,11 @@ use crate::batch::token_batch;
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
-use crate::finetune::{UnreadLosses, adamw, cross_entropy, lr_at, read_floats};
 use crate::freeze::{count_params, freeze_bottom};
 use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
+use crate::loss::{UnreadLosses, cross_entropy, read_floats};
 use crate::model::MaskedLm;
+use crate::optim::{adamw, lr_at};
 use crate::tokenize::{SpecialTokens, TextTokenizer};
 use crate::weights::{RandomInit, save_safetensors};
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::kernels::{dropout, gelu, layer_norm as normalize, masked_softmax};
-use crate::weights::{Init, WeightSource, Weights};
+use crate::weights::{Fill, WeightSource, Weights};
 
 /// How a sequence becomes one vector for the classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -46,8 +46,8 @@ impl Pooling {
 
 fn linear<S: WeightSource>(w: &mut Weights<S>, d_in: usize, d_out: usize) -> Result<Linear> {
     // Checkpoints store [out, in] (PyTorch); burn's Linear multiplies by [in, out].
-    let weight = w.tensor("weight", [d_out, d_in], Init::Normal)?.transpose();
-    let bias = w.tensor("bias", [d_out], Init::Zeros)?;
+    let weight = w.tensor("weight", [d_out, d_in], Fill::Normal)?.transpose();
+    let bias = w.tensor("bias", [d_out], Fill::Zeros)?;
     Ok(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) })
 }
 
@@ -58,8 +58,8 @@ fn layer_norm<S: WeightSource>(
     device: &Device,
 ) -> Result<LayerNorm> {
     let mut norm = LayerNormConfig::new(width).with_epsilon(eps).init(device);
-    norm.gamma = Param::from_tensor(w.tensor("weight", [width], Init::Ones)?);
-    norm.beta = Some(Param::from_tensor(w.tensor("bias", [width], Init::Zeros)?));
+    norm.gamma = Param::from_tensor(w.tensor("weight", [width], Fill::Ones)?);
+    norm.beta = Some(Param::from_tensor(w.tensor("bias", [width], Fill::Zeros)?));
     Ok(norm)
 }
 
@@ -70,7 +70,7 @@ fn embedding<S: WeightSource>(
     device: &Device,
 ) -> Result<Embedding> {
     let mut emb = EmbeddingConfig::new(rows, width).init(device);
-    emb.weight = Param::from_tensor(w.tensor("weight", [rows, width], Init::Normal)?);
+    emb.weight = Param::from_tensor(w.tensor("weight", [rows, width], Fill::Normal)?);
     Ok(emb)
 }
 
@@ -484,7 +484,7 @@ impl MaskedLm {
                 layer_norm_eps: cfg.layer_norm_eps,
             }
         };
-        let bias = Param::from_tensor(w.tensor("bias", [cfg.vocab_size], Init::Zeros)?);
+        let bias = Param::from_tensor(w.tensor("bias", [cfg.vocab_size], Fill::Zeros)?);
         Ok(MaskedLm {
             bert,
             cls: BertOnlyMlmHead { predictions: BertLmPredictionHead { transform, bias } },

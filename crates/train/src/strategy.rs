@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
-use crate::finetune::lr_at;
 use crate::model::{BertLayer, BertModel, Classifier};
+use crate::optim::lr_at;
 use crate::weights::{RandomInit, Weights};
 
 /// How a job fine-tunes above its freeze depth `k`.
@@ -282,9 +282,10 @@ pub fn reinit_top(
 mod tests {
     use super::*;
     use crate::BackendKind;
-    use crate::finetune::{adamw, cross_entropy};
     use crate::load::{ModelFiles, Start, load_encoder};
+    use crate::loss::cross_entropy;
     use crate::model::Pooling;
+    use crate::optim::adamw;
     use burn::optim::GradientsParams;
     use burn::tensor::{Int, Tensor, TensorData};
 

@@ -17,7 +17,7 @@ use crate::error::{Result, TrainError};
 
 /// How a parameter is initialised when it does not come from a checkpoint.
 #[derive(Debug, Clone, Copy)]
-pub enum Init {
+pub enum Fill {
     /// BERT's `initializer_range` normal (std 0.02 for MiniLM).
     Normal,
     Zeros,
@@ -30,7 +30,7 @@ pub trait WeightSource {
         &mut self,
         name: &str,
         shape: [usize; D],
-        init: Init,
+        fill: Fill,
     ) -> Result<Tensor<D>>;
 }
 
@@ -60,10 +60,10 @@ impl<'a, S: WeightSource> Weights<'a, S> {
         &mut self,
         name: &str,
         shape: [usize; D],
-        init: Init,
+        fill: Fill,
     ) -> Result<Tensor<D>> {
         let path = self.path(name);
-        self.source.tensor(&path, shape, init)
+        self.source.tensor(&path, shape, fill)
     }
 }
 
@@ -79,14 +79,14 @@ impl WeightSource for RandomInit {
         &mut self,
         _name: &str,
         shape: [usize; D],
-        init: Init,
+        fill: Fill,
     ) -> Result<Tensor<D>> {
-        Ok(match init {
-            Init::Normal => {
+        Ok(match fill {
+            Fill::Normal => {
                 Tensor::random(shape, Distribution::Normal(0.0, self.std), &self.device)
             }
-            Init::Zeros => Tensor::zeros(shape, &self.device),
-            Init::Ones => Tensor::ones(shape, &self.device),
+            Fill::Zeros => Tensor::zeros(shape, &self.device),
+            Fill::Ones => Tensor::ones(shape, &self.device),
         })
     }
 }
@@ -222,7 +222,7 @@ impl WeightSource for Checkpoint {
         &mut self,
         name: &str,
         shape: [usize; D],
-        _init: Init,
+        _fill: Fill,
     ) -> Result<Tensor<D>> {
         let file = self.file();
         let Some((found_name, view)) = self.find(&file, name) else {

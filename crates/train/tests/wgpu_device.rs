@@ -15,11 +15,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use thaw_train::batch::{label_batch, token_batch};
 use thaw_train::events::silently;
-use thaw_train::finetune::{adamw, cross_entropy};
 use thaw_train::freeze::freeze_bottom;
 use thaw_train::load::load_encoder;
+use thaw_train::loss::cross_entropy;
 use thaw_train::model::Classifier;
-use thaw_train::weights::{Init, WeightSource};
+use thaw_train::optim::adamw;
+use thaw_train::weights::{Fill, WeightSource};
 use thaw_train::*;
 
 /// The wgpu backend, with its kernel tuning kept where the `thaw` binary keeps it, so the
@@ -50,7 +51,7 @@ impl WeightSource for FixedHead {
         &mut self,
         _name: &str,
         shape: [usize; D],
-        _init: Init,
+        _fill: Fill,
     ) -> thaw_train::Result<Tensor<D>> {
         let n: usize = shape.iter().product();
         let values: Vec<f32> =

@@ -8,8 +8,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::unfrozen::capitalise;
 use super::{Chart, ChartData, draw_err, text_style};
-use crate::aggregate::Cell;
 use crate::mlm_freeze::{crossed_corpora, find};
+use thaw_analysis::cells::Cell;
 
 pub struct MlmGridChart<'a, 'b> {
     pub data: &'b ChartData<'a>,
@@ -64,7 +64,7 @@ impl Chart for MlmGridChart<'_, '_> {
     fn title(&self) -> String {
         format!(
             "{} accuracy by MLM freeze and downstream freeze: {}",
-            capitalise(self.data.metric.split()),
+            capitalise(self.data.split.name()),
             self.data.title_subject()
         )
     }
@@ -79,7 +79,7 @@ impl Chart for MlmGridChart<'_, '_> {
             "{} accuracy for every pair of MLM freeze depth (rows: layers frozen during intermediate MLM) and downstream freeze depth \
              (columns: layers frozen during fine-tuning), one panel per MLM corpus; the top row is the same model without MLM. \
              Darker is better, on one scale for all panels. The cells on the diagonal freeze the same layers in both stages.",
-            capitalise(self.data.metric.split())
+            capitalise(self.data.split.name())
         )
     }
 

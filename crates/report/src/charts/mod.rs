@@ -20,10 +20,12 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use thaw_store::{EpochRow, JobResultRow, MajorityBaseline};
+use thaw_analysis::MajorityBaseline;
+use thaw_store::{EpochRow, JobResultRow};
 
-use crate::aggregate::{Cell, Metric, SeriesKey};
-use crate::labels::{self, Names};
+use thaw_analysis::Split;
+use thaw_analysis::cells::{Cell, SeriesKey};
+use thaw_analysis::labels::{self, Names};
 
 /// One chart on disk.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +43,7 @@ pub struct ChartFile {
 pub struct ChartData<'a> {
     pub model: &'a str,
     pub dataset: &'a str,
-    pub metric: Metric,
+    pub split: Split,
     pub cells: &'a [Cell],
     pub rows: &'a [JobResultRow],
     pub epochs: &'a [EpochRow],

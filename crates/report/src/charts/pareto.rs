@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::unfrozen::{capitalise, decimals_for};
 use super::*;
-use crate::aggregate::JobCosts;
+use thaw_analysis::costs::JobCosts;
 
 pub struct ParetoChart<'a, 'b> {
     pub data: &'b ChartData<'a>,
@@ -23,11 +23,11 @@ impl ParetoChart<'_, '_> {
     fn points(&self) -> Vec<JobPoints> {
         let by_key: HashMap<&str, &JobResultRow> =
             self.data.rows.iter().map(|r| (r.job_key.as_str(), r)).collect();
-        let metric = self.data.metric;
+        let split = self.data.split;
         let costs = JobCosts::of(self.data.rows);
         let to_point = |key: &String| -> Option<(f64, f64)> {
             let row = by_key.get(key.as_str())?;
-            Some((costs.get(&row.job_key)?, 100.0 * metric.accuracy(row)?))
+            Some((costs.get(&row.job_key)?, 100.0 * split.accuracy(row)?))
         };
         let cells = self.data.primary_cells();
         let names = self.data.names();
@@ -83,7 +83,7 @@ impl Chart for ParetoChart<'_, '_> {
     fn title(&self) -> String {
         format!(
             "{} accuracy vs training time: {}",
-            capitalise(self.data.metric.split()),
+            capitalise(self.data.split.name()),
             self.data.title_subject()
         )
     }
@@ -133,7 +133,7 @@ impl Chart for ParetoChart<'_, '_> {
             .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
             .map_err(draw_err)?;
         let (x_dec, y_dec) = (decimals_for(x_hi - x_lo), decimals_for(y_hi - y_lo));
-        let y_desc = format!("{} accuracy (%)", self.data.metric);
+        let y_desc = format!("{} accuracy (%)", self.data.split);
         style_mesh(
             &mut chart,
             "training time per job (s)",

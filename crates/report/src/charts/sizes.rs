@@ -67,7 +67,7 @@ impl Chart for SizesChart<'_, '_> {
     fn title(&self) -> String {
         format!(
             "{} accuracy vs training-set size: {}",
-            capitalise(self.data.metric.split()),
+            capitalise(self.data.split.name()),
             self.data.title_subject()
         )
     }
@@ -111,7 +111,7 @@ impl Chart for SizesChart<'_, '_> {
             .build_cartesian_2d(TickedAxis::new(x_lo..x_hi, logs), y_lo..y_hi)
             .map_err(draw_err)?;
         let decimals = decimals_for(y_hi - y_lo);
-        let y_desc = format!("{} accuracy (%)", self.data.metric);
+        let y_desc = format!("{} accuracy (%)", self.data.split);
         // The full training split is marked, since the sweep named it "all" rather than a number.
         let all = self
             .data

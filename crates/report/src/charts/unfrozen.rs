@@ -2,8 +2,8 @@
 //! encoder layers, one line per series, each cell at its selected lr.
 
 use super::*;
-use crate::aggregate::{LrSummary, format_lr};
-use crate::stats::Estimate;
+use thaw_analysis::cells::{LrSummary, format_lr};
+use thaw_analysis::stats::Estimate;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Quantity {
@@ -61,7 +61,7 @@ impl<'a> UnfrozenChart<'a> {
 
     fn y_desc(&self) -> String {
         match self.quantity {
-            Quantity::Accuracy => format!("{} accuracy (%)", self.data.metric),
+            Quantity::Accuracy => format!("{} accuracy (%)", self.data.split),
             Quantity::TrainSeconds => "training time per job (s)".to_string(),
         }
     }
@@ -171,7 +171,7 @@ impl Chart for UnfrozenChart<'_> {
         match self.quantity {
             Quantity::Accuracy => format!(
                 "{} accuracy vs unfrozen layers: {}",
-                capitalise(self.data.metric.split()),
+                capitalise(self.data.split.name()),
                 self.data.title_subject()
             ),
             Quantity::TrainSeconds => {
@@ -192,7 +192,7 @@ impl Chart for UnfrozenChart<'_> {
 
     fn caption(&self) -> String {
         let what = match self.quantity {
-            Quantity::Accuracy => format!("{} accuracy", self.data.metric),
+            Quantity::Accuracy => format!("{} accuracy", self.data.split),
             Quantity::TrainSeconds => "training time per job".to_string(),
         };
         let mut caption = format!(

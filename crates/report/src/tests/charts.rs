@@ -3,11 +3,12 @@ use std::path::{Path, PathBuf};
 
 use plotters::style::{BLACK, RGBColor};
 
-use crate::aggregate::Cell;
 use crate::charts::pareto::pareto_steps;
 use crate::charts::*;
 use crate::tests::fixtures::{self, Scenario};
-use crate::{Metric, ReportOptions, SweepData, aggregate, render_report};
+use crate::{ReportOptions, SweepData, render_report};
+use thaw_analysis::Split;
+use thaw_analysis::cells::Cell;
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -30,9 +31,9 @@ async fn rendered(scenario: Scenario, show_all_lrs: bool) -> (fixtures::Fixture,
         None => fixture.out_dir.clone(),
     };
     let data = SweepData::load(&fixture.store, &fixture.sweep).await.expect("load");
-    let options = ReportOptions { out_dir, metric: Metric::Test, show_all_lrs };
+    let options = ReportOptions { out_dir, split: Split::Test, show_all_lrs };
     let files = render_report(&data, &options).expect("render").charts;
-    let cells = aggregate::cells(&data.rows, Metric::Test);
+    let cells = thaw_analysis::cells::cells(&data.rows, Split::Test);
     (fixture, Rendered { data, files, cells })
 }
 

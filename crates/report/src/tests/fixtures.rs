@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use Init::{Pretrained, Scratch};
 use tempfile::TempDir;
+use thaw_analysis::Setup;
+use thaw_analysis::setup::{GridSetup, Hardware, TrainerSetup};
 use thaw_store::{EpochRow, Init, NewJob, NewStage, NewSweep, ResultRow, StageOutcomeRow, Store};
 
 /// One planned job as the scenario sees it.
@@ -96,18 +98,43 @@ pub struct Fixture {
 }
 
 pub fn default_setup() -> String {
-    serde_json::json!({
-        "model": "bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594",
-        "dataset": "glue/sst2",
-        "train_examples": 2000,
-        "validation_examples": 500,
-        "test_examples": 872,
-        "grid": {"seeds": 3, "lrs": [1e-5, 3e-5, 1e-4]},
-        "trainer": {"epochs": 4, "batch_size": 32, "max_length": 128},
-        "backend": "wgpu",
-        "hardware": "NVIDIA H100 80GB"
-    })
-    .to_string()
+    Setup {
+        model: Some("bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594".into()),
+        dataset: Some("glue/sst2".into()),
+        train_examples: Some(2000),
+        validation_examples: Some(500),
+        test_examples: Some(872),
+        baseline: None,
+        max_length: Some(128),
+        grid: Some(GridSetup {
+            freeze: vec![0, 2, 4],
+            init: vec!["pretrained".into(), "scratch".into()],
+            intermediate: vec!["none".into(), "task".into()],
+            seeds: vec![1, 2, 3],
+            train_size: vec![None],
+            pooling: vec!["cls".into()],
+            strategy: vec!["plain".into()],
+        }),
+        scratch_model: None,
+        trainer: Some(TrainerSetup {
+            epochs: 4,
+            batch_size: 32,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            keep: "none".into(),
+        }),
+        description: None,
+        rules: None,
+        search: None,
+        hardware: Some(Hardware {
+            cpu: "NVIDIA H100 80GB".into(),
+            cores: 8,
+            backend: "wgpu".into(),
+        }),
+        backend: Some("wgpu".into()),
+    }
+    .to_json()
 }
 
 impl Scenario {

@@ -2,20 +2,21 @@
 //! recommendation the numbers should lead to.
 
 use crate::tests::fixtures::{self, Fate, Scenario};
-use crate::{Metric, ReportOptions, write_report};
+use crate::{ReportOptions, write_report};
+use thaw_analysis::{Baselines, MajorityBaseline, Setup, Split};
 
 /// The fixture comes back too: dropping it deletes the files.
 async fn report_text(
     scenario: Scenario,
-    metric: Metric,
+    split: Split,
 ) -> (String, crate::ReportFiles, fixtures::Fixture) {
     let fixture = scenario.build().await;
     // THAW_REPORT_DEMO_DIR keeps the output for a look.
     let out_dir = std::env::var_os("THAW_REPORT_DEMO_DIR").map_or_else(
         || fixture.out_dir.clone(),
-        |d| std::path::PathBuf::from(d).join(format!("{}-{metric}", fixture.sweep)),
+        |d| std::path::PathBuf::from(d).join(format!("{}-{split}", fixture.sweep)),
     );
-    let options = ReportOptions { out_dir, metric, show_all_lrs: false };
+    let options = ReportOptions { out_dir, split, show_all_lrs: false };
     let files = write_report(&fixture.store, &fixture.sweep, &options).await.expect("report");
     let text = std::fs::read_to_string(&files.report_md).expect("report.md");
     (text, files, fixture)
@@ -30,8 +31,7 @@ fn recommendation(text: &str) -> &str {
 
 #[tokio::test]
 async fn partial_freezing_that_wins_clearly_is_named_the_best() {
-    let (text, files, _fixture) =
-        report_text(fixtures::partial_freezing_wins(), Metric::Test).await;
+    let (text, files, _fixture) = report_text(fixtures::partial_freezing_wins(), Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/4 layers unfrozen* at lr 3e-5: test accuracy 90.9 ± 0.3 % over 3 seeds.**"), "{rec}");
     assert!(rec.contains("told apart from every other cell tried"), "{rec}");
@@ -51,9 +51,9 @@ async fn partial_freezing_that_wins_clearly_is_named_the_best() {
     assert!(rec.contains("task text: perplexity 7.5 before MLM, 5.2 after MLM (31% lower), so close to the pretraining data"), "{rec}");
     // Setup comes from setup_json.
     assert!(text.contains("| Examples | train 2000, validation 500, test 872 |"), "{text}");
-    assert!(text.contains("| Hardware | NVIDIA H100 80GB |"));
+    assert!(text.contains("| Hardware | NVIDIA H100 80GB (8 cores) |"), "{text}");
     assert!(text.contains("| Device | wgpu on NVIDIA H100 80GB HBM3 |"), "{text}");
-    assert!(text.contains("| Trainer | batch_size: 32; epochs: 4; max_length: 128 |"), "{text}");
+    assert!(text.contains("| Trainer | batch_size: 32; epochs: 4; keep: none; "), "{text}");
     assert!(text.contains("| Learning rates | 1e-5, 3e-5, 1e-4 |"));
     // Head only does best at 1e-4, but one of its seeds failed there: the clean 3e-5 is selected.
     assert!(text.contains("| pretrained, no MLM | 0/4 (head only) |"), "{text}");
@@ -78,7 +78,7 @@ async fn partial_freezing_that_wins_clearly_is_named_the_best() {
 
 #[tokio::test]
 async fn scratch_that_wins_is_reported_as_beating_pretrained() {
-    let (text, _, _fixture) = report_text(fixtures::scratch_wins(), Metric::Test).await;
+    let (text, _, _fixture) = report_text(fixtures::scratch_wins(), Split::Test).await;
     let rec = recommendation(&text);
     // Two training-set sizes: one recommendation each, "all" last.
     let small = rec.find("### Training-set size 500").expect("size 500 section");
@@ -97,7 +97,7 @@ async fn scratch_that_wins_is_reported_as_beating_pretrained() {
 
 #[tokio::test]
 async fn overlapping_intervals_are_not_separated() {
-    let (text, _, _fixture) = report_text(fixtures::overlapping(), Metric::Test).await;
+    let (text, _, _fixture) = report_text(fixtures::overlapping(), Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Cannot separate the top cells.**"), "{rec}");
     assert!(rec.contains("The data do not single out a winner"), "{rec}");
@@ -135,7 +135,7 @@ async fn the_recommendation_chooses_on_validation_never_on_test() {
             train_seconds: 10.0 + p.unfrozen() as f64,
         }
     };
-    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let (text, _, _fixture) = report_text(scenario, Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/2 layers unfrozen (full fine-tuning)* at lr 1e-5: test accuracy 80."), "{rec}");
     assert!(!rec.contains("Best cell: *pretrained, no MLM, 0/2"), "{rec}");
@@ -146,7 +146,7 @@ async fn a_sweep_with_nothing_finished_still_gets_a_report() {
     let mut scenario = fixtures::overlapping();
     scenario.fate = |_| Fate::Pending;
     scenario.setup_json = "not json at all".into();
-    let (text, files, _fixture) = report_text(scenario, Metric::Test).await;
+    let (text, files, _fixture) = report_text(scenario, Split::Test).await;
     assert!(
         text.contains("No cell has a finished job yet, so there is nothing to recommend."),
         "{text}"
@@ -158,7 +158,7 @@ async fn a_sweep_with_nothing_finished_still_gets_a_report() {
 #[tokio::test]
 async fn validation_metric_is_displayed_and_flagged_as_optimistic() {
     let (text, _, _fixture) =
-        report_text(fixtures::partial_freezing_wins(), Metric::Validation).await;
+        report_text(fixtures::partial_freezing_wins(), Split::Validation).await;
     assert!(text.contains("validation accuracy 92."), "the best cell's validation mean: {text}");
     assert!(text.contains("| Series | Unfrozen layers | Validation accuracy % |"), "{text}");
     assert!(text.contains("Displayed numbers are validation accuracy"), "{text}");
@@ -167,11 +167,8 @@ async fn validation_metric_is_displayed_and_flagged_as_optimistic() {
 #[tokio::test]
 async fn show_all_lrs_lists_every_learning_rate() {
     let fixture = fixtures::overlapping().build().await;
-    let options = ReportOptions {
-        out_dir: fixture.out_dir.clone(),
-        metric: Metric::Test,
-        show_all_lrs: true,
-    };
+    let options =
+        ReportOptions { out_dir: fixture.out_dir.clone(), split: Split::Test, show_all_lrs: true };
     let files = write_report(&fixture.store, &fixture.sweep, &options).await.expect("report");
     let text = std::fs::read_to_string(&files.report_md).unwrap();
     let section = &text[text.find("## Every learning rate").expect("section")..];
@@ -191,11 +188,16 @@ async fn an_unknown_sweep_is_an_error() {
 
 /// The setup a sweep planned today records: the majority-class rate of validation and test.
 fn with_baseline(validation: f64, test: f64) -> String {
-    let baseline = |accuracy: f64, examples: usize| serde_json::json!({"label": "fresh", "accuracy": accuracy, "macro_f1": accuracy / (1.0 + accuracy), "examples": examples});
-    let mut setup: serde_json::Value = serde_json::from_str(&fixtures::default_setup()).unwrap();
-    setup["baseline"] =
-        serde_json::json!({"validation": baseline(validation, 500), "test": baseline(test, 872)});
-    setup.to_string()
+    let baseline = |accuracy: f64, examples: usize| MajorityBaseline {
+        label: "fresh".into(),
+        accuracy,
+        macro_f1: accuracy / (1.0 + accuracy),
+        examples,
+    };
+    let mut setup = Setup::parse(&fixtures::default_setup()).unwrap();
+    setup.baseline =
+        Some(Baselines { validation: baseline(validation, 500), test: baseline(test, 872) });
+    setup.to_json()
 }
 
 /// The quickstart's old trap: scratch sitting exactly at the majority class (it learned
@@ -217,7 +219,7 @@ async fn a_cell_at_the_majority_class_is_never_competitive() {
             train_seconds: 10.0 + p.unfrozen() as f64,
         }
     };
-    let (text, files, _fixture) = report_text(scenario, Metric::Test).await;
+    let (text, files, _fixture) = report_text(scenario, Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Scratch is not above the majority class:**"), "{rec}");
     assert!(rec.contains("always predicting 'fresh' (60.4 %) on test"), "{rec}");
@@ -248,7 +250,7 @@ async fn a_cell_at_the_majority_class_is_never_competitive() {
 async fn when_no_cell_beats_the_majority_class_nothing_is_recommended() {
     let mut scenario = fixtures::overlapping();
     scenario.setup_json = with_baseline(0.86, 0.85);
-    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let (text, _, _fixture) = report_text(scenario, Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**No cell is shown to beat the majority class.** Always predicting 'fresh' scores 86.0 % on validation"), "{rec}");
     assert!(
@@ -265,7 +267,7 @@ async fn a_one_seed_sweep_is_compared_over_its_examples() {
     // The partial-freezing sweep with seed 1 only: no seed-level interval exists, but the
     // stored per-example predictions pair cells over the same validation and test examples.
     let scenario = Scenario { seeds: vec![1], ..fixtures::partial_freezing_wins() };
-    let (text, _, _fixture) = report_text(scenario, Metric::Test).await;
+    let (text, _, _fixture) = report_text(scenario, Split::Test).await;
     let rec = recommendation(&text);
     assert!(rec.contains("**Best cell: *pretrained, no MLM, 2/4 layers unfrozen*"), "{rec}");
     assert!(rec.contains("With one seed this rests on the validation examples alone"), "{rec}");
@@ -276,7 +278,7 @@ async fn a_one_seed_sweep_is_compared_over_its_examples() {
 
 #[tokio::test]
 async fn the_mlm_freeze_grid_is_read_in_words_and_drawn() {
-    let (text, files, _fixture) = report_text(fixtures::mlm_freeze_grid(), Metric::Test).await;
+    let (text, files, _fixture) = report_text(fixtures::mlm_freeze_grid(), Split::Test).await;
     let start = text.find("## MLM freeze × downstream freeze").expect("the section");
     let section = &text[start..text[start..].find("\n## Cells").map_or(text.len(), |e| start + e)];
     // Head only is best after half-frozen MLM, and that is not the matching depth.
@@ -307,7 +309,7 @@ async fn the_mlm_freeze_grid_is_read_in_words_and_drawn() {
 
 #[tokio::test]
 async fn strategies_are_cells_and_series_of_their_own() {
-    let (text, files, _fixture) = report_text(fixtures::strategies_compared(), Metric::Test).await;
+    let (text, files, _fixture) = report_text(fixtures::strategies_compared(), Split::Test).await;
     let rec = recommendation(&text);
     assert!(
         rec.contains("**Best cell: *pretrained, no MLM, gradual, 4/4 layers unfrozen (full fine-tuning)* at lr 3e-5"),

@@ -263,6 +263,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "ndarray")]
     #[test]
     fn off_flex_the_step_is_burns() {
         #[allow(deprecated)]

@@ -8,9 +8,29 @@
 //! The interval is the Student-t one over seeds; a single seed has none, so the binomial
 //! (normal-approximation) interval over the split's examples stands in for it.
 
-use thaw_store::MajorityBaseline;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::Estimate;
+
+/// Always predicting a split's most frequent label: the score a cell must beat to have
+/// learned anything. Recorded at plan time in the sweep's setup (`baseline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MajorityBaseline {
+    /// The most frequent label of the split (ties: the first in sorted order).
+    pub label: String,
+    pub accuracy: f64,
+    /// Macro-F1 of always predicting `label` (thaw's metric: classes never predicted score 0).
+    pub macro_f1: f64,
+    pub examples: usize,
+}
+
+/// The majority-class baseline of the splits the report reads: validation (which decisions
+/// use) and test (which the report shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    pub validation: MajorityBaseline,
+    pub test: MajorityBaseline,
+}
 
 /// The two-sided 95% normal quantile.
 const Z_975: f64 = 1.959_963_984_540_054;

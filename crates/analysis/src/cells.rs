@@ -18,78 +18,16 @@
 //! reported number upwards; that is why the test columns are never read during selection.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use thaw_store::{Init, JobResultRow, WorkStatus, parse_correct};
 
+use crate::costs::{JobCosts, is_done};
+use crate::lr_choice::LrCandidate;
+use crate::split::Split;
 use crate::stats::{Estimate, SeedScores};
-
-/// Two mean validation scores closer than this are a tie (they come from the same few
-/// numbers averaged in different orders, so exact float equality is too strict).
-pub const TIE_TOLERANCE: f64 = 1e-9;
-
-/// Which split's accuracy and macro-F1 are displayed. The lr is always picked on validation.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    #[default]
-    Test,
-    Validation,
-}
-
-impl Metric {
-    pub fn accuracy(self, row: &JobResultRow) -> Option<f64> {
-        match self {
-            Metric::Test => row.test_accuracy,
-            Metric::Validation => row.val_accuracy,
-        }
-    }
-
-    pub fn macro_f1(self, row: &JobResultRow) -> Option<f64> {
-        match self {
-            Metric::Test => row.test_macro_f1,
-            Metric::Validation => row.val_macro_f1,
-        }
-    }
-
-    /// Which examples of the split a job predicted right, as stored.
-    pub fn correct(self, row: &JobResultRow) -> Option<&str> {
-        match self {
-            Metric::Test => row.test_correct.as_deref(),
-            Metric::Validation => row.val_correct.as_deref(),
-        }
-    }
-
-    /// "test" or "validation".
-    pub fn split(self) -> &'static str {
-        match self {
-            Metric::Test => "test",
-            Metric::Validation => "validation",
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.split())
-    }
-}
-
-impl FromStr for Metric {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "test" => Ok(Metric::Test),
-            "validation" | "val" => Ok(Metric::Validation),
-            other => Err(format!("unknown metric '{other}': use test or validation")),
-        }
-    }
-}
 
 /// The selected lr sits at an end of the lrs tried, so a better one may lie beyond it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,7 +200,7 @@ impl LrSummary {
         }
     }
 
-    fn of(lr: f64, rows: &[&JobResultRow], metric: Metric, costs: &JobCosts) -> LrSummary {
+    fn of(lr: f64, rows: &[&JobResultRow], split: Split, costs: &JobCosts) -> LrSummary {
         let done: Vec<&JobResultRow> = rows.iter().copied().filter(|r| is_done(r)).collect();
         let collect = |f: &dyn Fn(&JobResultRow) -> Option<f64>| -> Option<Estimate> {
             Estimate::of(&done.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
@@ -275,52 +213,14 @@ impl LrSummary {
             val_accuracy: collect(&|r| r.val_accuracy),
             val_macro_f1: collect(&|r| r.val_macro_f1),
             val_loss: collect(&|r| r.val_loss),
-            accuracy: collect(&|r| metric.accuracy(r)),
-            macro_f1: collect(&|r| metric.macro_f1(r)),
+            accuracy: collect(&|r| split.accuracy(r)),
+            macro_f1: collect(&|r| split.macro_f1(r)),
             train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
-            scores: seed_scores(&done, |r| metric.accuracy(r), |r| metric.correct(r)),
+            scores: seed_scores(&done, |r| split.accuracy(r), |r| split.correct(r)),
             validation_scores: seed_scores(&done, |r| r.val_accuracy, |r| r.val_correct.as_deref()),
         }
     }
-}
-
-/// What each done job's training cost: its own steps plus an equal share of the frozen-prefix
-/// passes of its prefix group (the jobs, of any seed or lr, that reused one cached
-/// computation). Charging the pass only to the job that happened to compute it would make
-/// the others look free and make the cost depend on claim order.
-#[derive(Debug, Clone, Default)]
-pub struct JobCosts(HashMap<String, f64>);
-
-impl JobCosts {
-    pub fn of(rows: &[JobResultRow]) -> JobCosts {
-        let done: Vec<&JobResultRow> =
-            rows.iter().filter(|r| is_done(r) && r.train_seconds.is_some()).collect();
-        let mut groups: HashMap<&str, (f64, usize)> = HashMap::new();
-        for r in &done {
-            let g = groups.entry(r.prefix_group.as_str()).or_default();
-            g.0 += r.prefix_seconds.unwrap_or(0.0);
-            g.1 += 1;
-        }
-        JobCosts(
-            done.iter()
-                .map(|r| {
-                    let (prefix, n) = groups[r.prefix_group.as_str()];
-                    (r.job_key.clone(), r.train_seconds.unwrap_or(0.0) + prefix / n as f64)
-                })
-                .collect(),
-        )
-    }
-
-    /// Seconds for a done job; None for one without a result.
-    pub fn get(&self, job_key: &str) -> Option<f64> {
-        self.0.get(job_key).copied()
-    }
-}
-
-/// A job counts as a result only once it is done and its result row is there.
-fn is_done(row: &JobResultRow) -> bool {
-    row.status == WorkStatus::Done && row.val_accuracy.is_some()
 }
 
 /// A cell with every lr it tried and the one selected on validation.
@@ -333,7 +233,7 @@ pub struct Cell {
     /// Index into `lrs`; None while no lr has a done seed.
     pub selected: Option<usize>,
     pub edge: Option<Edge>,
-    pub metric: Metric,
+    pub split: Split,
 }
 
 impl Cell {
@@ -384,7 +284,7 @@ impl Cell {
             unfrozen_layers: self.unfrozen_layers(),
             num_layers: self.num_layers,
             train_size: self.key.train_size,
-            metric: self.metric,
+            split: self.split,
             lrs_tried: self.lrs.len(),
             selected_lr: selected.map(|l| l.lr),
             edge: self.edge,
@@ -417,7 +317,7 @@ pub struct CellSummary {
     pub unfrozen_layers: i64,
     pub num_layers: i64,
     pub train_size: Option<i64>,
-    pub metric: Metric,
+    pub split: Split,
     pub lrs_tried: usize,
     /// Chosen on mean validation accuracy; empty while no seed is done.
     pub selected_lr: Option<f64>,
@@ -440,20 +340,20 @@ pub struct CellSummary {
 }
 
 /// Flat per-cell records, in the order of [`cells`].
-pub fn aggregate(rows: &[JobResultRow], metric: Metric) -> Vec<CellSummary> {
-    cells(rows, metric).iter().map(Cell::summary).collect()
+pub fn aggregate(rows: &[JobResultRow], split: Split) -> Vec<CellSummary> {
+    cells(rows, split).iter().map(Cell::summary).collect()
 }
 
 /// Every cell with all its lrs, ordered by series, then train size, then unfrozen layers
 /// (head only first).
-pub fn cells(rows: &[JobResultRow], metric: Metric) -> Vec<Cell> {
+pub fn cells(rows: &[JobResultRow], split: Split) -> Vec<Cell> {
     let mut by_cell: BTreeMap<CellKey, Vec<&JobResultRow>> = BTreeMap::new();
     for row in rows {
         by_cell.entry(CellKey::of(row)).or_default().push(row);
     }
     let costs = JobCosts::of(rows);
     let mut cells: Vec<Cell> =
-        by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, metric, &costs)).collect();
+        by_cell.into_iter().map(|(key, rows)| build_cell(key, &rows, split, &costs)).collect();
     cells.sort_by(|a, b| {
         (a.key.series(), a.key.train_size, a.unfrozen_layers()).cmp(&(
             b.key.series(),
@@ -464,7 +364,7 @@ pub fn cells(rows: &[JobResultRow], metric: Metric) -> Vec<Cell> {
     cells
 }
 
-fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric, costs: &JobCosts) -> Cell {
+fn build_cell(key: CellKey, rows: &[&JobResultRow], split: Split, costs: &JobCosts) -> Cell {
     let mut by_lr: Vec<(f64, Vec<&JobResultRow>)> = Vec::new();
     for row in rows {
         match by_lr.iter_mut().find(|(lr, _)| lr.to_bits() == row.lr.to_bits()) {
@@ -474,10 +374,29 @@ fn build_cell(key: CellKey, rows: &[&JobResultRow], metric: Metric, costs: &JobC
     }
     by_lr.sort_by(|a, b| a.0.total_cmp(&b.0));
     let lrs: Vec<LrSummary> =
-        by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, metric, costs)).collect();
+        by_lr.iter().map(|(lr, group)| LrSummary::of(*lr, group, split, costs)).collect();
     let selected = select_lr(&lrs);
     let edge = edge_of(selected, lrs.len());
-    Cell { key, num_layers: rows[0].num_layers, lrs, selected, edge, metric }
+    Cell { key, num_layers: rows[0].num_layers, lrs, selected, edge, split }
+}
+
+/// The done job of `cell`, at its selected lr, with the best validation accuracy (ties:
+/// lower validation loss, then the smaller seed).
+pub fn best_seed<'a>(cell: &Cell, rows: &'a [JobResultRow]) -> Option<&'a JobResultRow> {
+    let keys = &cell.selected_lr()?.done_job_keys;
+    rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
+        let score = |r: &JobResultRow| {
+            (r.val_accuracy.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX))
+        };
+        let (sa, sb) = (score(a), score(b));
+        sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.seed.cmp(&a.seed))
+    })
+}
+
+/// Each cell's best seed at its selected lr: the jobs whose weights `[train] keep =
+/// "best-per-cell"` keeps, and among which `thaw export --best` chooses.
+pub fn best_job_per_cell(rows: &[JobResultRow]) -> Vec<&JobResultRow> {
+    cells(rows, Split::Test).iter().filter_map(|c| best_seed(c, rows)).collect()
 }
 
 /// Index of the lr with the best validation scores (see the module doc for the tie rules).
@@ -492,47 +411,6 @@ pub fn select_lr(lrs: &[LrSummary]) -> Option<usize> {
 /// Greater means a better candidate.
 fn selection_order(a: &LrSummary, b: &LrSummary) -> Ordering {
     a.candidate().selection_order(&b.candidate())
-}
-
-/// What choosing a learning rate compares, from any validation numbers: the report's
-/// selection over finished jobs and the adaptive search's halving over rungs use this one
-/// order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LrCandidate {
-    pub lr: f64,
-    /// Seeds that failed (usually diverged).
-    pub failed: usize,
-    /// Means over the done seeds; None without one.
-    pub val_accuracy: Option<f64>,
-    pub val_macro_f1: Option<f64>,
-    pub val_loss: Option<f64>,
-}
-
-impl LrCandidate {
-    /// Greater means better: no failed seed, then validation accuracy, macro-F1, lower loss
-    /// (means within [`TIE_TOLERANCE`] tie), then the smaller lr.
-    pub fn selection_order(&self, other: &LrCandidate) -> Ordering {
-        let (a, b) = (self, other);
-        // Fewer failures is better: (a.failed == 0) > (b.failed == 0) when only a is clean.
-        (a.failed == 0)
-            .cmp(&(b.failed == 0))
-            .then_with(|| compare_scores(a.val_accuracy, b.val_accuracy))
-            .then_with(|| compare_scores(a.val_macro_f1, b.val_macro_f1))
-            // Lower loss is better, so the arguments swap.
-            .then_with(|| compare_scores(b.val_loss, a.val_loss))
-            .then_with(|| b.lr.total_cmp(&a.lr))
-    }
-}
-
-/// Higher is greater; a missing score loses; values within the tie tolerance are equal.
-fn compare_scores(a: Option<f64>, b: Option<f64>) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) if (x - y).abs() <= TIE_TOLERANCE => Ordering::Equal,
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => Ordering::Greater,
-        (None, Some(_)) => Ordering::Less,
-        (None, None) => Ordering::Equal,
-    }
 }
 
 fn edge_of(selected: Option<usize>, lrs_tried: usize) -> Option<Edge> {
@@ -561,60 +439,7 @@ pub fn format_lr(lr: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A job row with the given outcome; test metrics are set far from validation on purpose
-    /// so a selection that peeked at them would pick differently.
-    fn row(
-        freeze: i64,
-        lr: f64,
-        seed: i64,
-        status: WorkStatus,
-        val: Option<(f64, f64, f64)>,
-        test_acc: f64,
-    ) -> JobResultRow {
-        JobResultRow {
-            sweep: "s".into(),
-            ord: 0,
-            job_key: format!("f{freeze}-lr{lr}-s{seed}"),
-            init: Init::Pretrained,
-            intermediate: "none".into(),
-            mlm_freeze: None,
-            freeze,
-            unfrozen_layers: 4 - freeze,
-            num_layers: 4,
-            seed,
-            lr,
-            train_size: None,
-            pooling: "cls".into(),
-            status,
-            attempts: 1,
-            error: None,
-            best_epoch: val.map(|_| 1),
-            val_loss: val.map(|v| v.2),
-            val_accuracy: val.map(|v| v.0),
-            val_macro_f1: val.map(|v| v.1),
-            test_loss: val.map(|_| 0.5),
-            test_accuracy: val.map(|_| test_acc),
-            test_macro_f1: val.map(|_| test_acc - 0.01),
-            train_seconds: val.map(|_| 10.0 + seed as f64),
-            eval_seconds: val.map(|_| 1.0),
-            prefix_seconds: val.map(|_| 0.0),
-            examples_per_second: val.map(|_| 100.0),
-            trainable_params: val.map(|_| 1000),
-            total_params: val.map(|_| 2000),
-            prefix_cache: val.map(|_| "none".into()),
-            backend: val.map(|_| "ndarray".into()),
-            prefix_group: format!("g-f{freeze}"),
-            val_correct: None,
-            test_correct: None,
-            device: None,
-            strategy: "plain".into(),
-        }
-    }
-
-    fn done(freeze: i64, lr: f64, seed: i64, val_acc: f64, test_acc: f64) -> JobResultRow {
-        row(freeze, lr, seed, WorkStatus::Done, Some((val_acc, 0.5, 0.4)), test_acc)
-    }
+    use crate::testing::{done, row};
 
     fn cell_of(cells: &[Cell], freeze: i64) -> &Cell {
         cells.iter().find(|c| c.key.freeze == freeze).expect("cell present")
@@ -626,7 +451,7 @@ mod tests {
         let mut mean = done(4, 1e-3, 0, 0.6, 0.6);
         mean.pooling = "mean".into();
         rows.push(mean);
-        let cells = cells(&rows, Metric::Test);
+        let cells = cells(&rows, Split::Test);
         assert_eq!(cells.len(), 2, "cls and mean pooling are never averaged together");
         let names = crate::labels::Names::new(&cells);
         let labels: Vec<String> = cells.iter().map(|c| names.series(&c.key.series())).collect();
@@ -636,7 +461,7 @@ mod tests {
             "{labels:?}"
         );
         assert_eq!(
-            aggregate(&rows, Metric::Test)
+            aggregate(&rows, Split::Test)
                 .iter()
                 .map(|s| s.n)
                 .collect::<Vec<_>>()
@@ -663,7 +488,7 @@ mod tests {
             rows.push(done(4, 3e-5, seed, 0.65, 0.99));
             rows.push(done(4, 1e-4, seed, 0.70, 0.50));
         }
-        let cells = cells(&rows, Metric::Test);
+        let cells = cells(&rows, Split::Test);
         assert_eq!(cells.len(), 3);
         let f0 = cell_of(&cells, 0).summary();
         assert_eq!(f0.selected_lr, Some(1e-5));
@@ -686,10 +511,10 @@ mod tests {
     #[test]
     fn validation_metric_displays_validation_accuracy() {
         let rows = vec![done(0, 1e-5, 0, 0.9, 0.7), done(0, 1e-5, 1, 0.8, 0.6)];
-        let s = &aggregate(&rows, Metric::Validation)[0];
+        let s = &aggregate(&rows, Split::Validation)[0];
         assert!((s.accuracy_mean.unwrap() - 0.85).abs() < 1e-12);
-        assert_eq!(s.metric, Metric::Validation);
-        let t = &aggregate(&rows, Metric::Test)[0];
+        assert_eq!(s.split, Split::Validation);
+        let t = &aggregate(&rows, Split::Test)[0];
         assert!((t.accuracy_mean.unwrap() - 0.65).abs() < 1e-12);
     }
 
@@ -700,7 +525,7 @@ mod tests {
             row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.75, 0.9)), 0.1),
             row(0, 3e-5, 0, WorkStatus::Done, Some((0.8, 0.72, 0.1)), 0.9),
         ];
-        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+        assert_eq!(aggregate(&rows, Split::Test)[0].selected_lr, Some(2e-5));
     }
 
     #[test]
@@ -710,7 +535,7 @@ mod tests {
             row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.2)), 0.1),
             row(0, 3e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.9),
         ];
-        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+        assert_eq!(aggregate(&rows, Split::Test)[0].selected_lr, Some(2e-5));
     }
 
     #[test]
@@ -720,7 +545,7 @@ mod tests {
             row(0, 1e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.1),
             row(0, 2e-5, 0, WorkStatus::Done, Some((0.8, 0.7, 0.4)), 0.9),
         ];
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-5));
         assert_eq!(s.edge, Some(Edge::TrySmaller));
     }
@@ -732,7 +557,7 @@ mod tests {
             row(0, 1e-5, 0, WorkStatus::Done, Some((0.1 + 0.2, 0.6, 0.4)), 0.9),
             row(0, 2e-5, 0, WorkStatus::Done, Some((0.3, 0.7, 0.4)), 0.1),
         ];
-        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(2e-5));
+        assert_eq!(aggregate(&rows, Split::Test)[0].selected_lr, Some(2e-5));
     }
 
     #[test]
@@ -746,7 +571,7 @@ mod tests {
             row(1, 1e-4, 1, WorkStatus::Failed, None, 0.0),
             row(1, 1e-4, 2, WorkStatus::Failed, None, 0.0),
         ];
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-5));
         assert_eq!((s.n, s.failed, s.unfinished), (2, 1, 1), "counts are for the selected lr only");
         assert!((s.accuracy_mean.unwrap() - 0.72).abs() < 1e-12);
@@ -764,7 +589,7 @@ mod tests {
         let costs = JobCosts::of(&rows);
         assert_eq!(costs.get(&rows[0].job_key), Some(10.0 + 4.0));
         assert_eq!(costs.get(&rows[2].job_key), Some(10.0 + 4.0));
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-3));
         assert_eq!(s.train_seconds_mean, Some(((10.0 + 4.0) + (11.0 + 4.0)) / 2.0));
     }
@@ -777,7 +602,7 @@ mod tests {
             done(2, 1e-4, 0, 0.80, 0.78),
             done(2, 1e-4, 1, 0.81, 0.79),
         ];
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(
             s.selected_lr,
             Some(1e-4),
@@ -790,13 +615,13 @@ mod tests {
             done(2, 1e-4, 0, 0.8, 0.78),
             row(2, 1e-4, 1, WorkStatus::Failed, None, 0.0),
         ];
-        assert_eq!(aggregate(&rows, Metric::Test)[0].selected_lr, Some(1e-3));
+        assert_eq!(aggregate(&rows, Split::Test)[0].selected_lr, Some(1e-3));
     }
 
     #[test]
     fn a_single_seed_gives_a_mean_without_interval() {
         let rows = vec![done(0, 1e-5, 0, 0.8, 0.75), done(0, 1e-4, 0, 0.7, 0.9)];
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.n, 1);
         assert_eq!(s.accuracy_mean, Some(0.75));
         assert_eq!(s.accuracy_ci95, None);
@@ -809,7 +634,7 @@ mod tests {
             row(3, 1e-5, 0, WorkStatus::Failed, None, 0.0),
             row(3, 1e-4, 0, WorkStatus::Running, None, 0.0),
         ];
-        let s = &aggregate(&rows, Metric::Test)[0];
+        let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.selected_lr, None);
         assert_eq!(s.edge, None);
         assert_eq!((s.n, s.failed, s.unfinished), (0, 1, 1));
@@ -819,7 +644,7 @@ mod tests {
     #[test]
     fn a_single_lr_is_never_at_an_edge() {
         let rows = vec![done(0, 1e-5, 0, 0.8, 0.75), done(0, 1e-5, 1, 0.8, 0.75)];
-        assert_eq!(aggregate(&rows, Metric::Test)[0].edge, None);
+        assert_eq!(aggregate(&rows, Split::Test)[0].edge, None);
     }
 
     #[test]
@@ -832,64 +657,10 @@ mod tests {
         c.init = Init::Scratch;
         a.train_size = Some(100);
         let d = done(0, 1e-5, 0, 0.8, 0.7);
-        let cells = cells(&[a, b, c, d], Metric::Test);
+        let cells = cells(&[a, b, c, d], Split::Test);
         assert_eq!(cells.len(), 4);
         // Pretrained/no-MLM first, scratch last.
         assert_eq!(cells.last().unwrap().key.init, Init::Scratch);
         assert_eq!(cells[0].key.intermediate, "none");
-    }
-
-    #[test]
-    fn summaries_serialise_to_json_and_table() {
-        let rows = vec![
-            done(0, 2e-5, 0, 0.8, 0.7),
-            done(0, 2e-5, 1, 0.8, 0.72),
-            done(0, 1e-5, 0, 0.6, 0.9),
-        ];
-        let s = aggregate(&rows, Metric::Test);
-        let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json[0]["metric"], "test");
-        assert_eq!(json[0]["edge"], "edge: try larger");
-        let table = crate::tables::cells(&s, crate::tables::Format::Table).unwrap();
-        assert!(table.contains("71.0 ± "), "{table}");
-        assert!(table.contains("2e-5"), "{table}");
-        assert!(
-            "validation".parse::<Metric>().unwrap() == Metric::Validation
-                && "x".parse::<Metric>().is_err()
-        );
-    }
-
-    #[test]
-    fn summaries_write_as_csv_with_a_header() {
-        let rows = vec![
-            done(0, 2e-5, 0, 0.8, 0.7),
-            done(0, 2e-5, 1, 0.8, 0.72),
-            done(0, 1e-5, 0, 0.6, 0.9),
-            done(2, 1e-5, 0, 0.6, 0.9),
-        ];
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for s in aggregate(&rows, Metric::Test) {
-            writer.serialize(s).expect("flat record");
-        }
-        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert!(
-            lines[0].starts_with(
-                "init,intermediate,mlm_freeze,pooling,strategy,freeze,unfrozen_layers,"
-            ),
-            "{text}"
-        );
-        // Fewer unfrozen layers first; one seed leaves the interval columns empty.
-        assert_eq!(
-            lines[1],
-            "pretrained,none,,cls,plain,2,2,4,,test,1,0.00001,,1,0,0,0.9,,,0.89,,10.0,,0.6"
-        );
-        assert!(
-            lines[2].starts_with(
-                "pretrained,none,,cls,plain,0,4,4,,test,2,0.00002,edge: try larger,2,0,0,0.71,0.127"
-            ),
-            "{text}"
-        );
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thaw_store::Init;
 
-use crate::aggregate::{Cell, SeriesKey};
+use crate::cells::{Cell, CellKey, SeriesKey};
 
 /// Knows which (init, intermediate) pairs were run at several MLM freeze depths, so labels
 /// mention the depth only where it tells series apart.
@@ -97,6 +97,26 @@ fn init_with_mlm(init: &str, key: &SeriesKey) -> String {
     } else {
         format!("{init}, no MLM")
     }
+}
+
+/// "pretrained, no MLM, freeze 3" or "pretrained + task MLM (MLM freeze 2), freeze 0, n=500",
+/// as the report names series; pooling when it is not mean.
+pub fn cell_label(key: &CellKey) -> String {
+    let mut out = init_and_mlm(&key.series());
+    if let Some(k) = key.mlm_freeze.filter(|&k| k > 0) {
+        out += &format!(" (MLM freeze {k})");
+    }
+    out += &format!(", freeze {}", key.freeze);
+    if key.pooling != "mean" {
+        out += &format!(", {} pooling", key.pooling);
+    }
+    if let Some(n) = key.train_size {
+        out += &format!(", n={n}");
+    }
+    if !key.is_plain() {
+        out += &format!(", {}", key.strategy);
+    }
+    out
 }
 
 /// "0/12 layers unfrozen (head only)", "5/12 layers unfrozen", "12/12 layers unfrozen (full fine-tuning)".

@@ -1,0 +1,67 @@
+//! Which split a number comes from: test (what the report shows by default) or validation
+//! (what every choice is made on).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thaw_store::JobResultRow;
+
+/// Which split's accuracy and macro-F1 are displayed. The lr is always picked on validation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    #[default]
+    Test,
+    Validation,
+}
+
+impl Split {
+    pub fn accuracy(self, row: &JobResultRow) -> Option<f64> {
+        match self {
+            Split::Test => row.test_accuracy,
+            Split::Validation => row.val_accuracy,
+        }
+    }
+
+    pub fn macro_f1(self, row: &JobResultRow) -> Option<f64> {
+        match self {
+            Split::Test => row.test_macro_f1,
+            Split::Validation => row.val_macro_f1,
+        }
+    }
+
+    /// Which examples of the split a job predicted right, as stored.
+    pub fn correct(self, row: &JobResultRow) -> Option<&str> {
+        match self {
+            Split::Test => row.test_correct.as_deref(),
+            Split::Validation => row.val_correct.as_deref(),
+        }
+    }
+
+    /// "test" or "validation".
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Validation => "validation",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "test" => Ok(Split::Test),
+            "validation" | "val" => Ok(Split::Validation),
+            other => Err(format!("unknown split '{other}': use test or validation")),
+        }
+    }
+}
