@@ -27,7 +27,9 @@ use thaw_train::*;
 
 struct Setup {
     files: ModelFiles,
-    config: BertConfig,
+    config: ModelConfig,
+    /// Parameters of the encoder's layers (the FLOPs of a step scale with them).
+    layer_weights: usize,
     data_files: DataFiles,
     n_train: usize,
     max_length: usize,
@@ -145,8 +147,17 @@ fn main() {
     let model = thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).unwrap();
     let files = ModelFiles::in_dir(&model.dir).unwrap();
     let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
+    let config = ModelConfig::from_file(&files.config).unwrap();
+    let encoder = thaw_train::load::load_encoder(
+        &files,
+        &config,
+        &Start::Pretrained,
+        &BackendKind::Flex.device().unwrap(),
+    )
+    .unwrap();
     let setup = Setup {
-        config: BertConfig::from_file(&files.config).unwrap(),
+        layer_weights: encoder.layer_weights(),
+        config,
         files,
         data_files: DataFiles {
             train: dir.join("train.jsonl"),
@@ -161,7 +172,7 @@ fn main() {
         backend: arg(4, "flex").parse().unwrap(),
     };
     let seeds: u64 = arg(1, "3").parse().unwrap();
-    let layers = setup.config.num_hidden_layers;
+    let layers = setup.config.num_layers();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "MiniLM-L6 on Rotten Tomatoes: {} training examples, max_length {}, batch {}, backend {}, {} CPU threads",
@@ -221,10 +232,7 @@ fn main() {
     }
 
     let tokens_per_example = data.train.tokens() as f64 / data.train.len().max(1) as f64;
-    println!(
-        "\n{}",
-        achieved_flops(&setup.config, tokens_per_example, k0_examples_per_second, threads)
-    );
+    println!("\n{}", achieved_flops(&setup, tokens_per_example, k0_examples_per_second, threads));
     let (examples, tokens, seconds) = setup.evaluation(trained.expect("k = 0 ran"));
     println!(
         "evaluation (inference, dropout off) over the whole validation and test splits: {examples} examples, {tokens} tokens, batch {}, {seconds:.2}s = {:.1} ex/s",
@@ -314,18 +322,13 @@ fn own_ops_table(setup: &Setup, data: &EncodedData) {
 /// two sequence-length products (QKᵀ and softmax·V, 2·len·hidden each forward, ×3 with
 /// backward), at the data's mean length; real tokens only (padding not counted).
 fn achieved_flops(
-    config: &BertConfig,
+    setup: &Setup,
     tokens_per_example: f64,
     examples_per_second: f64,
     threads: usize,
 ) -> String {
-    let (h, i, l) = (
-        config.hidden_size as f64,
-        config.intermediate_size as f64,
-        config.num_hidden_layers as f64,
-    );
-    let per_layer = 4.0 * h * h + 2.0 * h * i + 9.0 * h + i;
-    let weights = l * per_layer + 2.0 * h + 2.0;
+    let (h, l) = (setup.config.hidden_size() as f64, setup.config.num_layers() as f64);
+    let weights = setup.layer_weights as f64 + 2.0 * h + 2.0;
     let attention = l * 3.0 * 2.0 * 2.0 * tokens_per_example * h;
     let flops_per_token = 6.0 * weights + attention;
     let achieved = flops_per_token * tokens_per_example * examples_per_second / 1e9;

@@ -1,5 +1,5 @@
 //! `thaw export`: a finished job as a folder that Hugging Face `transformers` loads, or an
-//! intermediate-MLM stage as a `BertForMaskedLM` folder.
+//! intermediate-MLM stage as a `*ForMaskedLM` folder of its family.
 //!
 //! A job's model comes from its kept weights when the sweep kept them (`[train] keep`),
 //! else it is trained again from its stored spec: same seed, same backend, same data and
@@ -9,11 +9,14 @@
 //! report describes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Map, Value, json};
 use thaw_store::{JobResultRow, StageRow, Store, WorkKind, WorkStatus};
+use thaw_train::data::Example;
+use thaw_train::encode::EncodedData;
 use thaw_train::finetune::split_logits;
 use thaw_train::hf_folder::{FolderContents, write_folder};
 use thaw_train::load::{is_current_checkpoint, load_classifier, load_masked_lm};
@@ -21,7 +24,7 @@ use thaw_train::mlm::fixed_mask_check;
 use thaw_train::model::Classifier;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::weights::{NamedTensor, hf_tensors};
-use thaw_train::{BackendKind, ModelFiles, Observer, Start};
+use thaw_train::{BackendKind, ModelConfig, ModelFiles, Observer, Start};
 
 use crate::files::{self, FileHome};
 use crate::inputs::{
@@ -120,45 +123,11 @@ fn write_job(
     verdict: Option<String>,
     out: &Path,
 ) -> Result<Exported> {
-    let stop = AtomicBool::new(false);
-    let mut quiet = |_: &thaw_train::Event| {};
-    let mut observer = Observer { on_event: &mut quiet, stop: &stop };
-    let mut caches = Caches::default();
     let device = backend.device()?;
-    let (model, data, origin) = match weights {
-        Weights::Kept(path) => {
-            let (files, config) = job_model(spec)?;
-            let data = load_data(spec, &files, &mut caches, &mut observer)?;
-            let model = load_classifier(
-                &path,
-                &config,
-                data.labels.len(),
-                spec.settings.pooling,
-                &device.clone().autodiff(),
-            )?;
-            (model, data, format!("read from the kept weights {}", path.display()))
-        }
-        Weights::TrainAgain(start) => {
-            let (_, model, data) =
-                fine_tune_spec(spec, start, backend, &mut caches, &mut observer)?;
-            (model, data, format!("trained again on {backend}"))
-        }
-    };
+    let ForExport { model, data, config, origin } = job_model_for_export(spec, weights, backend)?;
     let (model, logits) =
         split_logits(model, &data.test, data.pad, spec.settings.batch_size * 2, &device)?;
-    let (accuracy, loss) = accuracy_and_loss(&logits, &data.test.labels);
-    let (stored_accuracy, stored_loss) =
-        (row.test_accuracy.unwrap_or(f64::NAN), row.test_loss.unwrap_or(f64::NAN));
-    let one_example = 1.0 / data.test.len().max(1) as f64;
-    if (accuracy - stored_accuracy).abs() > one_example + 1e-12
-        || (loss - stored_loss).abs() > LOSS_TOLERANCE
-    {
-        bail!(
-            "job {}, {origin}, gives test accuracy {accuracy:.4} (loss {loss:.5}), but the store holds {stored_accuracy:.4} \
-             (loss {stored_loss:.5}); the export would not be the model the report describes (was the model folder or data changed?)",
-            row.job_key,
-        );
-    }
+    let accuracy = check_against_store(row, &logits, &data.test.labels, &origin)?;
     let splits = spec.data.load(spec.train_size)?;
     let predictions: Vec<String> = splits
         .test
@@ -171,60 +140,137 @@ fn write_job(
         .collect();
     // Scratch with its own vocabulary: its learnt tokenizer.json and its config.json, written
     // where the folder writer reads a model's files from (kept until the folder is written).
-    let own_files;
-    let files = match learnt_tokenizer(spec, &splits.train)? {
-        None => model_files(&spec.model.dir)?.0,
-        Some(learnt) => {
-            own_files = tempfile::tempdir()?;
-            let (files, config) = job_model(spec)?;
-            let files = ModelFiles {
-                config: own_files.path().join("config.json"),
-                tokenizer: own_files.path().join("tokenizer.json"),
-                ..files
-            };
-            std::fs::write(&files.config, serde_json::to_string(&config)?)?;
-            std::fs::write(&files.tokenizer, learnt.to_string(false).map_err(|e| anyhow!("{e}"))?)?;
-            files
-        }
-    };
-    let id2label: Map<String, Value> =
-        data.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
-    let label2id: Map<String, Value> =
-        data.labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
-    let pooling = spec.settings.pooling.as_str();
-    let mut config = Map::new();
-    config.insert("architectures".into(), json!(["BertModel"]));
-    config.insert("id2label".into(), Value::Object(id2label));
-    config.insert("label2id".into(), Value::Object(label2id));
-    config.insert(
-        "thaw".into(),
-        json!({
-            "job": row.job_key,
-            "sweep": row.sweep,
-            "pooling": pooling,
-            "max_length": spec.data.max_length,
-            "head": "classifier.safetensors (classifier.weight, classifier.bias)",
-        }),
-    );
-    let card = job_card(spec, row, accuracy, &origin, verdict.as_deref(), data.test.len());
+    let own_files = tempfile::tempdir()?;
+    let files = job_files(spec, &splits.train, own_files.path())?;
+    let about = Provenance { origin: &origin, verdict: verdict.as_deref(), config: &config };
+    let card = job_card(spec, row, accuracy, &about, data.test.len());
     let contents = FolderContents {
         files: &files,
-        config,
+        config: job_config(spec, row, &config, &data.labels),
         max_length: spec.data.max_length,
         card,
         extra: vec![("test_predictions.jsonl".into(), predictions.join("\n") + "\n")],
         extra_tensors: vec![("classifier.safetensors".into(), head_tensors(&model))],
     };
     // The encoder alone, so AutoModel reads every tensor of model.safetensors and nothing is left over.
-    write_folder(&model.bert, &contents, out)?;
+    write_folder(&hf_tensors(&model.encoder), &contents, out)?;
     Ok(Exported {
         folder: out.to_path_buf(),
         summary: format!(
-            "job {}: {origin}, test accuracy {accuracy:.4} (stored {stored_accuracy:.4}), {} test predictions written",
+            "job {}: {origin}, test accuracy {accuracy:.4} (stored {:.4}), {} test predictions written",
             row.job_key,
+            row.test_accuracy.unwrap_or(f64::NAN),
             logits.len()
         ),
     })
+}
+
+/// A job's model as an export takes it, with the data it saw and where it came from.
+struct ForExport {
+    model: Classifier,
+    data: Arc<EncodedData>,
+    config: ModelConfig,
+    /// "read from the kept weights ..." or "trained again on ...".
+    origin: String,
+}
+
+/// The job's model: read from its kept weights, or trained again.
+fn job_model_for_export(
+    spec: &JobSpec,
+    weights: Weights,
+    backend: BackendKind,
+) -> Result<ForExport> {
+    let stop = AtomicBool::new(false);
+    let mut quiet = |_: &thaw_train::Event| {};
+    let mut observer = Observer { on_event: &mut quiet, stop: &stop };
+    let mut caches = Caches::default();
+    Ok(match weights {
+        Weights::Kept(path) => {
+            let (files, config) = job_model(spec)?;
+            let data = load_data(spec, &files, &mut caches, &mut observer)?;
+            let labels = data.labels.len();
+            let autodiff = backend.device()?.autodiff();
+            let model = load_classifier(&path, &config, labels, spec.settings.pooling, &autodiff)?;
+            let origin = format!("read from the kept weights {}", path.display());
+            ForExport { model, data, config, origin }
+        }
+        Weights::TrainAgain(start) => {
+            let trained = fine_tune_spec(spec, start, backend, &mut caches, &mut observer)?;
+            let origin = format!("trained again on {backend}");
+            ForExport { model: trained.model, data: trained.data, config: trained.config, origin }
+        }
+    })
+}
+
+/// The test accuracy of `logits`, refused when it (or the loss) differs from what the store
+/// holds beyond float noise: the folder must be the model the report describes.
+fn check_against_store(
+    row: &JobResultRow,
+    logits: &[Vec<f32>],
+    labels: &[usize],
+    origin: &str,
+) -> Result<f64> {
+    let (accuracy, loss) = accuracy_and_loss(logits, labels);
+    let (stored_accuracy, stored_loss) =
+        (row.test_accuracy.unwrap_or(f64::NAN), row.test_loss.unwrap_or(f64::NAN));
+    let one_example = 1.0 / labels.len().max(1) as f64;
+    if (accuracy - stored_accuracy).abs() > one_example + 1e-12
+        || (loss - stored_loss).abs() > LOSS_TOLERANCE
+    {
+        bail!(
+            "job {}, {origin}, gives test accuracy {accuracy:.4} (loss {loss:.5}), but the store holds {stored_accuracy:.4} \
+             (loss {stored_loss:.5}); the export would not be the model the report describes (was the model folder or data changed?)",
+            row.job_key,
+        );
+    }
+    Ok(accuracy)
+}
+
+/// The files the folder is made from: the model's own, or for scratch with its own
+/// vocabulary, its learnt tokenizer and its config written into `scratch_dir`.
+fn job_files(spec: &JobSpec, train: &[Example], scratch_dir: &Path) -> Result<ModelFiles> {
+    let (files, config) = model_files(&spec.model.dir)?;
+    let (Some(learnt), Some(scratch)) = (learnt_tokenizer(spec, train)?, &spec.scratch_model)
+    else {
+        return Ok(files);
+    };
+    let files = ModelFiles {
+        config: scratch_dir.join("config.json"),
+        tokenizer: scratch_dir.join("tokenizer.json"),
+        ..files
+    };
+    std::fs::write(&files.config, serde_json::to_string(&scratch.config(config.max_tokens()))?)?;
+    std::fs::write(&files.tokenizer, learnt.to_string(false).map_err(|e| anyhow!("{e}"))?)?;
+    Ok(files)
+}
+
+/// What config.json says besides the model's own: the bare encoder's class, the labels, and
+/// how thaw's head reads the encoder.
+fn job_config(
+    spec: &JobSpec,
+    row: &JobResultRow,
+    config: &ModelConfig,
+    labels: &[String],
+) -> Map<String, Value> {
+    let id2label: Map<String, Value> =
+        labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
+    let label2id: Map<String, Value> =
+        labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
+    let mut fields = Map::new();
+    fields.insert("architectures".into(), json!([config.architecture(false)]));
+    fields.insert("id2label".into(), Value::Object(id2label));
+    fields.insert("label2id".into(), Value::Object(label2id));
+    fields.insert(
+        "thaw".into(),
+        json!({
+            "job": row.job_key,
+            "sweep": row.sweep,
+            "pooling": spec.settings.pooling.as_str(),
+            "max_length": spec.data.max_length,
+            "head": "classifier.safetensors (classifier.weight, classifier.bias)",
+        }),
+    );
+    fields
 }
 
 /// The classification head as `classifier.weight` ([labels, hidden], as PyTorch stores it) and `classifier.bias`.
@@ -249,15 +295,30 @@ fn accuracy_and_loss(logits: &[Vec<f32>], labels: &[usize]) -> (f64, f64) {
     (correct as f64 / n, loss / n)
 }
 
+/// Where an exported model came from, for its card.
+struct Provenance<'a> {
+    /// "read from the kept weights ..." or "trained again on ...".
+    origin: &'a str,
+    /// The sweep's recommendation, when the export is the recommended cell's.
+    verdict: Option<&'a str>,
+    config: &'a ModelConfig,
+}
+
 fn job_card(
     spec: &JobSpec,
     row: &JobResultRow,
     export_accuracy: f64,
-    origin: &str,
-    verdict: Option<&str>,
+    about: &Provenance,
     test_examples: usize,
 ) -> String {
+    let (origin, verdict) = (about.origin, about.verdict);
     let pooling = spec.settings.pooling.as_str();
+    // Only the families whose base class carries a pooler take (and need) this argument.
+    let without_pooler = match about.config.model_type() {
+        "bert" | "roberta" | "xlm-roberta" => ", add_pooling_layer=False",
+        _ => "",
+    };
+    let class = about.config.architecture(false);
     let cell = format!(
         "{} init, intermediate MLM: {}{}, {} of {} encoder layers frozen ({} unfrozen), {pooling} pooling, training examples: {}",
         spec.init,
@@ -281,7 +342,7 @@ fn job_card(
          ## Use it\n\n\
          thaw's head reads the encoder's {pooling_text}, not BERT's pooler, so load the encoder with \
          `transformers` and apply the head, kept in `classifier.safetensors`, in a few lines (no custom code; \
-         `model.safetensors` is a plain `BertModel` without pooler):\n\n\
+         `model.safetensors` is a plain `{class}` without pooler):\n\n\
          ```python\n\
          import torch\n\
          from safetensors.torch import load_file\n\
@@ -289,7 +350,7 @@ fn job_card(
          \n\
          def load(folder):\n\
          \x20   tokenizer = AutoTokenizer.from_pretrained(folder)\n\
-         \x20   encoder = AutoModel.from_pretrained(folder, add_pooling_layer=False).eval()\n\
+         \x20   encoder = AutoModel.from_pretrained(folder{without_pooler}).eval()\n\
          \x20   head = load_file(f\"{{folder}}/classifier.safetensors\")\n\
          \x20   return tokenizer, encoder, head[\"classifier.weight\"], head[\"classifier.bias\"]\n\
          \n\
@@ -329,7 +390,7 @@ fn job_card(
     )
 }
 
-/// Writes intermediate-MLM stage `key` of `sweep` as a `BertForMaskedLM` folder, with a
+/// Writes intermediate-MLM stage `key` of `sweep` as a `*ForMaskedLM` folder, with a
 /// masked-LM check (fixed masks and thaw's loss on them) for `scripts/check_export.py`.
 pub async fn export_stage(
     store: &Store,
@@ -372,13 +433,18 @@ fn write_stage(
     let texts = stage_texts(spec)?;
     let sample: Vec<&str> = texts.iter().take(MLM_CHECK_DOCS).map(String::as_str).collect();
     let check = fixed_mask_check(&model, &tokenizer, &sample, spec.settings.mask_prob, 0, &device)?;
+    let class = config.architecture(true);
     let mut config_fields = Map::new();
-    config_fields.insert("architectures".into(), json!(["BertForMaskedLM"]));
+    config_fields.insert("architectures".into(), json!([class]));
     config_fields.insert("tie_word_embeddings".into(), json!(true));
+    if let ModelConfig::DebertaV2(_) = config {
+        // The head's names are `cls.predictions.*`, as transformers 5's default (legacy) class has them.
+        config_fields.insert("legacy".into(), json!(true));
+    }
     let card = format!(
         "# Intermediate-MLM stage {key}\n\n\
          `{model}` after {steps} masked-LM steps on {corpus} ({init} init, embeddings and the bottom {freeze} layers frozen), \
-         written by thaw as a `BertForMaskedLM` folder: `AutoModelForMaskedLM.from_pretrained(folder)` loads it, and thaw \
+         written by thaw as a `{class}` folder: `AutoModelForMaskedLM.from_pretrained(folder)` loads it, and thaw \
          reads it as a model with its own MLM head (`[model] path = \"folder\"`; no head warm-up).\n\n\
          Held-out masked-LM perplexity: {before} before, {after} after.\n\n\
          `mlm_check.json` holds {docs} documents masked with fixed masks and thaw's loss on them ({loss:.5}); \
@@ -405,11 +471,11 @@ fn write_stage(
         extra: vec![("mlm_check.json".into(), serde_json::to_string(&check)? + "\n")],
         extra_tensors: Vec::new(),
     };
-    write_folder(&model, &contents, out)?;
+    write_folder(&model.named_tensors(&config), &contents, out)?;
     Ok(Exported {
         folder: out.to_path_buf(),
         summary: format!(
-            "stage {}: BertForMaskedLM folder; masked-LM loss on the fixed-mask check {:.5}",
+            "stage {}: {class} folder; masked-LM loss on the fixed-mask check {:.5}",
             stage.key, check.loss
         ),
     })

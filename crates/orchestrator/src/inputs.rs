@@ -12,7 +12,7 @@ use thaw_train::finetune::{FineTuneOutcome, fine_tune_returning_model};
 use thaw_train::model::Classifier;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
-use thaw_train::{BackendKind, BertConfig, FineTuneJob, ModelFiles, Observer, Start};
+use thaw_train::{BackendKind, FineTuneJob, ModelConfig, ModelFiles, Observer, Start};
 
 use crate::jobspec::{Corpus, JobSpec, StageSpec};
 use crate::keys;
@@ -37,19 +37,19 @@ pub fn start_of(init: Init, stage_checkpoint: Option<PathBuf>) -> Start {
     }
 }
 
-pub fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, BertConfig)> {
+pub fn model_files(dir: &Path) -> thaw_train::Result<(ModelFiles, ModelConfig)> {
     let files = ModelFiles::in_dir(dir)?;
-    let config = BertConfig::from_file(&files.config)?;
+    let config = ModelConfig::from_file(&files.config)?;
     Ok((files, config))
 }
 
 /// The model a job trains: the checkpoint's files and architecture, or for scratch with its
 /// own vocabulary the `[scratch]` size (the checkpoint's files then only give the folder).
-pub fn job_model(spec: &JobSpec) -> thaw_train::Result<(ModelFiles, BertConfig)> {
+pub fn job_model(spec: &JobSpec) -> thaw_train::Result<(ModelFiles, ModelConfig)> {
     let (files, config) = model_files(&spec.model.dir)?;
     let config = match &spec.scratch_model {
         None => config,
-        Some(scratch) => scratch.config(config.max_position_embeddings),
+        Some(scratch) => ModelConfig::Bert(scratch.config(config.max_tokens())),
     };
     Ok((files, config))
 }
@@ -100,6 +100,15 @@ pub fn load_data(
     Ok(encoded)
 }
 
+/// What training a job gives: its outcome, the best epoch's model, the data it saw, and the
+/// model's config (the names its weights are saved under come from it).
+pub struct Trained {
+    pub outcome: FineTuneOutcome,
+    pub model: Classifier,
+    pub data: Arc<EncodedData>,
+    pub config: ModelConfig,
+}
+
 /// Trains `spec` from `start` as a worker does (same data, same prefix cache rules), so
 /// `thaw export` retraining a job reproduces the result its worker stored.
 pub fn fine_tune_spec(
@@ -108,7 +117,7 @@ pub fn fine_tune_spec(
     backend: BackendKind,
     caches: &mut Caches,
     observer: &mut Observer,
-) -> thaw_train::Result<(FineTuneOutcome, Classifier, Arc<EncodedData>)> {
+) -> thaw_train::Result<Trained> {
     let (files, config) = job_model(spec)?;
     let data = load_data(spec, &files, caches, observer)?;
     let budget = spec.prefix_cache_mb << 20;
@@ -127,7 +136,7 @@ pub fn fine_tune_spec(
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
     let (outcome, model) =
         fine_tune_returning_model(&files, &config, &data, &job, cache, observer)?;
-    Ok((outcome, model, data))
+    Ok(Trained { outcome, model, data, config })
 }
 
 /// The text a stage trains on: only the training split's for task MLM (validation and

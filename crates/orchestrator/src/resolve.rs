@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use thaw_train::BertConfig;
+use thaw_train::ModelConfig;
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, ModelSpec};
@@ -34,7 +34,7 @@ fn hash_or_error(source: &Source, path: &Path) -> Result<String, SpecError> {
 pub fn resolve_model(
     source: &Source,
     file: &SweepFile,
-) -> Result<(ModelSpec, BertConfig), SpecError> {
+) -> Result<(ModelSpec, ModelConfig), SpecError> {
     let m = &file.model;
     let resolved = match (&m.hub, &m.path) {
         (Some(hub), None) => thaw_assets::resolve_hub_model(hub.get_ref(), m.revision.as_deref())
@@ -58,7 +58,7 @@ pub fn resolve_model(
             return Err(source.error(None, "[model] needs hub = \"org/name\" (a Hugging Face id) or path = \"folder with config.json\""));
         }
     };
-    let config = BertConfig::from_file(&resolved.dir.join("config.json"))
+    let config = ModelConfig::from_file(&resolved.dir.join("config.json"))
         .map_err(|e| source.error(None, e.to_string()))?;
     let identity =
         model_dir_identity(&resolved.dir).map_err(|message| source.error(None, message))?;
@@ -66,7 +66,7 @@ pub fn resolve_model(
         dir: resolved.dir,
         origin: resolved.origin,
         identity,
-        num_layers: config.num_hidden_layers,
+        num_layers: config.num_layers(),
     };
     Ok((model, config))
 }

@@ -23,7 +23,7 @@ fn main() {
     let lr: f64 = arg(6, "5e-5").parse().unwrap();
     let model = thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).unwrap();
     let files = ModelFiles::in_dir(&model.dir).unwrap();
-    let cfg = BertConfig::from_file(&files.config).unwrap();
+    let cfg = ModelConfig::from_file(&files.config).unwrap();
     let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
     let data_files = DataFiles {
         train: dir.join("train.jsonl"),

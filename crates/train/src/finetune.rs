@@ -14,15 +14,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, on_compute_threads};
 use crate::batch::{eval_batches, label_batch, token_batch, train_batches};
-use crate::config::BertConfig;
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{EpochMetrics, Event, Observer, Phase};
-use crate::freeze::{ParamCounts, count_params, freeze_bottom};
+use crate::freeze::{ParamCounts, count_params};
 use crate::load::{ModelFiles, Start, load_encoder};
 use crate::loss::{UnreadLosses, cross_entropy, read_floats};
 use crate::metrics::accuracy_and_macro_f1;
 use crate::model::{Classifier, Pooling};
+use crate::models::ModelConfig;
 use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
@@ -145,7 +145,7 @@ impl Inputs {
         let encoded = split.of(data);
         let (ids, mask) = token_batch(&encoded.ids, picked, data.pad, device);
         let hidden = match self {
-            Inputs::Tokens => model.bert.embeddings.forward(ids),
+            Inputs::Tokens => model.encoder.embed(ids, None, &mask),
             Inputs::Cached(p) => split.rows(p).batch(encoded, picked, p.width, device),
         };
         (hidden, mask)
@@ -179,7 +179,7 @@ impl SplitName {
 
 pub fn fine_tune(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     data: &EncodedData,
     job: &FineTuneJob,
     prefix_cache: Option<&mut PrefixCache>,
@@ -192,7 +192,7 @@ pub fn fine_tune(
 /// [`fine_tune`], also handing back the best epoch's model.
 pub fn fine_tune_returning_model(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     data: &EncodedData,
     job: &FineTuneJob,
     prefix_cache: Option<&mut PrefixCache>,
@@ -203,7 +203,7 @@ pub fn fine_tune_returning_model(
 
 fn fine_tune_here(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     data: &EncodedData,
     job: &FineTuneJob,
     prefix_cache: Option<&mut PrefixCache>,
@@ -234,7 +234,7 @@ fn fine_tune_here(
     };
 
     let eval_batch = job.backend.eval_batch_size(s.batch_size);
-    let mut training = Training::new(&model, data, job, config.num_hidden_layers);
+    let mut training = Training::new(&model, data, job, config.num_layers());
     let mut model = model;
     let mut epochs = Vec::new();
     let mut best: Option<(Classifier, EpochMetrics, Vec<bool>)> = None;
@@ -307,21 +307,21 @@ fn fine_tune_here(
 /// re-initialised when the strategy says so), frozen to the job's depth, and a fresh head.
 fn build_classifier(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     data: &EncodedData,
     job: &FineTuneJob,
     device: &Device,
 ) -> Result<Classifier> {
     let s = &job.settings;
-    if let Some(problem) = s.strategy.problem(config.num_hidden_layers, job.freeze, s.epochs) {
+    if let Some(problem) = s.strategy.problem(config.num_layers(), job.freeze, s.epochs) {
         return Err(TrainError::Invalid(problem));
     }
     let mut encoder = load_encoder(files, config, &job.start, device)?;
     if s.strategy.reinit_top > 0 {
         encoder = reinit_top(encoder, s.strategy.reinit_top, config, device)?;
     }
-    let encoder = freeze_bottom(encoder, job.freeze)?;
-    let mut head_init = RandomInit { std: config.initializer_range, device: device.clone() };
+    let encoder = encoder.freeze_bottom(job.freeze)?;
+    let mut head_init = RandomInit { std: config.initializer_range(), device: device.clone() };
     Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)
 }
 
@@ -487,7 +487,7 @@ fn prepare_inputs(
     if let Some(hit) = cache.get(&key(job.freeze)) {
         return Ok((Inputs::Cached(hit), PrefixUse::Reused));
     }
-    let width = model.bert.embeddings.hidden_size();
+    let width = model.encoder.hidden_size();
     let on_device = job.backend.is_gpu();
     if !cache.fits(PrefixActivations::estimate_bytes(data, width, on_device)) {
         observer.phase(
@@ -497,7 +497,7 @@ fn prepare_inputs(
         return Ok((Inputs::Tokens, PrefixUse::Recomputed));
     }
     let shallower = (1..job.freeze).rev().find_map(|depth| cache.get(&key(depth)));
-    let encoder = model.bert.valid();
+    let encoder = model.encoder.valid();
     let activations = Arc::new(compute_prefix(
         &encoder,
         data,
@@ -577,7 +577,7 @@ fn split_logits_here(
     let mut out = vec![Vec::new(); split.len()];
     for picked in eval_batches(&split.lengths(), batch_size.max(1)) {
         let (ids, mask) = token_batch(&split.ids, &picked, pad, device);
-        let logits = model.forward(ids, &mask);
+        let logits = model.forward(ids, None, &mask);
         let [_, classes] = logits.dims();
         let values: Vec<f32> = logits
             .into_data()

@@ -5,12 +5,11 @@
 
 use std::path::Path;
 
-use burn::module::Module;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Result, TrainError};
 use crate::load::ModelFiles;
-use crate::weights::{NamedTensor, save_safetensors, save_tensors};
+use crate::weights::{NamedTensor, save_tensors};
 
 /// What goes into the folder beside the weights.
 pub struct FolderContents<'a> {
@@ -28,14 +27,15 @@ pub struct FolderContents<'a> {
     pub extra_tensors: Vec<(String, Vec<NamedTensor>)>,
 }
 
-/// Writes `module` and `contents` as the folder `out`, replacing an earlier export there.
-pub fn write_folder<M: Module>(module: &M, contents: &FolderContents, out: &Path) -> Result<()> {
+/// Writes `tensors` (the model, under the names transformers reads) and `contents` as the
+/// folder `out`, replacing an earlier export there.
+pub fn write_folder(tensors: &[NamedTensor], contents: &FolderContents, out: &Path) -> Result<()> {
     let partial = out.with_extension("partial");
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
     }
     std::fs::create_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
-    save_safetensors(module, &partial.join("model.safetensors"))?;
+    save_tensors(tensors, &partial.join("model.safetensors"))?;
     let write = |name: &str, text: &str| {
         let path = partial.join(name);
         std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
@@ -43,7 +43,7 @@ pub fn write_folder<M: Module>(module: &M, contents: &FolderContents, out: &Path
     write("config.json", &pretty(&config(contents)?))?;
     let tokenizer = tokenizer(contents)?;
     write("tokenizer.json", &pretty(&tokenizer))?;
-    write("tokenizer_config.json", &pretty(&tokenizer_config(&tokenizer, contents.max_length)))?;
+    write("tokenizer_config.json", &pretty(&tokenizer_config(contents, &tokenizer)?))?;
     write("README.md", &contents.card)?;
     for (name, text) in &contents.extra {
         write(name, text)?;
@@ -105,8 +105,18 @@ fn lowercases(value: &Value) -> bool {
     }
 }
 
-fn tokenizer_config(tokenizer: &Value, max_length: usize) -> Value {
-    json!({
+/// The model's own `tokenizer_config.json` (which names its class and special tokens) with
+/// thaw's max length; a folder without one (a vocabulary thaw learnt) gets BERT's.
+fn tokenizer_config(contents: &FolderContents, tokenizer: &Value) -> Result<Value> {
+    let max_length = contents.max_length;
+    if let Some(path) = contents.files.tokenizer_config() {
+        let mut config = read_json(&path)?;
+        if let Value::Object(fields) = &mut config {
+            fields.insert("model_max_length".into(), json!(max_length));
+            return Ok(config);
+        }
+    }
+    Ok(json!({
         "tokenizer_class": "BertTokenizer",
         "do_lower_case": lowercases(tokenizer),
         "model_max_length": max_length,
@@ -115,5 +125,5 @@ fn tokenizer_config(tokenizer: &Value, max_length: usize) -> Value {
         "pad_token": "[PAD]",
         "mask_token": "[MASK]",
         "unk_token": "[UNK]",
-    })
+    }))
 }

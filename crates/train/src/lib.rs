@@ -1,15 +1,15 @@
 //! thaw-train: trains and evaluates one thaw job with burn.
 //!
-//! Loads a real Hugging Face BERT checkpoint ([`load`], [`weights`], and [`model`], whose
-//! structs are named as the checkpoint names its tensors), applies the freeze policy
-//! ([`freeze`]), runs the optional intermediate masked-LM stage ([`mlm`]) and
-//! classification fine-tuning ([`finetune`]) on datasets read by [`data`], on the backend
-//! chosen at run time ([`backend`]), reporting progress as [`events`]. It knows nothing of
-//! sweeps or databases.
+//! Loads a real Hugging Face checkpoint of any family thaw supports ([`models`], one file
+//! per family whose structs are named as the checkpoint names its tensors; [`load`],
+//! [`weights`]), puts a task head on it ([`model`]), applies the freeze policy ([`freeze`])
+//! and the strategies ([`strategy`]), runs the optional intermediate masked-LM stage
+//! ([`mlm`]) and classification fine-tuning ([`finetune`]) on datasets read by [`data`], on
+//! the backend chosen at run time ([`backend`]), reporting progress as [`events`]. It knows
+//! nothing of sweeps or databases.
 
 pub mod backend;
 pub mod batch;
-pub mod config;
 pub mod data;
 pub mod encode;
 pub mod error;
@@ -24,6 +24,7 @@ pub mod memory;
 pub mod metrics;
 pub mod mlm;
 pub mod model;
+pub mod models;
 pub mod optim;
 pub mod prefix;
 pub mod strategy;
@@ -32,12 +33,12 @@ pub mod vocab;
 pub mod weights;
 
 pub use backend::BackendKind;
-pub use config::BertConfig;
 pub use error::{Result, TrainError};
 pub use events::{EpochMetrics, Event, Observer, Phase};
 pub use finetune::{FineTuneJob, FineTuneOutcome, FineTuneSettings, fine_tune};
 pub use load::{ModelFiles, Start};
 pub use mlm::{MlmJob, MlmOutcome, MlmSettings, train_mlm};
 pub use model::Pooling;
+pub use models::ModelConfig;
 pub use strategy::{Strategy, Unfreezing};
 pub use vocab::ScratchModel;

@@ -1,8 +1,8 @@
 //! The intermediate masked-LM stage: continue pretraining the encoder on plain text
 //! (the task's own training text, or a domain corpus), then save it for fine-tuning.
 //!
-//! Masking follows BERT: 15% of the non-special tokens are chosen; of those 80% become
-//! `[MASK]`, 10% a random token, 10% stay. Loss and perplexity are measured on a
+//! Masking follows BERT: 15% of the tokens (not padding, not the template's `[CLS]`/`<s>`...)
+//! are chosen; of those 80% become the mask token, 10% a random token, 10% stay. Loss and perplexity are measured on a
 //! held-out slice of the text, with fixed masks, before and after training: the
 //! "before" number says how far the text is from the model's pretraining data.
 
@@ -19,16 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::batch::token_batch;
-use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Observer, Phase};
-use crate::freeze::{count_params, freeze_bottom};
+use crate::freeze::count_params;
 use crate::load::{ModelFiles, Start, load_encoder, own_mlm_head};
 use crate::loss::{UnreadLosses, cross_entropy, read_floats};
 use crate::model::MaskedLm;
+use crate::models::ModelConfig;
 use crate::optim::{adamw, lr_at};
 use crate::tokenize::{SpecialTokens, TextTokenizer};
-use crate::weights::{RandomInit, save_safetensors};
+use crate::weights::{RandomInit, save_tensors};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlmSettings {
@@ -105,8 +105,8 @@ pub struct MaskedBatch {
     pub longest: usize,
 }
 
-/// BERT's 15% / 80-10-10 masking. Special tokens are never chosen; every sequence with
-/// at least one ordinary token gets at least one chosen token.
+/// BERT's 15% / 80-10-10 masking. Padding and the template's tokens are never chosen; every
+/// sequence with at least one ordinary token gets at least one chosen token.
 pub fn mask_batch(
     docs: &[&[u32]],
     special: &SpecialTokens,
@@ -115,7 +115,6 @@ pub fn mask_batch(
     rng: &mut impl Rng,
 ) -> MaskedBatch {
     let longest = docs.iter().map(|d| d.len()).max().unwrap_or(1);
-    let is_special = |t: u32| t == special.cls || t == special.sep || t == special.pad;
     let mut batch = MaskedBatch {
         inputs: Vec::with_capacity(docs.len()),
         positions: Vec::new(),
@@ -124,7 +123,8 @@ pub fn mask_batch(
     };
     for (b, doc) in docs.iter().enumerate() {
         let mut input = doc.to_vec();
-        let candidates: Vec<usize> = (0..doc.len()).filter(|&i| !is_special(doc[i])).collect();
+        let candidates: Vec<usize> =
+            (0..doc.len()).filter(|&i| !special.is_special(doc[i])).collect();
         let mut chosen: Vec<usize> =
             candidates.iter().copied().filter(|_| rng.random_bool(mask_prob)).collect();
         if chosen.is_empty() && !candidates.is_empty() {
@@ -247,12 +247,12 @@ fn heldout_loss(
     Ok((sum / count as f64, characters as f64 / count as f64))
 }
 
-/// Trains the MLM stage on `texts` and writes the encoder to `out` (safetensors with
-/// Hugging Face names; written to a temporary name and renamed, so a half-written file is
-/// never taken for a checkpoint).
+/// Trains the MLM stage on `texts` and writes the model to `out` (safetensors under the
+/// family's `*ForMaskedLM` names; written to a temporary name and renamed, so a half-written
+/// file is never taken for a checkpoint).
 pub fn train_mlm(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     texts: &[String],
     job: &MlmJob,
     out: &Path,
@@ -263,7 +263,7 @@ pub fn train_mlm(
 
 fn train_mlm_here(
     files: &ModelFiles,
-    config: &BertConfig,
+    config: &ModelConfig,
     texts: &[String],
     job: &MlmJob,
     out: &Path,
@@ -289,17 +289,18 @@ fn train_mlm_here(
     observer.phase(Phase::Load, format!("{:?} weights, MLM freeze {}", job.start, s.freeze));
     let encoder = load_encoder(files, config, &job.start, &device)?;
     let layers = encoder.num_layers();
-    let head_only = freeze_bottom(encoder, layers)?;
-    // A checkpoint's own trained head (BERT-base has one) is used as it is. Without one
-    // (MiniLM) a fresh head is fitted on the frozen encoder first, so that the "before" loss
-    // measures the text against the pretrained encoder, not against random weights, and so
-    // that the encoder is not trained through a random head.
-    let own_head = own_mlm_head(files, &job.start, &device)?;
+    let head_only = encoder.freeze_bottom(layers)?;
+    // A checkpoint's own trained head (BERT-base, RoBERTa, ModernBERT have one) is used as
+    // it is. Without one (MiniLM, an ELECTRA discriminator) a fresh head is fitted on the
+    // frozen encoder first, so that the "before" loss measures the text against the
+    // pretrained encoder, not against random weights, and so that the encoder is not trained
+    // through a random head.
+    let own_head = own_mlm_head(files, config, &job.start, &device)?;
     let head_warmup_steps = if own_head.is_some() { None } else { Some(s.head_warmup_steps) };
     let mut model = match own_head {
         Some(mut checkpoint) => MaskedLm::new(config, head_only, &mut checkpoint, &device)?,
         None => {
-            let mut fresh = RandomInit { std: config.initializer_range, device: device.clone() };
+            let mut fresh = RandomInit { std: config.initializer_range(), device: device.clone() };
             MaskedLm::new(config, head_only, &mut fresh, &device)?
         }
     };
@@ -327,7 +328,7 @@ fn train_mlm_here(
     let (loss_before, heldout_chars_per_token) =
         heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
 
-    model.bert = freeze_bottom(model.bert.unfreeze(), s.freeze)?;
+    model.encoder = model.encoder.unfreeze().freeze_bottom(s.freeze)?;
     let trainable_params = count_params(&model).trainable;
     let started = Instant::now();
     model = train_steps(
@@ -347,8 +348,8 @@ fn train_mlm_here(
     observer.phase(Phase::Evaluate, "MLM loss after");
     // The same fixed masks as before: the same characters per token.
     let (loss_after, _) = heldout_loss(&model.valid(), &heldout, &tokenizer, s, &plain)?;
-    // The head is kept too: the checkpoint is a whole BertForMaskedLM (`thaw export --stage`).
-    save_safetensors(&model, out)?;
+    // The head is kept too: the checkpoint is a whole `*ForMaskedLM` (`thaw export --stage`).
+    save_tensors(&model.named_tensors(config), out)?;
     Ok(MlmOutcome {
         loss_before,
         perplexity_before: loss_before.exp(),
@@ -440,7 +441,7 @@ mod tests {
 
     #[test]
     fn masking_follows_bert_proportions_and_skips_special_tokens() {
-        let special = SpecialTokens { pad: 0, cls: 101, sep: 102, mask: 103, unk: 100 };
+        let special = SpecialTokens { pad: 0, mask: 103, template: vec![101, 102] };
         let doc: Vec<u32> =
             std::iter::once(101).chain(2000..2200).chain(std::iter::once(102)).collect();
         let docs: Vec<&[u32]> = (0..50).map(|_| doc.as_slice()).collect();

@@ -14,7 +14,7 @@ use crate::batch::{eval_batches, token_batch};
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{Observer, Phase};
-use crate::model::BertModel;
+use crate::models::Encoder;
 
 /// The hidden states entering layer `depth`, for every example of the three splits.
 pub struct PrefixActivations {
@@ -106,7 +106,7 @@ impl PrefixActivations {
 /// the device ([`PrefixRows::Device`]); otherwise they are read back to the host.
 #[allow(clippy::too_many_arguments)]
 pub fn compute_prefix(
-    encoder: &BertModel,
+    encoder: &Encoder,
     data: &EncodedData,
     depth: usize,
     shallower: Option<&PrefixActivations>,
@@ -115,7 +115,7 @@ pub fn compute_prefix(
     device: &Device,
     observer: &mut Observer,
 ) -> Result<PrefixActivations> {
-    let width = encoder.embeddings.hidden_size();
+    let width = encoder.hidden_size();
     let from = shallower.map_or(0, |p| p.depth);
     debug_assert!(from < depth, "a shallower prefix is shallower");
     let mut run =
@@ -135,7 +135,7 @@ pub fn compute_prefix(
                 let (ids, mask): (_, Tensor<2, Bool>) =
                     token_batch(&split.ids, picked, data.pad, device);
                 let hidden = match earlier {
-                    None => encoder.prefix(ids, &mask, depth),
+                    None => encoder.layers_range(encoder.embed(ids, None, &mask), &mask, 0, depth),
                     Some(earlier) => encoder.layers_range(
                         earlier.batch(split, picked, width, device),
                         &mask,

@@ -4,14 +4,14 @@
 //! 2021). Each is one field of [`Strategy`]; with every field off it is plain bottom-k
 //! freezing, and a job's key and numbers are those it had before strategies existed.
 
-use burn::module::{Module, ParamGroup};
+use burn::module::ParamGroup;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
-use crate::model::{BertLayer, BertModel, Classifier};
+use crate::model::Classifier;
+use crate::models::{Encoder, ModelConfig};
 use crate::optim::lr_at;
 use crate::weights::{RandomInit, Weights};
 
@@ -192,25 +192,10 @@ impl Schedule {
 }
 
 /// Layers `[freeze, depth)` frozen and `[depth, L)` trainable; layers below `freeze` stay as
-/// they are (frozen). The embeddings train only when both are 0.
+/// they are (frozen). The embedding side trains only when both are 0.
 pub fn set_frozen_depth(mut model: Classifier, depth: usize, freeze: usize) -> Classifier {
-    let layers = std::mem::take(&mut model.bert.encoder.layer);
-    model.bert.encoder.layer = layers
-        .into_iter()
-        .enumerate()
-        .map(|(i, layer)| match i {
-            i if i < freeze => layer,
-            i if i < depth => layer.freeze(),
-            _ => layer.unfreeze(),
-        })
-        .collect();
-    if freeze == 0 {
-        model.bert.embeddings = if depth > 0 {
-            model.bert.embeddings.freeze()
-        } else {
-            model.bert.embeddings.unfreeze()
-        };
-    }
+    let embeddings = (freeze == 0).then_some(depth > 0);
+    model.encoder = model.encoder.set_frozen(embeddings, |i| (i >= freeze).then_some(i < depth));
     model
 }
 
@@ -223,16 +208,11 @@ pub struct LayerRates {
 
 impl LayerRates {
     pub fn of(model: &Classifier, decay: f64) -> LayerRates {
+        let encoder = &model.encoder;
         LayerRates {
             decay,
-            embeddings: ParamGroup::ids_from_module(model.bert.embeddings.clone()),
-            layers: model
-                .bert
-                .encoder
-                .layer
-                .iter()
-                .map(|l| ParamGroup::ids_from_module(l.clone()))
-                .collect(),
+            embeddings: encoder.embedding_params(),
+            layers: (0..encoder.num_layers()).map(|i| encoder.layer_params(i)).collect(),
         }
     }
 
@@ -257,25 +237,25 @@ impl LayerRates {
     }
 }
 
-/// Draws the top `n` encoder layers afresh (normal(0, initializer_range) weights, zero
-/// biases, LayerNorm 1 and 0) from the device's seeded RNG.
+/// Draws the top `n` encoder layers afresh (the family's normal(0, initializer_range)
+/// weights, zero biases, norms 1 and 0) from the device's seeded RNG.
 pub fn reinit_top(
-    mut bert: BertModel,
+    mut encoder: Encoder,
     n: usize,
-    config: &BertConfig,
+    config: &ModelConfig,
     device: &Device,
-) -> Result<BertModel> {
-    let layers = bert.num_layers();
+) -> Result<Encoder> {
+    let layers = encoder.num_layers();
     if n > layers {
         return Err(TrainError::Invalid(format!(
             "reinit_top = {n} is more than the model's {layers} layers"
         )));
     }
-    let mut random = RandomInit { std: config.initializer_range, device: device.clone() };
+    let mut random = RandomInit { std: config.initializer_range(), device: device.clone() };
     for i in layers - n..layers {
-        bert.encoder.layer[i] = BertLayer::load(config, &mut Weights::new(&mut random), device)?;
+        encoder = encoder.reinit_layer(config, i, &mut Weights::new(&mut random), device)?;
     }
-    Ok(bert)
+    Ok(encoder)
 }
 
 #[cfg(test)]
@@ -286,17 +266,27 @@ mod tests {
     use crate::loss::cross_entropy;
     use crate::model::Pooling;
     use crate::optim::adamw;
+    use burn::module::Module;
     use burn::optim::GradientsParams;
     use burn::tensor::{Int, Tensor, TensorData};
 
-    fn tiny() -> BertConfig {
-        serde_json::from_value(serde_json::json!({
-            "vocab_size": 40, "hidden_size": 8, "num_hidden_layers": 3,
-            "num_attention_heads": 2, "intermediate_size": 16,
-            "max_position_embeddings": 16, "hidden_dropout_prob": 0.0,
-            "attention_probs_dropout_prob": 0.0
-        }))
-        .unwrap()
+    fn tiny() -> ModelConfig {
+        ModelConfig::Bert(
+            serde_json::from_value(serde_json::json!({
+                "vocab_size": 40, "hidden_size": 8, "num_hidden_layers": 3,
+                "num_attention_heads": 2, "intermediate_size": 16,
+                "max_position_embeddings": 16, "hidden_dropout_prob": 0.0,
+                "attention_probs_dropout_prob": 0.0
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn bert(model: &Classifier) -> &crate::models::bert::BertModel {
+        match &model.encoder {
+            Encoder::Bert(bert) => bert,
+            other => panic!("a BERT classifier, not {other:?}"),
+        }
     }
 
     fn tiny_classifier(device: &Device) -> Classifier {
@@ -306,9 +296,9 @@ mod tests {
             tokenizer: "unused".into(),
             weights: "unused".into(),
         };
-        let bert = load_encoder(&files, &config, &Start::Scratch, device).unwrap();
+        let encoder = load_encoder(&files, &config, &Start::Scratch, device).unwrap();
         let mut head = RandomInit { std: 0.02, device: device.clone() };
-        Classifier::new(&config, bert, 2, Pooling::Mean, &mut head).unwrap()
+        Classifier::new(&config, encoder, 2, Pooling::Mean, &mut head).unwrap()
     }
 
     /// The largest absolute change of any parameter of `part` between two models.
@@ -350,16 +340,16 @@ mod tests {
             &device,
         );
         let mask = ids.clone().equal_elem(0);
-        let logits = model.forward(ids, &mask);
+        let logits = model.forward(ids, None, &mask);
         let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &device);
         let grads = GradientsParams::from_grads(cross_entropy(logits, targets).backward(), &model);
         let mut optimizer = adamw(0.0, 0.0);
         let lr = 1e-2;
         let after = optimizer.step(rates.at(lr), model.clone(), grads);
-        let embeddings = largest_change(&model, &after, |m| params(&m.bert.embeddings));
+        let embeddings = largest_change(&model, &after, |m| params(&bert(m).embeddings));
         let head = largest_change(&model, &after, |m| params(&m.classifier));
         let layers: Vec<f32> = (0..3)
-            .map(|i| largest_change(&model, &after, |m| params(&m.bert.encoder.layer[i])))
+            .map(|i| largest_change(&model, &after, |m| params(&bert(m).encoder.layer[i])))
             .collect();
         let close = |got: f32, want: f64| ((got as f64) - want).abs() < want * 1e-3;
         assert!(close(head, lr), "head moved {head}, want {lr}");
@@ -400,9 +390,9 @@ mod tests {
         let device = BackendKind::Flex.device().unwrap().autodiff();
         device.seed(3);
         let trains = |m: &Classifier| -> Vec<bool> {
-            let mut out = vec![crate::freeze::count_params(&m.bert.embeddings).trainable > 0];
+            let mut out = vec![crate::freeze::count_params(&bert(m).embeddings).trainable > 0];
             out.extend(
-                m.bert.encoder.layer.iter().map(|l| crate::freeze::count_params(l).trainable > 0),
+                bert(m).encoder.layer.iter().map(|l| crate::freeze::count_params(l).trainable > 0),
             );
             out
         };
@@ -414,7 +404,8 @@ mod tests {
         let model = set_frozen_depth(model, 0, 0);
         assert_eq!(trains(&model), [true, true, true, true]);
         let frozen_at_1 = set_frozen_depth(tiny_classifier(&device), 3, 1);
-        let frozen_at_1 = crate::freeze::freeze_bottom(frozen_at_1.bert, 1).unwrap();
+        let frozen_at_1 = frozen_at_1.encoder.freeze_bottom(1).unwrap();
+        let Encoder::Bert(frozen_at_1) = frozen_at_1 else { unreachable!("BERT") };
         assert_eq!(
             crate::freeze::count_params(&frozen_at_1.embeddings).trainable,
             0,

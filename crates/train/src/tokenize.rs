@@ -1,22 +1,35 @@
-//! `tokenizer.json` through the `tokenizers` crate, with the file's own truncation and
-//! padding replaced by thaw's: truncate to the sweep's max_length, never pad (batches are
-//! padded dynamically to their own longest sequence).
+//! `tokenizer.json` through the `tokenizers` crate (WordPiece, byte-level BPE or
+//! SentencePiece Unigram, with the checkpoint's own pre-tokenizer and template), with the
+//! file's own truncation and padding replaced by thaw's: truncate to the sweep's max_length,
+//! never pad (batches are padded dynamically to their own longest sequence).
 
 use std::path::Path;
 
+use serde_json::Value;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{Result, TrainError};
 
-/// The ids of the special tokens the MLM objective and batching need.
-#[derive(Debug, Clone, Copy)]
+/// The tokens the MLM objective and batching need, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecialTokens {
     pub pad: u32,
-    pub cls: u32,
-    pub sep: u32,
     pub mask: u32,
-    pub unk: u32,
+    /// What the template adds around a text (`[CLS]`/`[SEP]`, `<s>`/`</s>`): never masked.
+    pub template: Vec<u32>,
 }
+
+impl SpecialTokens {
+    /// Padding or a template token: what masking never chooses.
+    pub fn is_special(&self, id: u32) -> bool {
+        id == self.pad || self.template.contains(&id)
+    }
+}
+
+/// The names special tokens go by when `tokenizer_config.json` does not say (BERT's, then
+/// RoBERTa's).
+const PAD_NAMES: [&str; 2] = ["[PAD]", "<pad>"];
+const MASK_NAMES: [&str; 2] = ["[MASK]", "<mask>"];
 
 pub struct TextTokenizer {
     inner: Tokenizer,
@@ -25,6 +38,8 @@ pub struct TextTokenizer {
 }
 
 impl TextTokenizer {
+    /// `tokenizer.json` at `path`, its special tokens named by the `tokenizer_config.json`
+    /// beside it when there is one.
     pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
         let bad = |message: String| TrainError::BadInput {
             file: path.display().to_string(),
@@ -33,11 +48,23 @@ impl TextTokenizer {
         };
         let inner =
             Tokenizer::from_file(path).map_err(|e| bad(format!("cannot load tokenizer: {e}")))?;
-        Self::from_tokenizer(inner, max_length, &path.display().to_string())
+        let config = path.with_file_name("tokenizer_config.json");
+        let named =
+            if config.is_file() { read_token_names(&config) } else { TokenNames::default() };
+        Self::with_names(inner, max_length, &path.display().to_string(), &named)
     }
 
     /// A tokenizer already in memory (a learnt vocabulary, say); `origin` names it in errors.
-    pub fn from_tokenizer(mut inner: Tokenizer, max_length: usize, origin: &str) -> Result<Self> {
+    pub fn from_tokenizer(inner: Tokenizer, max_length: usize, origin: &str) -> Result<Self> {
+        Self::with_names(inner, max_length, origin, &TokenNames::default())
+    }
+
+    fn with_names(
+        mut inner: Tokenizer,
+        max_length: usize,
+        origin: &str,
+        named: &TokenNames,
+    ) -> Result<Self> {
         let bad = |message: String| TrainError::BadInput {
             file: origin.to_string(),
             line: None,
@@ -47,29 +74,39 @@ impl TextTokenizer {
             .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
             .map_err(|e| bad(format!("cannot set truncation to {max_length}: {e}")))?;
         inner.with_padding(None);
-        let id = |token: &str| {
-            inner.token_to_id(token).ok_or_else(|| {
-                bad(format!("the vocabulary has no '{token}' token; thaw needs a BERT-style WordPiece tokenizer"))
+        let find = |named: &Option<String>, fallbacks: &[&str], what: &str| {
+            let candidates: Vec<&str> =
+                named.iter().map(String::as_str).chain(fallbacks.iter().copied()).collect();
+            candidates.iter().find_map(|t| inner.token_to_id(t)).ok_or_else(|| {
+                bad(format!(
+                    "the vocabulary has no {what} token (looked for {}); name it as {what}_token in tokenizer_config.json",
+                    candidates.join(", ")
+                ))
             })
         };
-        let special = SpecialTokens {
-            pad: id("[PAD]")?,
-            cls: id("[CLS]")?,
-            sep: id("[SEP]")?,
-            mask: id("[MASK]")?,
-            unk: id("[UNK]")?,
-        };
+        let pad = find(&named.pad, &PAD_NAMES, "pad")?;
+        let mask = find(&named.mask, &MASK_NAMES, "mask")?;
+        let template = inner
+            .encode("", true)
+            .map_err(|e| bad(format!("the tokenizer cannot encode an empty text: {e}")))?
+            .get_ids()
+            .to_vec();
         let vocab_size = inner.get_vocab_size(true);
-        Ok(TextTokenizer { inner, special, vocab_size })
+        Ok(TextTokenizer { inner, special: SpecialTokens { pad, mask, template }, vocab_size })
     }
 
-    /// Characters of text a token stands for (a `##` continuation without its prefix; at
-    /// least 1, so `[UNK]` counts as one).
+    /// Characters of text a token stands for (without a `##` continuation mark or a
+    /// SentencePiece/byte-level word-start mark; at least 1, so an unknown token counts as one).
     pub fn token_characters(&self, id: u32) -> usize {
-        self.inner.id_to_token(id).map_or(1, |t| t.trim_start_matches("##").chars().count()).max(1)
+        self.inner
+            .id_to_token(id)
+            .map_or(1, |t| {
+                t.trim_start_matches("##").trim_start_matches(['▁', 'Ġ']).chars().count()
+            })
+            .max(1)
     }
 
-    /// Token ids with `[CLS]` and `[SEP]`, truncated to max_length.
+    /// Token ids with the template's special tokens, truncated to max_length.
     pub fn encode_all(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let encodings = self
             .inner
@@ -77,4 +114,26 @@ impl TextTokenizer {
             .map_err(|e| TrainError::Invalid(format!("tokenization failed: {e}")))?;
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
+}
+
+/// Special tokens as `tokenizer_config.json` names them.
+#[derive(Default)]
+struct TokenNames {
+    pad: Option<String>,
+    mask: Option<String>,
+}
+
+/// The pad and mask tokens' names (a string, or an AddedToken object with `content`); a
+/// file that cannot be read names none.
+fn read_token_names(path: &Path) -> TokenNames {
+    let json: Value = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let name = |key: &str| match json.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Object(o)) => o.get("content").and_then(Value::as_str).map(String::from),
+        _ => None,
+    };
+    TokenNames { pad: name("pad_token"), mask: name("mask_token") }
 }

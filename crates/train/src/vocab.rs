@@ -14,8 +14,8 @@ use tokenizers::{
     NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
 };
 
-use crate::config::BertConfig;
 use crate::error::{Result, TrainError};
+use crate::models::bert::BertConfig;
 
 /// The special tokens, in id order: [PAD] = 0 as thaw's batches assume.
 const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -115,6 +115,7 @@ impl ScratchModel {
             pad_token_id: 0,
             model_type: Some("bert".into()),
             position_embedding_type: Some("absolute".into()),
+            embedding_size: None,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Where a model's parameters come from and go to. A Hugging Face `model.safetensors`
-//! file (pretrained, or an intermediate-MLM stage thaw wrote) and BERT's own random
+//! file (pretrained, or an intermediate-MLM stage thaw wrote) and the family's random
 //! initialisation (scratch) both hand out tensors by their Hugging Face name, so one
 //! builder serves all three and scratch gets exactly the pretrained architecture.
-//! [`save_safetensors`] writes a module back under the same names.
+//! [`save_tensors`] writes [`hf_tensors`] back under the same names.
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -25,13 +25,18 @@ pub enum Fill {
 }
 
 pub trait WeightSource {
-    /// The tensor called `name` (Hugging Face naming, no `bert.` prefix) with `shape`.
+    /// The tensor called `name` (Hugging Face naming) with `shape`.
     fn tensor<const D: usize>(
         &mut self,
         name: &str,
         shape: [usize; D],
         fill: Fill,
     ) -> Result<Tensor<D>>;
+
+    /// Whether the source holds a tensor called `name` (a random source holds none).
+    fn contains(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// A [`WeightSource`] seen from one module's subtree (candle's `VarBuilder::pp`): each
@@ -44,6 +49,17 @@ pub struct Weights<'a, S: WeightSource> {
 impl<'a, S: WeightSource> Weights<'a, S> {
     pub fn new(source: &'a mut S) -> Self {
         Weights { source, prefix: String::new() }
+    }
+
+    /// The source seen from `prefix` (`roberta`: the encoder under a task class's names);
+    /// an empty prefix is the top level.
+    pub fn under(source: &'a mut S, prefix: &str) -> Self {
+        Weights { source, prefix: prefix.to_string() }
+    }
+
+    /// Whether the source holds `name` below this view.
+    pub fn contains(&self, name: &str) -> bool {
+        self.source.contains(&self.path(name))
     }
 
     /// The subtree `name` (a module name, a dotted path, or a layer index).
@@ -91,12 +107,11 @@ impl WeightSource for RandomInit {
     }
 }
 
-/// A `model.safetensors` file read into memory. Names may carry a `bert.` prefix; old
-/// checkpoints call LayerNorm parameters `gamma`/`beta`. Both are accepted.
+/// A `model.safetensors` file read into memory, handing out tensors by their full names
+/// (old checkpoints' LayerNorm `gamma`/`beta` are found for `weight`/`bias`).
 pub struct Checkpoint {
     path: PathBuf,
     bytes: Vec<u8>,
-    prefix: String,
     device: Device,
     used: BTreeSet<String>,
 }
@@ -104,21 +119,15 @@ pub struct Checkpoint {
 impl Checkpoint {
     pub fn open(path: &Path, device: &Device) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
-        let names: Vec<String> = {
-            let st = SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Checkpoint {
-                file: path.display().to_string(),
-                message: format!(
-                    "not a readable safetensors file ({e}); the download may be truncated or corrupt: delete it and fetch again"
-                ),
-            })?;
-            st.names().into_iter().map(|s| s.to_string()).collect()
-        };
-        let prefix =
-            if names.iter().any(|n| n.starts_with("bert.embeddings.")) { "bert." } else { "" };
+        SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Checkpoint {
+            file: path.display().to_string(),
+            message: format!(
+                "not a readable safetensors file ({e}); the download may be truncated or corrupt: delete it and fetch again"
+            ),
+        })?;
         Ok(Checkpoint {
             path: path.to_path_buf(),
             bytes,
-            prefix: prefix.to_string(),
             device: device.clone(),
             used: BTreeSet::new(),
         })
@@ -128,20 +137,30 @@ impl Checkpoint {
         TrainError::Checkpoint { file: self.path.display().to_string(), message }
     }
 
-    /// Names in the file that the model did not take, other than known buffers and heads
-    /// thaw does not use. A non-empty list means the checkpoint is not the architecture
-    /// its config describes.
-    pub fn unused_tensors(&self) -> Vec<String> {
-        let st = self.file();
-        let mut unused: Vec<String> = st
+    /// `prefix` when the file's names carry it (`roberta.embeddings...`, as a task class
+    /// saves them), else "" (a bare encoder's names).
+    pub fn encoder_prefix(&self, prefix: &str) -> String {
+        let start = format!("{prefix}.");
+        if self.file().names().iter().any(|n| n.starts_with(&start)) {
+            prefix.into()
+        } else {
+            String::new()
+        }
+    }
+
+    /// Names in the file that the model did not take, other than buffers and the names that
+    /// begin with one of `ignored` (task heads thaw does not use), after `prefix.`. A
+    /// non-empty list means the checkpoint is not the architecture its config describes.
+    pub fn unused_tensors(&self, prefix: &str, ignored: &[&str]) -> Vec<String> {
+        let start = format!("{prefix}.");
+        let mut unused: Vec<String> = self
+            .file()
             .names()
             .into_iter()
             .filter(|n| !self.used.contains(*n))
             .filter(|n| {
-                let n = n.strip_prefix(&self.prefix).unwrap_or(n);
-                !(n.ends_with("position_ids")
-                    || n.starts_with("pooler.")
-                    || HEADS.iter().any(|h| n.starts_with(h)))
+                let n = if prefix.is_empty() { n } else { n.strip_prefix(&start).unwrap_or(n) };
+                !(n.ends_with("position_ids") || ignored.iter().any(|h| n.starts_with(h)))
             })
             .map(|s| s.to_string())
             .collect();
@@ -150,15 +169,11 @@ impl Checkpoint {
     }
 
     fn candidates(&self, name: &str) -> Vec<String> {
-        // Heads sit at the top level even where the encoder's names carry `bert.`.
-        let prefix = if HEADS.iter().any(|h| name.starts_with(h)) { "" } else { &self.prefix };
-        let mut out = vec![format!("{prefix}{name}")];
-        if name.contains("LayerNorm") {
-            if let Some(base) = name.strip_suffix(".weight") {
-                out.push(format!("{prefix}{base}.gamma"));
-            } else if let Some(base) = name.strip_suffix(".bias") {
-                out.push(format!("{prefix}{base}.beta"));
-            }
+        let mut out = vec![name.to_string()];
+        if let Some(base) = name.strip_suffix(".weight") {
+            out.push(format!("{base}.gamma"));
+        } else if let Some(base) = name.strip_suffix(".bias") {
+            out.push(format!("{base}.beta"));
         }
         out
     }
@@ -183,39 +198,25 @@ impl Checkpoint {
         })
     }
 
-    /// Whether the file holds the tensor called `name` (Hugging Face naming, as asked for).
-    pub fn contains(&self, name: &str) -> bool {
-        self.find(&self.file(), name).is_some()
-    }
-
     /// The values of tensor `name`, converted to f32, if the file holds it.
     fn values(&self, name: &str) -> Result<Option<Vec<f32>>> {
         let file = self.file();
         self.find(&file, name).map(|(found, view)| self.decode(&found, &view)).transpose()
     }
 
-    /// A masked-LM decoder stored in the file must be the one thaw computes: tied to the word
-    /// embeddings, with the prediction bias. An untied head would be read as a different model.
-    pub fn check_tied_decoder(&self) -> Result<()> {
-        let pairs = [
-            ("cls.predictions.decoder.weight", "embeddings.word_embeddings.weight"),
-            ("cls.predictions.decoder.bias", "cls.predictions.bias"),
-        ];
-        for (decoder, tied_to) in pairs {
-            if let (Some(a), Some(b)) = (self.values(decoder)?, self.values(tied_to)?)
-                && a != b
-            {
-                return Err(self.err(format!(
-                    "'{decoder}' differs from '{tied_to}': thaw's masked-LM decoder is tied to it, so this untied head cannot be loaded"
-                )));
-            }
+    /// A masked-LM decoder stored in the file must be the one thaw computes: `decoder` tied
+    /// to `tied_to` (the word embeddings). An untied head would be read as a different model.
+    pub fn check_tied_decoder(&self, decoder: &str, tied_to: &str) -> Result<()> {
+        if let (Some(a), Some(b)) = (self.values(decoder)?, self.values(tied_to)?)
+            && a != b
+        {
+            return Err(self.err(format!(
+                "'{decoder}' differs from '{tied_to}': thaw's masked-LM decoder is tied to it, so this untied head cannot be loaded"
+            )));
         }
         Ok(())
     }
 }
-
-/// Tensor-name beginnings of the task heads of Hugging Face's BERT models.
-const HEADS: [&str; 2] = ["cls.", "classifier."];
 
 impl WeightSource for Checkpoint {
     fn tensor<const D: usize>(
@@ -227,8 +228,7 @@ impl WeightSource for Checkpoint {
         let file = self.file();
         let Some((found_name, view)) = self.find(&file, name) else {
             return Err(self.err(format!(
-                "tensor '{}' is missing (expected shape {shape:?}); is this a BERT checkpoint matching its config.json?",
-                self.candidates(name)[0]
+                "tensor '{name}' is missing (expected shape {shape:?}); is this checkpoint the model its config.json describes?"
             )));
         };
         if view.shape() != shape {
@@ -246,6 +246,10 @@ impl WeightSource for Checkpoint {
         drop(file);
         self.used.insert(found_name);
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.find(&self.file(), name).is_some()
     }
 }
 
@@ -273,7 +277,6 @@ pub fn hf_name(path: &[String], container: &str) -> (String, bool) {
             ("gamma", "Struct:LayerNorm") if i == last => "weight",
             ("beta", "Struct:LayerNorm") if i == last => "bias",
             ("self_", _) => "self",
-            ("layer_norm", _) => "LayerNorm",
             (other, _) => other,
         })
         .collect();
@@ -292,13 +295,15 @@ pub struct NamedTensor {
 /// Every float parameter of `module` with its Hugging Face name, in module order.
 pub fn hf_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
     struct Collect {
-        path: Vec<String>,
+        /// Module names from the root, None for an enum's variant (not part of the name).
+        path: Vec<Option<String>>,
         containers: Vec<String>,
         out: Vec<NamedTensor>,
     }
     impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.path.push(name.to_string());
+            let named = !container_type.starts_with("Enum:");
+            self.path.push(named.then(|| name.to_string()));
             self.containers.push(container_type.to_string());
         }
         fn exit_module(&mut self, _: &str, _: &str) {
@@ -306,8 +311,9 @@ pub fn hf_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
             self.containers.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let path: Vec<String> = self.path.iter().flatten().cloned().collect();
             let (name, transposed) =
-                hf_name(&self.path, self.containers.last().map_or("", String::as_str));
+                hf_name(&path, self.containers.last().map_or("", String::as_str));
             let tensor = if transposed { param.val().transpose() } else { param.val() };
             let shape = tensor.dims().to_vec();
             let values = tensor
@@ -322,13 +328,8 @@ pub fn hf_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
     collect.out
 }
 
-/// Writes `module` as a safetensors file with Hugging Face names, F32. Written to a
-/// temporary name and renamed, so a half-written file is never taken for a checkpoint.
-pub fn save_safetensors<M: Module>(module: &M, out: &Path) -> Result<()> {
-    save_tensors(&hf_tensors(module), out)
-}
-
-/// Writes (name, shape, values) triples as a safetensors file, F32, as [`save_safetensors`] does.
+/// Writes (name, shape, values) triples as a safetensors file, F32. Written to a temporary
+/// name and renamed, so a half-written file is never taken for a checkpoint.
 pub fn save_tensors(tensors: &[NamedTensor], out: &Path) -> Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;

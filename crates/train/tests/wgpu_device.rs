@@ -15,7 +15,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::*;
 use thaw_train::batch::{label_batch, token_batch};
 use thaw_train::events::silently;
-use thaw_train::freeze::freeze_bottom;
 use thaw_train::load::load_encoder;
 use thaw_train::loss::cross_entropy;
 use thaw_train::model::Classifier;
@@ -72,20 +71,21 @@ struct Step {
 fn one_step(backend: BackendKind) -> Step {
     let _rng = exclusive_rng();
     let device = backend.device().unwrap().autodiff();
-    let mut cfg = config();
-    cfg.hidden_dropout_prob = 0.0;
-    cfg.attention_probs_dropout_prob = 0.0;
-    let encoder =
-        freeze_bottom(load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap(), 0)
-            .unwrap();
+    let cfg = bert_config(|c| {
+        c.hidden_dropout_prob = 0.0;
+        c.attention_probs_dropout_prob = 0.0;
+    });
+    let encoder = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
     let model =
         Classifier::new(&cfg, encoder, 2, Pooling::Mean, &mut FixedHead(device.clone())).unwrap();
     let before = snapshot(&model);
     let data = small_data(16, 24);
     let picked: Vec<usize> = (0..8).collect();
     let (ids, mask) = token_batch(&data.train.ids, &picked, data.pad, &device);
-    let loss =
-        cross_entropy(model.forward(ids, &mask), label_batch(&data.train.labels, &picked, &device));
+    let loss = cross_entropy(
+        model.forward(ids, None, &mask),
+        label_batch(&data.train.labels, &picked, &device),
+    );
     let loss_value: f32 = loss.clone().into_scalar();
     let backward = loss.backward();
     let gradients = gradient_snapshot(&model, &backward);
@@ -186,4 +186,13 @@ fn jobs_in_one_process_repeat_exactly_and_device_memory_does_not_grow() {
         reserved[3..].iter().all(|&r| r <= first_pass),
         "device memory grew across jobs: {reserved:?}"
     );
+}
+
+#[test]
+fn every_family_matches_transformers_on_wgpu() {
+    for (family, has_mlm) in common::families::FAMILIES {
+        let (worst, detail) = common::families::worst_difference(family, has_mlm, on_wgpu());
+        eprintln!("{detail}");
+        assert!(worst < common::families::TOLERANCE, "{detail}");
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use thaw_train::{BackendKind, BertConfig, FineTuneSettings, MlmSettings, Pooling};
+use thaw_train::{BackendKind, FineTuneSettings, MlmSettings, ModelConfig, Pooling};
 
 use super::rules::{LeftOut, Rule, lp_ft_rung_caveats};
 use super::setup::{PlannedSweep, setup};
@@ -27,7 +27,7 @@ pub fn build_plan(
 ) -> Result<Plan, SpecError> {
     check_name(source, &file.sweep.name)?;
     let (model, config) = resolve_model(source, file)?;
-    let data = resolve_data(source, file, config.max_position_embeddings)?;
+    let data = resolve_data(source, file, config.max_tokens())?;
     expand(source, file, model, &config, data, backend)
 }
 
@@ -55,12 +55,12 @@ pub fn expand(
     source: &Source,
     file: &SweepFile,
     model: ModelSpec,
-    config: &BertConfig,
+    config: &ModelConfig,
     data: DataSpec,
     backend: BackendKind,
 ) -> Result<Plan, SpecError> {
-    let layers = config.num_hidden_layers;
-    let grid = check_grid(source, file, layers, config.max_position_embeddings)?;
+    let layers = config.num_layers();
+    let grid = check_grid(source, file, layers, config.max_tokens())?;
     let mut notes = unused_section_notes(file, &grid);
     let expander = Expander { source, file, grid: &grid, model: &model, data: &data, backend };
     let Cells { cells, stages, left_out } = expander.cells(layers)?;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use thaw_store::{EpochRow, ResultRow, StageOutcomeRow, correct_text};
-use thaw_train::weights::save_safetensors;
+use thaw_train::weights::save_tensors;
 use thaw_train::{BackendKind, MlmJob, Observer, Start, TrainError};
 
 use crate::files;
@@ -99,7 +99,8 @@ fn run_job(
     caches: &mut Caches,
     observer: &mut Observer,
 ) -> thaw_train::Result<TaskOutput> {
-    let (out, model, _) = fine_tune_spec(spec, start, backend, caches, observer)?;
+    let trained = fine_tune_spec(spec, start, backend, caches, observer)?;
+    let out = trained.outcome;
     let epochs: Vec<EpochRow> = out
         .epochs
         .iter()
@@ -116,7 +117,7 @@ fn run_job(
     let Some(test) = out.test else { return Ok(TaskOutput::Rung { epochs }) };
     if let Some(path) = keep {
         // Written (atomically) before the result is stored: a done job's kept weights exist.
-        save_safetensors(&model, path)?;
+        save_tensors(&trained.model.named_tensors(&trained.config), path)?;
     }
     let result = ResultRow {
         best_epoch: out.best_epoch as i64,

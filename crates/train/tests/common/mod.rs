@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod families;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +15,7 @@ use thaw_train::batch::token_batch;
 use thaw_train::data::{DataFiles, SplitOptions, load_splits};
 use thaw_train::encode::{EncodedData, encode_splits};
 use thaw_train::events::silently;
-use thaw_train::freeze::{count_params, freeze_bottom};
+use thaw_train::freeze::count_params;
 use thaw_train::load::load_encoder;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::*;
@@ -35,21 +37,29 @@ pub fn exclusive_rng() -> std::sync::MutexGuard<'static, ()> {
     RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub fn config() -> BertConfig {
-    BertConfig::from_file(&minilm().config).unwrap()
+pub fn config() -> ModelConfig {
+    ModelConfig::from_file(&minilm().config).unwrap()
 }
 
-/// Every float parameter by its module path: its value, or with `grads` its gradient
-/// (parameters without one are left out).
+/// MiniLM's config with `change` made to it (a config that no longer matches the weights).
+pub fn bert_config(change: impl FnOnce(&mut models::bert::BertConfig)) -> ModelConfig {
+    let mut config = config();
+    let ModelConfig::Bert(bert) = &mut config else { panic!("MiniLM is a BERT") };
+    change(bert);
+    config
+}
+
+/// Every float parameter by its module path (an enum's variant left out): its value, or
+/// with `grads` its gradient (parameters without one are left out).
 struct Snapshot<'a> {
     grads: Option<&'a Gradients>,
     tensors: BTreeMap<String, Vec<f32>>,
-    path: Vec<String>,
+    path: Vec<Option<String>>,
 }
 
 impl ModuleVisitor for Snapshot<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        self.path.push((!container.starts_with("Enum:")).then(|| name.to_string()));
     }
     fn exit_module(&mut self, _: &str, _: &str) {
         self.path.pop();
@@ -62,7 +72,8 @@ impl ModuleVisitor for Snapshot<'_> {
                 None => return,
             },
         };
-        let key = format!("{}#{}", self.path.join("."), self.tensors.len());
+        let path: Vec<&str> = self.path.iter().flatten().map(String::as_str).collect();
+        let key = format!("{}#{}", path.join("."), self.tensors.len());
         self.tensors.insert(key, tensor.into_data().try_to_vec().unwrap());
     }
 }
@@ -144,7 +155,7 @@ pub fn parity_max_difference(backend: BackendKind) -> f64 {
     }
     let all: Vec<usize> = (0..ids.len()).collect();
     let (input, mask) = token_batch(&ids, &all, tokenizer.special.pad, &device);
-    let hidden = encoder.forward(input, &mask);
+    let hidden = encoder.forward(input, None, &mask);
     let [_, longest, width] = hidden.dims();
     let values: Vec<f32> = hidden.into_data().try_to_vec().unwrap();
     let mut worst = 0.0f64;
@@ -172,7 +183,7 @@ pub fn check_freezing(backend: BackendKind) {
     let device = backend.device().unwrap().autodiff();
     let depth = 3;
     let before = load_encoder(minilm(), &cfg, &Start::Pretrained, &device).unwrap();
-    let counts = count_params(&freeze_bottom(before.clone(), depth).unwrap());
+    let counts = count_params(&before.clone().freeze_bottom(depth).unwrap());
     // Embeddings (30522+512+2)*384 + 2*384 and 3 layers of 1,774,464 are frozen.
     let layer = 4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384 + 4 * 384;
     let embeddings = (30522 + 512 + 2) * 384 + 2 * 384;
@@ -194,7 +205,7 @@ pub fn check_freezing(backend: BackendKind) {
             .unwrap();
     assert_eq!(outcome.trainable_params, 3 * layer + 384 * 2 + 2);
     let before = snapshot(&before);
-    let after = snapshot(&trained.bert);
+    let after = snapshot(&trained.encoder);
     assert_eq!(before.len(), after.len());
     let (mut frozen, mut moved) = (0, 0);
     for ((name, a), (_, b)) in before.iter().zip(&after) {

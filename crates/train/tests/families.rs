@@ -1,0 +1,85 @@
+//! Every encoder family against transformers, on tiny random checkpoints written by
+//! transformers itself (`scripts/make_family_fixtures.py`), on the CPU backends.
+
+mod common;
+
+use common::families::{FAMILIES, TOLERANCE, folder, tokenization_matches, worst_difference};
+use thaw_train::BackendKind;
+use thaw_train::models::ModelConfig;
+
+#[test]
+fn every_family_matches_transformers_on_the_cpu_backends() {
+    let backends = [BackendKind::Flex, BackendKind::Ndarray];
+    for backend in backends.into_iter().filter(|b| b.check_built().is_ok()) {
+        for (family, has_mlm) in FAMILIES {
+            let (worst, detail) = worst_difference(family, has_mlm, backend);
+            eprintln!("{detail}");
+            assert!(worst < TOLERANCE, "{detail}");
+        }
+    }
+}
+
+#[test]
+fn every_familys_tokenizer_gives_transformers_ids() {
+    for (family, _) in FAMILIES {
+        tokenization_matches(family).unwrap();
+    }
+}
+
+#[test]
+fn an_unsupported_family_or_option_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |json: serde_json::Value| {
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        ModelConfig::from_file(&path).map(|_| ()).unwrap_err().to_string()
+    };
+    let err = write(serde_json::json!({"model_type": "gpt2"}));
+    assert!(err.contains("model_type = gpt2 is not supported"), "{err}");
+    assert!(
+        err.contains("roberta, xlm-roberta, distilbert, electra, deberta-v2, modernbert"),
+        "{err}"
+    );
+
+    let modernbert: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(folder("modernbert").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let mut scaled = modernbert.clone();
+    scaled["rope_parameters"]["full_attention"]["rope_type"] = "yarn".into();
+    let err = write(scaled);
+    assert!(
+        err.contains("rope_parameters.full_attention.rope_type = yarn is not supported")
+            && err.contains("default"),
+        "{err}"
+    );
+
+    let deberta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(folder("deberta-v2").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let mut conv = deberta.clone();
+    conv["conv_kernel_size"] = 3.into();
+    let err = write(conv);
+    assert!(err.contains("conv_kernel_size = 3 is not supported"), "{err}");
+    let mut p2p = deberta;
+    p2p["pos_att_type"] = serde_json::json!(["p2c", "p2p"]);
+    let err = write(p2p);
+    assert!(
+        err.contains("pos_att_type = p2p is not supported by thaw; supported: c2p, p2c"),
+        "{err}"
+    );
+
+    let bert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder("bert").join("config.json")).unwrap())
+            .unwrap();
+    let mut relative = bert;
+    relative["position_embedding_type"] = "relative_key".into();
+    let err = write(relative);
+    assert!(
+        err.contains(
+            "position_embedding_type = relative_key is not supported by thaw; supported: absolute"
+        ),
+        "{err}"
+    );
+}
