@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Check a `thaw export` folder with Hugging Face transformers itself.
 
+Every folder must load into its transformers class (AutoModel, AutoModelForMaskedLM) with no
+missing, unexpected or mismatched key.
+
 A classifier export (it has test_predictions.jsonl): the loading code of the folder's own
 README.md (the model card) is run as written, the test split is classified with it, and
 the predictions are compared with thaw's: the same label on at least 99.5% of examples,
@@ -16,13 +19,14 @@ scripts/requirements-hf.txt:
     .venv-hf/bin/python scripts/check_export.py FOLDER [FOLDER ...]
 """
 
+import inspect
 import json
 import re
 import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForMaskedLM
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 
 LABEL_AGREEMENT = 0.995
 LOGIT_TOLERANCE = 1e-3
@@ -40,7 +44,21 @@ def card_code(folder: Path) -> dict:
     return namespace
 
 
+def loads_cleanly(auto_class, folder: Path) -> bool:
+    """The folder loads into its transformers class with no missing, unexpected or mismatched
+    key (a bare encoder without the pooler its class would otherwise create)."""
+    config = AutoConfig.from_pretrained(str(folder))
+    model_class = auto_class._model_mapping[type(config)]
+    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters else {}
+    _, info = auto_class.from_pretrained(str(folder), output_loading_info=True, **kwargs)
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    print(f"{folder}: {model_class.__name__} loads {'every key' if not problems else problems}")
+    return not problems
+
+
 def check_classifier(folder: Path) -> bool:
+    if not loads_cleanly(AutoModel, folder):
+        return False
     code = card_code(folder)
     tokenizer, encoder, weight, bias = code["load"](str(folder))
     config = json.loads((folder / "config.json").read_text())
@@ -66,6 +84,8 @@ def check_classifier(folder: Path) -> bool:
 
 
 def check_masked_lm(folder: Path) -> bool:
+    if not loads_cleanly(AutoModelForMaskedLM, folder):
+        return False
     check = json.loads((folder / "mlm_check.json").read_text())
     model = AutoModelForMaskedLM.from_pretrained(str(folder)).eval()
     ids = check["input_ids"]
@@ -73,8 +93,11 @@ def check_masked_lm(folder: Path) -> bool:
     pad = model.config.pad_token_id or 0
     input_ids = torch.tensor([d + [pad] * (longest - len(d)) for d in ids])
     mask = torch.tensor([[1] * len(d) + [0] * (longest - len(d)) for d in ids])
+    inputs = {"input_ids": input_ids, "attention_mask": mask}
+    if "token_type_ids" in inspect.signature(model.forward).parameters:
+        inputs["token_type_ids"] = torch.zeros_like(input_ids)
     with torch.inference_mode():
-        logits = model(input_ids=input_ids, attention_mask=mask, token_type_ids=torch.zeros_like(input_ids)).logits
+        logits = model(**inputs).logits
     picked = torch.stack([logits[doc, token] for doc, token in check["positions"]])
     loss = torch.nn.functional.cross_entropy(picked, torch.tensor(check["targets"])).item()
     ok = abs(loss - check["loss"]) <= MLM_LOSS_TOLERANCE
