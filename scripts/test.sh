@@ -4,7 +4,7 @@
 # start real servers. Installed here from Debian's packages when missing: Mesa's lavapipe
 # (Vulkan on the CPU: correct, slow, enough for the small GPU tests) when no Vulkan driver is
 # present, PostgreSQL's server (the store tests start throwaway clusters), Slurm and munge (a
-# one-node cluster for `thaw slurm`).
+# one-node cluster for `thaw slurm`), Chromium (the browser tests of `thaw serve` and report.html).
 # Extra arguments go to `cargo test` (a test name filter, `-- --nocapture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/
 command -v pg_dump >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/pg_dump" >/dev/null || missing+=(postgresql-client)
 { command -v slurmctld >/dev/null || [ -x /usr/sbin/slurmctld ]; } || missing+=(slurm-wlm)
 { command -v munged >/dev/null || [ -x /usr/sbin/munged ]; } || missing+=(munge)
+command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 # Debian's postgresql package starts a system cluster of its own; the tests start theirs.
 

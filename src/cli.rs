@@ -121,7 +121,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Split::Test)]
         split: Split,
     },
-    /// Write the charts and report.md of a sweep from its database.
+    /// Write the charts, report.md and report.html (one self-contained page) of a sweep from
+    /// its database; prints report.md's path (report.html's with --html).
     Report {
         #[command(flatten)]
         target: Target,
@@ -133,6 +134,21 @@ pub enum Command {
         /// Also draw every learning rate tried, faintly.
         #[arg(long)]
         all_lrs: bool,
+        /// Print the path of report.html (to open in a browser) instead of report.md's.
+        #[arg(long)]
+        html: bool,
+    },
+    /// A local web view of every sweep in a database, live while workers run: progress,
+    /// workers, cells, charts, each job. It only reads (SQLite read-only, PostgreSQL in
+    /// read-only transactions).
+    Serve {
+        /// A SQLite file or postgres://USER@HOST:PORT/DATABASE (default: the only .db in results/).
+        #[arg(long, value_parser = parse_location)]
+        db: Option<Location>,
+        /// Where to listen. Localhost only by default: a sweep's data stays on this machine
+        /// unless you bind another address.
+        #[arg(long, default_value = "127.0.0.1:8300")]
+        bind: std::net::SocketAddr,
     },
     /// Write a finished job (from its kept weights, or trained again from its key) or an
     /// intermediate-MLM stage as a folder that Hugging Face transformers loads.

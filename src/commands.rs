@@ -1,6 +1,6 @@
 //! Each subcommand as one call into the crates that do the work.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -11,7 +11,7 @@ use thaw_orchestrator::files::FileHome;
 use thaw_orchestrator::spec::Keep;
 use thaw_orchestrator::sweep::{self, RunOptions, default_report_dir, open_reader};
 use thaw_report::tables::{self, Format};
-use thaw_store::Store;
+use thaw_store::{Location, Store};
 
 use crate::cli::{Cli, Command, Target};
 
@@ -58,10 +58,16 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Results { target, format, aggregate, split } => {
             results(&target, format, aggregate, split).await?;
         }
-        Command::Report { target, out, split, all_lrs } => {
+        Command::Report { target, out, split, all_lrs, html } => {
             let (store, sweep) = open(&target).await?;
             let out = out.unwrap_or_else(|| default_report_dir(&sweep));
-            println!("{}", write_report(&store, &sweep, &out, split, all_lrs).await?.display());
+            let files = write_report(&store, &sweep, &out, split, all_lrs).await?;
+            println!("{}", if html { files.report_html } else { files.report_md }.display());
+        }
+        Command::Serve { db, bind } => {
+            let db =
+                db.map_or_else(|| sweep::only_database_in_results().map(Location::Sqlite), Ok)?;
+            thaw_serve::run(&db, bind).await?;
         }
         Command::Export { target, job, best, stage, out } => {
             export(&target, job, best, stage, &out).await?;
@@ -88,7 +94,7 @@ async fn run(file: &Path, options: &RunOptions, no_report: bool) -> Result<ExitC
     if !no_report {
         let out = default_report_dir(&run.sweep);
         let report = write_report(&run.store, &run.sweep, &out, Split::Test, false).await?;
-        eprintln!("report: {}", report.display());
+        eprintln!("report: {} (and {})", report.report_md.display(), report.report_html.display());
     }
     if run.keep == Keep::BestPerCell {
         let deleted = sweep::keep_best_per_cell(&run.store, &run.sweep).await?;
@@ -120,9 +126,9 @@ async fn write_report(
     out: &Path,
     split: Split,
     show_all_lrs: bool,
-) -> Result<PathBuf> {
+) -> Result<thaw_report::ReportFiles> {
     let options = thaw_report::ReportOptions { out_dir: out.to_path_buf(), split, show_all_lrs };
-    Ok(thaw_report::write_report(store, sweep, &options).await?.report_md)
+    thaw_report::write_report(store, sweep, &options).await
 }
 
 /// `thaw export`: a job, the report's recommended job (`--best`) or an MLM stage.

@@ -90,6 +90,9 @@ pub struct ResolvedModel {
 
 const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
+/// Fetched with the model when the repository has it: it names the special tokens.
+const OPTIONAL_FILES: [&str; 1] = ["tokenizer_config.json"];
+
 fn from_hf_cache(cache: &hf_hub::Cache, id: &str, revision: &str) -> Option<PathBuf> {
     let repo = cache.repo(hf_hub::Repo::with_revision(
         id.to_string(),
@@ -140,6 +143,10 @@ fn download_from_hub(id: &str, revision: &str, cache: &hf_hub::Cache) -> Result<
                          point the sweep at a local folder instead ([model] path = \"dir/with/config.json\")"
                     )
                 })?;
+            }
+            for file in OPTIONAL_FILES {
+                // A repository without it names its special tokens in the usual way.
+                let _ = repo.get(file).await;
             }
             Ok(())
         })

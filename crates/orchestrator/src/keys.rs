@@ -52,11 +52,16 @@ pub fn hash_json(value: &serde_json::Value) -> String {
 /// The files of a model folder its identity covers, in the order they are hashed.
 const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
-/// A model folder's identity from the sha256 of its config.json, tokenizer.json and
-/// model.safetensors; an unreadable file is an error naming it.
+/// Covered too when the folder has it (it names the special tokens a job pads and masks
+/// with); a folder without it keeps the identity it had before this file counted.
+const OPTIONAL_MODEL_FILE: &str = "tokenizer_config.json";
+
+/// A model folder's identity from the sha256 of its config.json, tokenizer.json,
+/// model.safetensors and tokenizer_config.json if any; an unreadable file is an error naming it.
 pub fn model_dir_identity(dir: &Path) -> Result<String, String> {
     let mut identity = Sha256::new();
-    for name in MODEL_FILES {
+    let optional = Some(OPTIONAL_MODEL_FILE).filter(|f| dir.join(f).is_file());
+    for name in MODEL_FILES.into_iter().chain(optional) {
         let path = dir.join(name);
         let hash =
             sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

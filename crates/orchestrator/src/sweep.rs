@@ -270,7 +270,8 @@ pub async fn open_reader(
     Ok((store, sweep))
 }
 
-fn only_database_in_results() -> Result<PathBuf> {
+/// The one `.db` file in `results/`; an error listing them when there are several or none.
+pub fn only_database_in_results() -> Result<PathBuf> {
     let found: Vec<PathBuf> = std::fs::read_dir("results")
         .map(|dir| {
             dir.filter_map(|e| e.ok().map(|e| e.path()))

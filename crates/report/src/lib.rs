@@ -17,12 +17,14 @@
 //! ```
 
 pub mod charts;
+pub mod html;
 pub mod markdown;
 pub mod mlm_freeze;
 pub mod recommend;
 pub mod status;
 pub mod tables;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -50,6 +52,8 @@ impl ReportOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportFiles {
     pub report_md: PathBuf,
+    /// The same report as one self-contained page (charts inline).
+    pub report_html: PathBuf,
     /// Every chart file written, PNG and SVG.
     pub charts: Vec<PathBuf>,
 }
@@ -144,21 +148,7 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let cells = cells::cells(&data.rows, options.split);
     let (model, dataset) = (data.model(), data.dataset());
-    let baselines = data.baselines();
-    let chart_data = charts::ChartData {
-        model: &model,
-        dataset: &dataset,
-        split: options.split,
-        cells: &cells,
-        rows: &data.rows,
-        epochs: &data.epochs,
-        show_all_lrs: options.show_all_lrs,
-        full_train_size: data.full_train_size(),
-        baseline: baselines.map(|b| match options.split {
-            Split::Test => &b.test,
-            Split::Validation => &b.validation,
-        }),
-    };
+    let chart_data = chart_data(data, &cells, &model, &dataset, options);
     let chart_files = if cells.iter().any(|c| c.selected.is_some()) {
         charts::render_all(&chart_data, &options.out_dir.join("charts"))?
     } else {
@@ -174,11 +164,88 @@ pub fn render_report(data: &SweepData, options: &ReportOptions) -> Result<Report
         options.show_all_lrs,
     );
     let report_md = options.out_dir.join("report.md");
-    std::fs::write(&report_md, text).with_context(|| format!("writing {}", report_md.display()))?;
+    std::fs::write(&report_md, &text)
+        .with_context(|| format!("writing {}", report_md.display()))?;
+    let mut svgs = HashMap::new();
+    for chart in &chart_files {
+        let svg = std::fs::read_to_string(&chart.svg)
+            .with_context(|| format!("reading {}", chart.svg.display()))?;
+        svgs.insert(chart.stem.to_string(), svg);
+    }
+    let report_html = options.out_dir.join("report.html");
+    let page = html::page(&format!("thaw report: {}", data.sweep.name), &html::body(&text, &svgs));
+    std::fs::write(&report_html, page)
+        .with_context(|| format!("writing {}", report_html.display()))?;
     Ok(ReportFiles {
         report_md,
+        report_html,
         charts: chart_files.iter().flat_map(|c| [c.png.clone(), c.svg.clone()]).collect(),
     })
+}
+
+/// The report's body as HTML with its charts inline, drawn in memory (nothing is written):
+/// what `thaw serve` shows. Chart links point at `charts/STEM.svg` beside the page.
+pub fn report_body_html(data: &SweepData, options: &ReportOptions) -> Result<String> {
+    let cells = cells::cells(&data.rows, options.split);
+    let (model, dataset) = (data.model(), data.dataset());
+    let chart_data = chart_data(data, &cells, &model, &dataset, options);
+    let svgs = if cells.iter().any(|c| c.selected.is_some()) {
+        charts::render_svgs(&chart_data)?
+    } else {
+        Vec::new()
+    };
+    let chart_files: Vec<charts::ChartFile> = svgs
+        .iter()
+        .map(|c| charts::ChartFile {
+            stem: c.stem,
+            title: c.title.clone(),
+            caption: c.caption.clone(),
+            png: PathBuf::from(format!("charts/{}.png", c.stem)),
+            svg: PathBuf::from(format!("charts/{}.svg", c.stem)),
+        })
+        .collect();
+    let text = markdown::render(
+        data,
+        &cells,
+        options.split,
+        &chart_files,
+        std::path::Path::new(""),
+        options.show_all_lrs,
+    );
+    let svgs: HashMap<String, String> =
+        svgs.into_iter().map(|c| (c.stem.to_string(), c.svg)).collect();
+    Ok(html::body(&text, &svgs))
+}
+
+/// One chart of the sweep as SVG text, by its stem; None when the sweep has no such chart.
+pub fn chart_svg(data: &SweepData, options: &ReportOptions, stem: &str) -> Result<Option<String>> {
+    let cells = cells::cells(&data.rows, options.split);
+    let (model, dataset) = (data.model(), data.dataset());
+    let chart_data = chart_data(data, &cells, &model, &dataset, options);
+    Ok(charts::render_svgs(&chart_data)?.into_iter().find(|c| c.stem == stem).map(|c| c.svg))
+}
+
+fn chart_data<'a>(
+    data: &'a SweepData,
+    cells: &'a [cells::Cell],
+    model: &'a str,
+    dataset: &'a str,
+    options: &ReportOptions,
+) -> charts::ChartData<'a> {
+    charts::ChartData {
+        model,
+        dataset,
+        split: options.split,
+        cells,
+        rows: &data.rows,
+        epochs: &data.epochs,
+        show_all_lrs: options.show_all_lrs,
+        full_train_size: data.full_train_size(),
+        baseline: data.baselines().map(|b| match options.split {
+            Split::Test => &b.test,
+            Split::Validation => &b.validation,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,14 @@ impl PgUrl {
         )
     }
 
+    /// This URL with a server setting for every session, e.g. `default_transaction_read_only`
+    /// (libpq's `options=-c NAME=VALUE`).
+    pub fn with_option(&self, name: &str, value: &str) -> PgUrl {
+        let mut public = self.public.clone();
+        public.query_pairs_mut().append_pair("options", &format!("-c {name}={value}"));
+        PgUrl { public, password: self.password.clone() }
+    }
+
     /// The full URL the driver connects with: the public one, the password put back in, and
     /// `application_name` set so the server's pg_stat_activity names each worker.
     pub(crate) fn connect_url(&self, application_name: Option<&str>) -> url::Url {

@@ -53,6 +53,76 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing store for reading only (`thaw serve`): a SQLite file read-only (no
+    /// file, journal mode or schema is created; it reads beside running workers in WAL mode),
+    /// PostgreSQL in read-only transactions. The schema must be this thaw's: an older one is
+    /// an error that says how to bring it up to date, as reading it could fail half-way.
+    pub async fn open_read_only(location: &Location, client: Option<&str>) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let pool = match location {
+            Location::Sqlite(path) => Self::open_sqlite_read_only(path).await?,
+            Location::Postgres(url) => {
+                let read_only = url.with_option("default_transaction_read_only", "on");
+                Self::open_postgres(&read_only, client).await?
+            }
+        };
+        let store = Store { pool, location: location.clone() };
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite_read_only(path: &Path) -> Result<AnyPool> {
+        let opened = |cause| StoreError::Open { location: path.display().to_string(), cause };
+        if !path.is_file() {
+            return Err(opened(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (a sweep's database is made by `thaw run`)",
+            ))));
+        }
+        let path = std::path::absolute(path).map_err(|e| opened(sqlx::Error::Io(e)))?;
+        let url = SqliteConnectOptions::new().filename(&path).read_only(true).to_url_lossy();
+        let options = AnyConnectOptions::from_url(&url).map_err(opened)?;
+        AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(opened)
+    }
+
+    /// The versions this build's migrations reach, against those the database has applied.
+    async fn check_schema(&self) -> Result<()> {
+        let known = match self.dialect() {
+            crate::Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
+            crate::Dialect::Postgres => sqlx::migrate!("../../migrations/postgres"),
+        };
+        let latest = known.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|_| {
+            StoreError::Conflict(format!(
+                "{} holds no thaw sweep (no schema): point --db at the database `thaw run` wrote",
+                self.location
+            ))
+        })?;
+        match applied {
+            Some(v) if v >= latest => Ok(()),
+            applied => Err(StoreError::Conflict(format!(
+                "{}'s schema is at version {} and this thaw reads version {latest}: run `thaw status --db ...` once (it brings the schema up to date), then read it again",
+                self.location,
+                applied.unwrap_or(0)
+            ))),
+        }
+    }
+
     async fn open_sqlite(path: &Path) -> Result<AnyPool> {
         let opened = |cause| StoreError::Open { location: path.display().to_string(), cause };
         let path = std::path::absolute(path).map_err(|e| opened(sqlx::Error::Io(e)))?;

@@ -3,8 +3,8 @@
 use sqlx::Row;
 
 use crate::{
-    Dialect, EpochRow, JobResultRow, Progress, Result, RungRow, RunningRow, StageCheckpoint,
-    StageRow, Store, StoreError, SweepRow, WorkKind, WorkStatus, sql_for,
+    Dialect, EpochRow, JobClaim, JobResultRow, Progress, Result, RungRow, RunningRow,
+    StageCheckpoint, StageRow, Store, StoreError, SweepRow, WorkKind, WorkStatus, sql_for,
 };
 
 impl Store {
@@ -182,6 +182,43 @@ impl Store {
              GROUP BY application_name ORDER BY application_name",
         )
         .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The database's clock in unix seconds: what ages and elapsed times are measured against
+    /// (workers on other machines stamp their heartbeats with it too).
+    pub async fn clock(&self) -> Result<f64> {
+        Ok(sqlx::query_scalar(self.sql("SELECT CAST({now} AS DOUBLE PRECISION)"))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Who holds or held job `key` and when, by the database's clock; None for an unknown key.
+    pub async fn job_claim(&self, key: &str) -> Result<Option<JobClaim>> {
+        let row = sqlx::query(self.sql(
+            "SELECT worker, started_at, finished_at, {now} - heartbeat_at FROM jobs WHERE key = $1",
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| JobClaim {
+            worker: r.get(0),
+            started_at: r.get(1),
+            finished_at: r.get(2),
+            heartbeat_age: r.get(3),
+        }))
+    }
+
+    /// When the sweep's first job or stage started and its last one finished (unix seconds,
+    /// the database's clock); None before any has.
+    pub async fn work_span(&self, sweep: &str) -> Result<(Option<f64>, Option<f64>)> {
+        Ok(sqlx::query_as(
+            "SELECT MIN(j.started_at), MAX(j.finished_at) FROM jobs j
+             JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
+             WHERE s.name = $1",
+        )
+        .bind(sweep)
+        .fetch_one(&self.pool)
         .await?)
     }
 }

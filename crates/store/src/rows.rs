@@ -320,6 +320,15 @@ pub struct RunningRow {
     pub running_for: Option<f64>,
 }
 
+/// A job's worker and times (unix seconds, the database's clock).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobClaim {
+    pub worker: Option<String>,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    pub heartbeat_age: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Progress {
     pub jobs: StatusCounts,

@@ -474,3 +474,47 @@ async fn an_unreachable_server_is_one_clear_error_without_the_password() {
     assert!(err.contains(&format!("PostgreSQL at 127.0.0.1:{port} database 'sweeps'")), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// `thaw serve`'s store: reads what a writer registered, refuses every write, and on SQLite
+/// leaves the file as it was.
+async fn a_read_only_store_reads_and_refuses_writes(writer: Store) {
+    writer.register_plan(&sweep("s"), &[], &[job("j1", None)]).await.unwrap();
+    let reader = Store::open_read_only(writer.location(), Some("reader")).await.unwrap();
+    assert_eq!(reader.sweeps().await.unwrap().len(), 1);
+    assert_eq!(reader.job_results("s").await.unwrap().len(), 1);
+    assert!(reader.job_claim("j1").await.unwrap().is_some());
+    assert!(reader.clock().await.unwrap() > 1.7e9);
+    let claimed = reader.claim_job("s", "w", "flex", None).await;
+    assert!(claimed.is_err(), "a read-only store claimed a job: {claimed:?}");
+    let registered = reader.register_plan(&sweep("t"), &[], &[job("j2", None)]).await;
+    assert!(registered.is_err(), "a read-only store registered a sweep");
+    assert_eq!(writer.sweeps().await.unwrap().len(), 1);
+    assert_eq!(writer.claim_job("s", "w", "flex", None).await.unwrap().unwrap().key, "j1");
+}
+
+#[tokio::test]
+async fn a_read_only_sqlite_store_reads_refuses_writes_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let writer = Store::open(&path).await.unwrap();
+    a_read_only_store_reads_and_refuses_writes(writer.clone()).await;
+
+    let missing = Location::Sqlite(dir.path().join("missing.db"));
+    let err = Store::open_read_only(&missing, None).await.err().unwrap().to_string();
+    assert!(err.contains("missing.db") && err.contains("no such file"), "{err}");
+    assert!(!dir.path().join("missing.db").exists());
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let err = Store::open_read_only(&Location::Sqlite(empty.clone()), None).await.err().unwrap();
+    assert!(err.to_string().contains("holds no thaw sweep"), "{err}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_read_only_postgres_store_reads_and_refuses_writes() {
+    let server = testing::PgServer::start().unwrap();
+    let url = server.create_database("readonly").await.unwrap();
+    let writer = Store::connect(&Location::parse(&url).unwrap(), Some("writer")).await.unwrap();
+    a_read_only_store_reads_and_refuses_writes(writer).await;
+}

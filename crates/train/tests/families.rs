@@ -3,9 +3,16 @@
 
 mod common;
 
-use common::families::{FAMILIES, TOLERANCE, folder, tokenization_matches, worst_difference};
-use thaw_train::BackendKind;
+use common::exclusive_rng;
+use common::families::{
+    FAMILIES, TOLERANCE, family_data, folder, tokenization_matches, worst_difference,
+};
+use thaw_train::events::silently;
+use thaw_train::finetune::PrefixUse;
+use thaw_train::load::{ModelFiles, Start};
 use thaw_train::models::ModelConfig;
+use thaw_train::prefix::PrefixCache;
+use thaw_train::{BackendKind, FineTuneJob, FineTuneSettings, fine_tune};
 
 #[test]
 fn every_family_matches_transformers_on_the_cpu_backends() {
@@ -82,4 +89,52 @@ fn an_unsupported_family_or_option_is_refused_by_name() {
         ),
         "{err}"
     );
+}
+
+/// The frozen-prefix cache for every family: at each depth, training on the cached states
+/// of the frozen layers gives what running them on every step gives.
+#[test]
+fn every_familys_cached_prefix_trains_as_recomputing_it_does() {
+    let _rng = exclusive_rng();
+    for (family, _) in FAMILIES {
+        let files = ModelFiles::in_dir(&folder(family)).unwrap();
+        let config = ModelConfig::from_file(&files.config).unwrap();
+        let data = family_data(family, 48);
+        let job = |freeze| FineTuneJob {
+            start: Start::Pretrained,
+            freeze,
+            seed: 7,
+            settings: FineTuneSettings {
+                epochs: 1,
+                batch_size: 16,
+                lr: 1e-3,
+                ..Default::default()
+            },
+            backend: BackendKind::Flex,
+            start_identity: family.into(),
+            stop_after_epochs: None,
+        };
+        let mut cache = PrefixCache::new(1 << 28);
+        for depth in 1..=config.num_layers() {
+            let recomputed =
+                silently(|o| fine_tune(&files, &config, &data, &job(depth), None, o)).unwrap();
+            let cached =
+                silently(|o| fine_tune(&files, &config, &data, &job(depth), Some(&mut cache), o))
+                    .unwrap();
+            assert_eq!(cached.prefix_cache, PrefixUse::Computed, "{family} k={depth}");
+            let (a, b) = (&cached.epochs[0], &recomputed.epochs[0]);
+            assert!(
+                (a.train_loss - b.train_loss).abs() < 1e-4,
+                "{family} k={depth}: {a:?} vs {b:?}"
+            );
+            assert!((a.val_loss - b.val_loss).abs() < 1e-4, "{family} k={depth}: {a:?} vs {b:?}");
+            let (ta, tb) = (cached.test.unwrap(), recomputed.test.unwrap());
+            assert!(
+                (ta.loss - tb.loss).abs() < 1e-4,
+                "{family} k={depth}: test {} vs {}",
+                ta.loss,
+                tb.loss
+            );
+        }
+    }
 }

@@ -113,25 +113,82 @@ impl ChartData<'_> {
     }
 }
 
-/// Renders every chart that the data supports into `dir`.
+/// Renders every chart that the data supports into `dir`, as PNG and SVG files.
 pub fn render_all(data: &ChartData, dir: &Path) -> Result<Vec<ChartFile>> {
-    register_fonts()?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut files = vec![
-        render(&unfrozen::UnfrozenChart::accuracy(data), dir)?,
-        render(&unfrozen::UnfrozenChart::train_time(data), dir)?,
-        render(&pareto::ParetoChart { data }, dir)?,
-    ];
+    let mut files = FileWriter { dir, files: Vec::new() };
+    visit_all(data, &mut files)?;
+    Ok(files.files)
+}
+
+/// One chart drawn in memory as SVG text, for pages that inline it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSvg {
+    pub stem: &'static str,
+    pub title: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// Every chart that the data supports, as SVG text (nothing is written).
+pub fn render_svgs(data: &ChartData) -> Result<Vec<ChartSvg>> {
+    let mut svgs = SvgCollector(Vec::new());
+    visit_all(data, &mut svgs)?;
+    Ok(svgs.0)
+}
+
+/// What is done with each chart of a sweep, in the report's order.
+trait ChartVisitor {
+    fn visit<C: Chart>(&mut self, chart: &C) -> Result<()>;
+}
+
+fn visit_all(data: &ChartData, v: &mut impl ChartVisitor) -> Result<()> {
+    register_fonts()?;
+    v.visit(&unfrozen::UnfrozenChart::accuracy(data))?;
+    v.visit(&unfrozen::UnfrozenChart::train_time(data))?;
+    v.visit(&pareto::ParetoChart { data })?;
     if curves::CurvesChart::has_epochs(data) {
-        files.push(render(&curves::CurvesChart::new(data), dir)?);
+        v.visit(&curves::CurvesChart::new(data))?;
     }
     if data.several_train_sizes() {
-        files.push(render(&sizes::SizesChart { data }, dir)?);
+        v.visit(&sizes::SizesChart { data })?;
     }
     if let Some(grid) = mlm_grid::MlmGridChart::new(data) {
-        files.push(render(&grid, dir)?);
+        v.visit(&grid)?;
     }
-    Ok(files)
+    Ok(())
+}
+
+struct FileWriter<'a> {
+    dir: &'a Path,
+    files: Vec<ChartFile>,
+}
+
+impl ChartVisitor for FileWriter<'_> {
+    fn visit<C: Chart>(&mut self, chart: &C) -> Result<()> {
+        self.files.push(render(chart, self.dir)?);
+        Ok(())
+    }
+}
+
+struct SvgCollector(Vec<ChartSvg>);
+
+impl ChartVisitor for SvgCollector {
+    fn visit<C: Chart>(&mut self, chart: &C) -> Result<()> {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, chart.size()).into_drawing_area();
+            chart.draw(&root).with_context(|| format!("drawing {}", chart.stem()))?;
+            root.present().map_err(draw_err)?;
+        }
+        self.0.push(ChartSvg {
+            stem: chart.stem(),
+            title: chart.title(),
+            caption: chart.caption(),
+            svg,
+        });
+        Ok(())
+    }
 }
 
 /// One chart, drawable on any plotters backend so PNG and SVG come from the same code.

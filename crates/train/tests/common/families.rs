@@ -212,3 +212,22 @@ pub fn tokenization_matches(family: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Rotten Tomatoes snippets tokenized with `family`'s own tokenizer.
+pub fn family_data(
+    family: &str,
+    n_train: usize,
+) -> std::sync::Arc<thaw_train::encode::EncodedData> {
+    use thaw_train::data::{SplitOptions, load_splits};
+    let mut splits = load_splits(
+        &super::rt_files(),
+        &SplitOptions { train_size: Some(n_train), ..Default::default() },
+    )
+    .unwrap();
+    splits.validation.truncate(32);
+    splits.test.truncate(32);
+    let files = ModelFiles::in_dir(&folder(family)).unwrap();
+    let tokenizer = TextTokenizer::from_file(&files.tokenizer, 24).unwrap();
+    thaw_train::encode::encode_splits(&tokenizer, &splits, format!("rt-{family}-{n_train}"))
+        .unwrap()
+}
