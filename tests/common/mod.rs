@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
-pub mod browser;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

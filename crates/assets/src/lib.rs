@@ -25,6 +25,11 @@ pub const DATASETS: &[(&str, &str)] = &[
     ),
     ("bbc_news", "BBC News articles in 5 topics"),
     (
+        "sts_b",
+        "STS-B sentence pairs with a 0-5 similarity score (text, text_pair, label), the benchmark's own splits",
+    ),
+    ("wnut_2016", "WNUT-2016 Twitter NER: tweets as tokens with IOB2 tags, 10 entity types"),
+    (
         "b3db",
         "B3DB molecules as SMILES strings, BBB+/BBB- (blood-brain barrier permeability): far from English prose",
     ),

@@ -1,7 +1,9 @@
 //! A sweep's progress as its pages show it: full jobs, rungs and stages by state, how long it
 //! has run and, from the pace of its done jobs, how long the rest should take.
 
-use thaw_store::{JobResultRow, Progress, RungRow, StageRow, StatusCounts, Store, SweepRow};
+use thaw_store::{
+    DonePace, JobResultRow, Progress, RungRow, StageRow, StatusCounts, Store, SweepRow,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepProgress {
@@ -28,22 +30,22 @@ impl SweepProgress {
         let rungs = store.rung_results(&sweep.name).await?;
         let stages = store.stages(&sweep.name).await?;
         let running = store.progress(&sweep.name).await?;
-        let (job_seconds, now) = (store.job_seconds(&sweep.name).await?, store.clock().await?);
+        let (pace, now) = (store.done_pace(&sweep.name).await?, store.clock().await?);
         let workers = running.running.len();
         let span = store.work_span(&sweep.name).await?;
-        let p = SweepProgress::new(span, &jobs, &rungs, &stages, job_seconds, workers, now);
+        let p = SweepProgress::new(span, &jobs, &rungs, &stages, pace, workers, now);
         Ok((p, running))
     }
 
     /// `now` is the database's clock, `span` when work first started and last finished;
-    /// `job_seconds` the worker time done jobs used, and `workers` how many are running
-    /// work now (the pace divides by them).
+    /// `pace` the worker time done full jobs and rungs used, and `workers` how many are
+    /// running work now (the pace divides by them).
     pub fn new(
         span: (Option<f64>, Option<f64>),
         jobs: &[JobResultRow],
         rungs: &[RungRow],
         stages: &[StageRow],
-        job_seconds: f64,
+        pace: DonePace,
         workers: usize,
         now: f64,
     ) -> SweepProgress {
@@ -57,15 +59,16 @@ impl SweepProgress {
         let stages = count(&mut stages.iter().map(|s| s.status));
         let unfinished = |c: &StatusCounts| c.pending + c.running;
         let left = unfinished(&jobs) + unfinished(&rungs);
-        let done = jobs.done + rungs.done;
         let finished = left == 0 && unfinished(&stages) == 0;
         let elapsed = match span {
             (Some(start), Some(end)) if finished => end - start,
             (Some(start), _) => now - start,
             (None, _) => 0.0,
         };
-        let eta = (done > 0 && left > 0)
-            .then(|| job_seconds / done as f64 * left as f64 / workers.max(1) as f64);
+        let eta = (left > 0)
+            .then(|| remaining_seconds(&pace, unfinished(&jobs), unfinished(&rungs)))
+            .flatten()
+            .map(|seconds| seconds / workers.max(1) as f64);
         SweepProgress { jobs, rungs, stages, elapsed: elapsed.max(0.0), finished, eta }
     }
 }
@@ -82,6 +85,15 @@ pub fn eta_text(p: &SweepProgress) -> String {
     }
 }
 
+/// Worker seconds the unfinished full jobs and rungs need at the pace of the done ones of
+/// their kind (the other kind's pace while none of this kind is done); None before any.
+fn remaining_seconds(pace: &DonePace, full_left: usize, rungs_left: usize) -> Option<f64> {
+    let mean = |(sum, n): (f64, usize)| (n > 0).then(|| sum / n as f64);
+    let full = mean(pace.full).or(mean(pace.rungs))?;
+    let rung = mean(pace.rungs).unwrap_or(full);
+    Some(full * full_left as f64 + rung * rungs_left as f64)
+}
+
 /// Seconds as people read a duration: "42 s", "7 min 5 s", "3 h 12 min".
 pub fn duration_text(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -95,6 +107,15 @@ pub fn duration_text(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_job_is_paced_by_full_jobs_and_a_rung_by_rungs() {
+        let pace = DonePace { full: (100.0, 2), rungs: (30.0, 3) };
+        assert_eq!(remaining_seconds(&pace, 3, 2), Some(3.0 * 50.0 + 2.0 * 10.0));
+        let only_rungs = DonePace { full: (0.0, 0), rungs: (30.0, 3) };
+        assert_eq!(remaining_seconds(&only_rungs, 1, 0), Some(10.0));
+        assert_eq!(remaining_seconds(&DonePace::default(), 1, 1), None);
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

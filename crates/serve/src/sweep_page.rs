@@ -24,7 +24,7 @@ pub async fn render(store: &Store, name: &str) -> Result<Option<Markup>> {
         &data.rows,
         &data.rungs,
         &data.stages,
-        data.job_seconds,
+        store.done_pace(name).await?,
         workers,
         now,
     );

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use crate::{
-    Dialect, EpochRow, JobClaim, JobResultRow, Progress, Result, RungRow, RunningRow,
+    Dialect, DonePace, EpochRow, JobClaim, JobResultRow, Progress, Result, RungRow, RunningRow,
     StageCheckpoint, StageRow, Store, StoreError, SweepRow, WorkKind, WorkStatus, sql_for,
 };
 
@@ -220,5 +220,25 @@ impl Store {
         .bind(sweep)
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    /// Worker seconds of the sweep's done work, apart: (full jobs, rung jobs), each as (sum of
+    /// seconds, count); what an ETA is paced by, as a rung runs a fraction of a full job.
+    pub async fn done_pace(&self, sweep: &str) -> Result<DonePace> {
+        let rows: Vec<(i64, f64, i64)> = sqlx::query_as(
+            "SELECT CAST(CASE WHEN j.rung IS NULL THEN 0 ELSE 1 END AS BIGINT),
+                    CAST(COALESCE(SUM(j.finished_at - j.started_at), 0.0) AS DOUBLE PRECISION), COUNT(*)
+             FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
+             WHERE s.name = $1 AND j.status = 'done' GROUP BY CASE WHEN j.rung IS NULL THEN 0 ELSE 1 END",
+        )
+        .bind(sweep)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut pace = DonePace::default();
+        for (is_rung, seconds, count) in rows {
+            let kind = if is_rung == 1 { &mut pace.rungs } else { &mut pace.full };
+            *kind = (seconds, count as usize);
+        }
+        Ok(pace)
     }
 }

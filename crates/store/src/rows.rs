@@ -320,6 +320,13 @@ pub struct RunningRow {
     pub running_for: Option<f64>,
 }
 
+/// Worker seconds and counts of done work: full jobs and rung jobs apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DonePace {
+    pub full: (f64, usize),
+    pub rungs: (f64, usize),
+}
+
 /// A job's worker and times (unix seconds, the database's clock).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobClaim {

@@ -484,12 +484,19 @@ async fn a_read_only_store_reads_and_refuses_writes(writer: Store) {
     assert_eq!(reader.job_results("s").await.unwrap().len(), 1);
     assert!(reader.job_claim("j1").await.unwrap().is_some());
     assert!(reader.clock().await.unwrap() > 1.7e9);
+    assert_eq!(reader.done_pace("s").await.unwrap(), DonePace::default());
+    assert_eq!(reader.work_span("s").await.unwrap(), (None, None));
     let claimed = reader.claim_job("s", "w", "flex", None).await;
     assert!(claimed.is_err(), "a read-only store claimed a job: {claimed:?}");
     let registered = reader.register_plan(&sweep("t"), &[], &[job("j2", None)]).await;
     assert!(registered.is_err(), "a read-only store registered a sweep");
     assert_eq!(writer.sweeps().await.unwrap().len(), 1);
     assert_eq!(writer.claim_job("s", "w", "flex", None).await.unwrap().unwrap().key, "j1");
+    writer.finish_job("j1", "w", &[], &result()).await.unwrap();
+    let pace = reader.done_pace("s").await.unwrap();
+    assert!(pace.full.1 == 1 && pace.full.0 >= 0.0 && pace.rungs == (0.0, 0), "{pace:?}");
+    let (started, finished) = reader.work_span("s").await.unwrap();
+    assert!(started.is_some() && finished >= started, "{started:?} {finished:?}");
 }
 
 #[tokio::test]

@@ -20,13 +20,13 @@ use crate::events::{EpochMetrics, Event, Observer, Phase};
 use crate::freeze::{ParamCounts, count_params};
 use crate::load::{ModelFiles, Start, load_encoder};
 use crate::loss::{UnreadLosses, cross_entropy, read_floats};
-use crate::metrics::accuracy_and_macro_f1;
 use crate::model::{Classifier, Pooling};
 use crate::models::ModelConfig;
 use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
 use crate::weights::RandomInit;
+use thaw_metrics::classification::accuracy_and_macro_f1;
 
 /// Trainer settings that change a job's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

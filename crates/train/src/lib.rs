@@ -21,7 +21,6 @@ pub mod kernels;
 pub mod load;
 pub mod loss;
 pub mod memory;
-pub mod metrics;
 pub mod mlm;
 pub mod model;
 pub mod models;

@@ -6,8 +6,8 @@ use thaw_analysis::setup::{
     GridSetup, HalvingSetup, ScratchSize, SearchSetup, SeedRange, TrainerSetup,
 };
 use thaw_analysis::{Baselines, MajorityBaseline, Setup};
+use thaw_metrics::classification::accuracy_and_macro_f1;
 use thaw_train::data::Example;
-use thaw_train::metrics::accuracy_and_macro_f1;
 
 use crate::jobspec::{DataSpec, ModelSpec};
 use crate::spec::{Init, Source, SpecError, SweepFile};

@@ -180,16 +180,12 @@ impl Browser {
         self.problems.clone()
     }
 
-    pub fn screenshot(&mut self, path: &Path) {
+    /// The page as a PNG.
+    pub fn screenshot_png(&mut self) -> Vec<u8> {
         use base64::Engine;
-        let shot = self.call(
-            "Page.captureScreenshot",
-            json!({ "format": "png", "captureBeyondViewport": true }),
-        );
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, png).unwrap();
+        let params = json!({ "format": "png", "captureBeyondViewport": true });
+        let shot = self.call("Page.captureScreenshot", params);
+        base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap()
     }
 }
 

@@ -1,0 +1,3 @@
+//! What the serve tests share: a real browser.
+
+pub mod browser;
