@@ -86,9 +86,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 async fn run(file: &Path, options: &RunOptions, no_report: bool) -> Result<ExitCode> {
     let run = sweep::run(file, options).await?;
     if run.registered_only {
+        run.store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
     if run.outcome.interrupted {
+        run.store.close().await;
         return Ok(ExitCode::from(130));
     }
     if !no_report {
@@ -101,6 +103,7 @@ async fn run(file: &Path, options: &RunOptions, no_report: bool) -> Result<ExitC
         eprintln!("kept weights: each cell's best seed; {deleted} other files deleted");
     }
     let finished = run.outcome.failed == 0 && run.outcome.pending == 0;
+    run.store.close().await;
     Ok(if finished { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -32,6 +32,9 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
     let run = thaw(dir.path(), &["run", file.to_str().unwrap()]);
     assert!(run.status.success(), "thaw run failed");
     let db = dir.path().join("results/tiny.db");
+    // The write-ahead log was folded into the file at exit: the .db alone holds every result.
+    let wal = dir.path().join("results/tiny.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0), "results left in {wal:?}");
     let counts = sqlite_rows(&db, "SELECT status, COUNT(*) FROM jobs GROUP BY status");
     assert_eq!(counts, vec![vec!["done".to_string(), "14".to_string()]]);
     let stage = sqlite_rows(

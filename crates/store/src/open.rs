@@ -95,6 +95,18 @@ impl Store {
             .map_err(opened)
     }
 
+    /// Closes the store. A SQLite file first folds its write-ahead log into the database
+    /// file, so the `.db` alone holds every result (a busy reader, such as `thaw serve`,
+    /// only delays that; it never loses anything).
+    pub async fn close(self) {
+        if self.dialect() == crate::Dialect::Sqlite
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
+        {
+            tracing::debug!("checkpoint at close: {e}");
+        }
+        self.pool.close().await;
+    }
+
     /// The versions this build's migrations reach, against those the database has applied.
     async fn check_schema(&self) -> Result<()> {
         let known = match self.dialect() {

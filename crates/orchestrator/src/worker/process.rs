@@ -52,6 +52,7 @@ pub async fn serve(
             }
         }
     }
+    store.close().await;
     Ok(())
 }
 
