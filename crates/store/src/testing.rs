@@ -74,9 +74,13 @@ impl PgServer {
 
     fn start_with(password: Option<&str>) -> Result<PgServer, String> {
         let bin = find_bin()?;
+        // Tests start servers from several threads at once: the counter keeps two folders of
+        // one process apart even when the clock gives both the same reading.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
-            "thaw-pg-{}-{}",
+            "thaw-pg-{}-{}-{}",
             std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
