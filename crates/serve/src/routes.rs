@@ -83,12 +83,17 @@ async fn script() -> Response {
 }
 
 async fn not_found() -> Response {
+    not_found_page("No such page in this thaw serve. ")
+}
+
+/// The 404 page, saying why.
+fn not_found_page(why: &str) -> Response {
     let body = page(
         "Not found",
         false,
         html! {
             h1 { "Not found" }
-            p { "No such page in this thaw serve. " a href="/" { "All sweeps" } }
+            p { (why) a href="/" { "All sweeps" } }
         },
     );
     (StatusCode::NOT_FOUND, body).into_response()
@@ -98,17 +103,7 @@ async fn not_found() -> Response {
 fn answer(rendered: Result<Option<Markup>>) -> Response {
     match rendered {
         Ok(Some(markup)) => markup.into_response(),
-        Ok(None) => {
-            let body = page(
-                "Not found",
-                false,
-                html! {
-                    h1 { "Not found" }
-                    p { "This database holds no such sweep or job. " a href="/" { "All sweeps" } }
-                },
-            );
-            (StatusCode::NOT_FOUND, body).into_response()
-        }
+        Ok(None) => not_found_page("This database holds no such sweep or job. "),
         Err(e) => failure(e),
     }
 }
