@@ -10,17 +10,32 @@
 
 use serde::{Deserialize, Serialize};
 
+use thaw_metrics::Metric;
+
 use crate::stats::Estimate;
 
-/// Always predicting a split's most frequent label: the score a cell must beat to have
-/// learned anything. Recorded at plan time in the sweep's setup (`baseline`).
+/// The task's trivial predictor on a split: always the most frequent label (classification),
+/// the training mean (regression: no correlation), every word `O` (word tagging: no entity).
+/// The score a cell must beat to have learned anything. Recorded at plan time in the sweep's
+/// setup (`baseline`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MajorityBaseline {
-    /// The most frequent label of the split (ties: the first in sorted order).
+    /// What it always predicts: the most frequent label (ties: the first in sorted order),
+    /// the training mean, the tag `O`.
     pub label: String,
-    pub accuracy: f64,
-    /// Macro-F1 of always predicting `label` (thaw's metric: classes never predicted score 0).
+    /// Its value of the sweep's metric (named `accuracy` in setups from before tasks).
+    #[serde(alias = "accuracy")]
+    pub metric_value: f64,
+    /// Macro-F1 of always predicting `label` (classification; thaw's metric: classes never
+    /// predicted score 0).
+    #[serde(default)]
     pub macro_f1: f64,
+    /// Regression: its RMSE in the target's units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<f64>,
+    /// The metric `metric_value` is of.
+    #[serde(default)]
+    pub metric: Metric,
     pub examples: usize,
 }
 
@@ -35,25 +50,50 @@ pub struct Baselines {
 /// The two-sided 95% normal quantile.
 const Z_975: f64 = 1.959_963_984_540_054;
 
-/// The lower end of the 95% interval of an accuracy `estimate` measured on `examples` examples.
-pub fn lower_bound(estimate: &Estimate, examples: usize) -> f64 {
+/// The lower end of the 95% interval of `estimate`, a mean of `metric` over seeds measured
+/// on `examples` examples each. A single seed of accuracy gets the binomial interval over
+/// examples; a single seed of another metric has none here, so its lower end is -inf
+/// (never above anything).
+pub fn lower_bound(estimate: &Estimate, metric: Metric, examples: usize) -> f64 {
     match estimate.ci95 {
         Some(half) => estimate.mean - half,
-        None => {
+        None if metric.is_mean_over_examples() => {
             let p = estimate.mean.clamp(0.0, 1.0);
             estimate.mean - Z_975 * (p * (1.0 - p) / examples.max(1) as f64).sqrt()
         }
+        None => f64::NEG_INFINITY,
     }
 }
 
-/// True when the whole 95% interval of `accuracy` lies above the majority-class rate.
-pub fn is_above(accuracy: &Estimate, baseline: &MajorityBaseline) -> bool {
-    lower_bound(accuracy, baseline.examples) > baseline.accuracy
+/// True when the whole 95% interval of `estimate` lies above the baseline's value.
+pub fn is_above(estimate: &Estimate, baseline: &MajorityBaseline) -> bool {
+    lower_bound(estimate, baseline.metric, baseline.examples) > baseline.metric_value
 }
 
-/// "always predicting 'fresh' (60.4 %)".
+/// "always predicting 'fresh' (60.4 %)", "predicting the training mean 2.70 (Spearman 0.000)".
 pub fn describe(baseline: &MajorityBaseline) -> String {
-    format!("always predicting '{}' ({:.1} %)", baseline.label, 100.0 * baseline.accuracy)
+    match baseline.metric {
+        Metric::Accuracy => {
+            format!(
+                "always predicting '{}' ({:.1} %)",
+                baseline.label,
+                100.0 * baseline.metric_value
+            )
+        }
+        Metric::MacroF1 | Metric::EntityF1 | Metric::TokenAccuracy => format!(
+            "always predicting '{}' ({} {:.1} %)",
+            baseline.label,
+            baseline.metric.title(),
+            100.0 * baseline.metric_value
+        ),
+        Metric::Spearman | Metric::Pearson => format!(
+            "always predicting {} ({} {:.3}{})",
+            baseline.label,
+            baseline.metric.title(),
+            baseline.metric_value,
+            baseline.rmse.map(|r| format!(", RMSE {r:.3}")).unwrap_or_default()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -63,8 +103,10 @@ mod tests {
     fn baseline(accuracy: f64, examples: usize) -> MajorityBaseline {
         MajorityBaseline {
             label: "fresh".into(),
-            accuracy,
+            metric_value: accuracy,
             macro_f1: accuracy / (1.0 + accuracy),
+            rmse: None,
+            metric: Metric::Accuracy,
             examples,
         }
     }
@@ -81,9 +123,26 @@ mod tests {
         assert!(!is_above(&constant, &baseline(0.604, 500)));
         // One seed: the binomial interval over the split's examples, 1.96 * sqrt(0.7 * 0.3 / 100) = 0.0898.
         let one = Estimate::of(&[0.70]).unwrap();
-        assert!((lower_bound(&one, 100) - (0.70 - 0.0898)).abs() < 1e-4);
+        assert!((lower_bound(&one, Metric::Accuracy, 100) - (0.70 - 0.0898)).abs() < 1e-4);
         assert!(is_above(&one, &baseline(0.60, 100)));
         assert!(!is_above(&one, &baseline(0.62, 100)));
         assert_eq!(describe(&baseline(0.604, 10)), "always predicting 'fresh' (60.4 %)");
+    }
+
+    #[test]
+    fn one_seed_of_a_metric_without_a_per_example_mean_is_never_above() {
+        let one = Estimate::of(&[0.9]).unwrap();
+        let all_o = MajorityBaseline {
+            label: "O".into(),
+            metric_value: 0.0,
+            macro_f1: 0.0,
+            rmse: None,
+            metric: Metric::EntityF1,
+            examples: 200,
+        };
+        assert!(!is_above(&one, &all_o), "no interval, no claim");
+        let seeds = Estimate::of(&[0.30, 0.32, 0.34]).unwrap();
+        assert!(is_above(&seeds, &all_o));
+        assert_eq!(describe(&all_o), "always predicting 'O' (entity F1 0.0 %)");
     }
 }

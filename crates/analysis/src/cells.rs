@@ -159,11 +159,12 @@ pub struct LrSummary {
     pub failed: usize,
     /// Pending or running.
     pub unfinished: usize,
-    pub val_accuracy: Option<Estimate>,
+    /// The sweep's metric on validation.
+    pub val_metric: Option<Estimate>,
     pub val_macro_f1: Option<Estimate>,
     pub val_loss: Option<Estimate>,
-    /// The displayed metric's accuracy (test unless asked otherwise).
-    pub accuracy: Option<Estimate>,
+    /// The sweep's metric on the displayed split (test unless asked otherwise).
+    pub metric: Option<Estimate>,
     pub macro_f1: Option<Estimate>,
     pub train_seconds: Option<Estimate>,
     /// The done jobs behind these numbers, so charts can plot them one by one.
@@ -176,11 +177,11 @@ pub struct LrSummary {
 
 fn seed_scores(
     done: &[&JobResultRow],
-    accuracy: impl Fn(&JobResultRow) -> Option<f64>,
+    metric: impl Fn(&JobResultRow) -> Option<f64>,
     correct: impl Fn(&JobResultRow) -> Option<&str>,
 ) -> SeedScores {
     SeedScores {
-        accuracy: done.iter().filter_map(|r| accuracy(r).map(|a| (r.seed, a))).collect(),
+        metric: done.iter().filter_map(|r| metric(r).map(|a| (r.seed, a))).collect(),
         correct: done
             .iter()
             .filter_map(|r| correct(r).and_then(parse_correct).map(|c| (r.seed, c)))
@@ -194,7 +195,7 @@ impl LrSummary {
         LrCandidate {
             lr: self.lr,
             failed: self.failed,
-            val_accuracy: mean(self.val_accuracy),
+            val_metric: mean(self.val_metric),
             val_macro_f1: mean(self.val_macro_f1),
             val_loss: mean(self.val_loss),
         }
@@ -210,15 +211,15 @@ impl LrSummary {
             done: done.len(),
             failed: rows.iter().filter(|r| r.status == WorkStatus::Failed).count(),
             unfinished: rows.iter().filter(|r| r.status.is_unfinished()).count(),
-            val_accuracy: collect(&|r| r.val_accuracy),
+            val_metric: collect(&|r| r.val_metric),
             val_macro_f1: collect(&|r| r.val_macro_f1),
             val_loss: collect(&|r| r.val_loss),
-            accuracy: collect(&|r| split.accuracy(r)),
+            metric: collect(&|r| split.metric(r)),
             macro_f1: collect(&|r| split.macro_f1(r)),
             train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
-            scores: seed_scores(&done, |r| split.accuracy(r), |r| split.correct(r)),
-            validation_scores: seed_scores(&done, |r| r.val_accuracy, |r| r.val_correct.as_deref()),
+            scores: seed_scores(&done, |r| split.metric(r), |r| split.correct(r)),
+            validation_scores: seed_scores(&done, |r| r.val_metric, |r| r.val_correct.as_deref()),
         }
     }
 }
@@ -246,13 +247,13 @@ impl Cell {
     }
 
     /// The displayed accuracy at the selected lr.
-    pub fn accuracy(&self) -> Option<Estimate> {
-        self.selected_lr().and_then(|l| l.accuracy)
+    pub fn metric(&self) -> Option<Estimate> {
+        self.selected_lr().and_then(|l| l.metric)
     }
 
     /// Validation accuracy at the selected lr: what every choice looks at.
-    pub fn validation_accuracy(&self) -> Option<Estimate> {
-        self.selected_lr().and_then(|l| l.val_accuracy)
+    pub fn validation_metric(&self) -> Option<Estimate> {
+        self.selected_lr().and_then(|l| l.val_metric)
     }
 
     pub fn train_seconds(&self) -> Option<Estimate> {
@@ -270,7 +271,7 @@ impl Cell {
     pub fn summary(&self) -> CellSummary {
         let selected = self.selected_lr();
         let pick = |f: fn(&LrSummary) -> Option<Estimate>| selected.and_then(f);
-        let accuracy = pick(|l| l.accuracy);
+        let metric = pick(|l| l.metric);
         let macro_f1 = pick(|l| l.macro_f1);
         let seconds = pick(|l| l.train_seconds);
         let (failed, unfinished) = self.failed_and_unfinished();
@@ -291,14 +292,14 @@ impl Cell {
             n: selected.map_or(0, |l| l.done),
             failed,
             unfinished,
-            accuracy_mean: accuracy.map(|e| e.mean),
-            accuracy_ci95: accuracy.and_then(|e| e.ci95),
-            accuracy_sd: accuracy.and_then(|e| e.sd),
+            metric_mean: metric.map(|e| e.mean),
+            metric_ci95: metric.and_then(|e| e.ci95),
+            metric_sd: metric.and_then(|e| e.sd),
             macro_f1_mean: macro_f1.map(|e| e.mean),
             macro_f1_ci95: macro_f1.and_then(|e| e.ci95),
             train_seconds_mean: seconds.map(|e| e.mean),
             train_seconds_ci95: seconds.and_then(|e| e.ci95),
-            val_accuracy_mean: pick(|l| l.val_accuracy).map(|e| e.mean),
+            val_metric_mean: pick(|l| l.val_metric).map(|e| e.mean),
         }
     }
 }
@@ -328,15 +329,15 @@ pub struct CellSummary {
     pub failed: usize,
     /// Pending or running seeds at the selected lr.
     pub unfinished: usize,
-    pub accuracy_mean: Option<f64>,
-    pub accuracy_ci95: Option<f64>,
-    pub accuracy_sd: Option<f64>,
+    pub metric_mean: Option<f64>,
+    pub metric_ci95: Option<f64>,
+    pub metric_sd: Option<f64>,
     pub macro_f1_mean: Option<f64>,
     pub macro_f1_ci95: Option<f64>,
     pub train_seconds_mean: Option<f64>,
     pub train_seconds_ci95: Option<f64>,
     /// The selection score: mean validation accuracy at the selected lr.
-    pub val_accuracy_mean: Option<f64>,
+    pub val_metric_mean: Option<f64>,
 }
 
 /// Flat per-cell records, in the order of [`cells`].
@@ -385,9 +386,8 @@ fn build_cell(key: CellKey, rows: &[&JobResultRow], split: Split, costs: &JobCos
 pub fn best_seed<'a>(cell: &Cell, rows: &'a [JobResultRow]) -> Option<&'a JobResultRow> {
     let keys = &cell.selected_lr()?.done_job_keys;
     rows.iter().filter(|r| keys.contains(&r.job_key)).max_by(|a, b| {
-        let score = |r: &JobResultRow| {
-            (r.val_accuracy.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX))
-        };
+        let score =
+            |r: &JobResultRow| (r.val_metric.unwrap_or(f64::MIN), -r.val_loss.unwrap_or(f64::MAX));
         let (sa, sb) = (score(a), score(b));
         sa.0.total_cmp(&sb.0).then(sa.1.total_cmp(&sb.1)).then(b.seed.cmp(&a.seed))
     })
@@ -403,7 +403,7 @@ pub fn best_job_per_cell(rows: &[JobResultRow]) -> Vec<&JobResultRow> {
 pub fn select_lr(lrs: &[LrSummary]) -> Option<usize> {
     lrs.iter()
         .enumerate()
-        .filter(|(_, l)| l.val_accuracy.is_some())
+        .filter(|(_, l)| l.val_metric.is_some())
         .max_by(|(_, a), (_, b)| selection_order(a, b))
         .map(|(i, _)| i)
 }
@@ -494,13 +494,13 @@ mod tests {
         assert_eq!(f0.selected_lr, Some(1e-5));
         assert_eq!(f0.edge, Some(Edge::TrySmaller));
         assert!(
-            (f0.accuracy_mean.unwrap() - 0.70).abs() < 1e-12,
+            (f0.metric_mean.unwrap() - 0.70).abs() < 1e-12,
             "reports test accuracy at the val-selected lr"
         );
         let f2 = cell_of(&cells, 2).summary();
         assert_eq!(f2.selected_lr, Some(3e-5));
         assert_eq!(f2.edge, None);
-        assert!((f2.accuracy_mean.unwrap() - 0.60).abs() < 1e-12);
+        assert!((f2.metric_mean.unwrap() - 0.60).abs() < 1e-12);
         let f4 = cell_of(&cells, 4).summary();
         assert_eq!(f4.selected_lr, Some(1e-4));
         assert_eq!(f4.edge, Some(Edge::TryLarger));
@@ -512,10 +512,10 @@ mod tests {
     fn validation_metric_displays_validation_accuracy() {
         let rows = vec![done(0, 1e-5, 0, 0.9, 0.7), done(0, 1e-5, 1, 0.8, 0.6)];
         let s = &aggregate(&rows, Split::Validation)[0];
-        assert!((s.accuracy_mean.unwrap() - 0.85).abs() < 1e-12);
+        assert!((s.metric_mean.unwrap() - 0.85).abs() < 1e-12);
         assert_eq!(s.split, Split::Validation);
         let t = &aggregate(&rows, Split::Test)[0];
-        assert!((t.accuracy_mean.unwrap() - 0.65).abs() < 1e-12);
+        assert!((t.metric_mean.unwrap() - 0.65).abs() < 1e-12);
     }
 
     #[test]
@@ -574,8 +574,8 @@ mod tests {
         let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.selected_lr, Some(1e-5));
         assert_eq!((s.n, s.failed, s.unfinished), (2, 1, 1), "counts are for the selected lr only");
-        assert!((s.accuracy_mean.unwrap() - 0.72).abs() < 1e-12);
-        assert!(s.accuracy_ci95.is_some());
+        assert!((s.metric_mean.unwrap() - 0.72).abs() < 1e-12);
+        assert!(s.metric_ci95.is_some());
     }
 
     #[test]
@@ -623,9 +623,9 @@ mod tests {
         let rows = vec![done(0, 1e-5, 0, 0.8, 0.75), done(0, 1e-4, 0, 0.7, 0.9)];
         let s = &aggregate(&rows, Split::Test)[0];
         assert_eq!(s.n, 1);
-        assert_eq!(s.accuracy_mean, Some(0.75));
-        assert_eq!(s.accuracy_ci95, None);
-        assert_eq!(percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n), "75.0 (n=1, no CI)");
+        assert_eq!(s.metric_mean, Some(0.75));
+        assert_eq!(s.metric_ci95, None);
+        assert_eq!(percent_with_ci(s.metric_mean, s.metric_ci95, s.n), "75.0 (n=1, no CI)");
     }
 
     #[test]
@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(s.selected_lr, None);
         assert_eq!(s.edge, None);
         assert_eq!((s.n, s.failed, s.unfinished), (0, 1, 1));
-        assert_eq!(s.accuracy_mean, None);
+        assert_eq!(s.metric_mean, None);
     }
 
     #[test]

@@ -39,5 +39,5 @@ impl JobCosts {
 
 /// A job counts as a result only once it is done and its result row is there.
 pub(crate) fn is_done(row: &JobResultRow) -> bool {
-    row.status == WorkStatus::Done && row.val_accuracy.is_some()
+    row.status == WorkStatus::Done && row.val_metric.is_some()
 }

@@ -16,20 +16,21 @@ pub struct LrCandidate {
     /// Seeds that failed (usually diverged).
     pub failed: usize,
     /// Means over the done seeds; None without one.
-    pub val_accuracy: Option<f64>,
+    /// The sweep's metric.
+    pub val_metric: Option<f64>,
     pub val_macro_f1: Option<f64>,
     pub val_loss: Option<f64>,
 }
 
 impl LrCandidate {
-    /// Greater means better: no failed seed, then validation accuracy, macro-F1, lower loss
+    /// Greater means better: no failed seed, then the validation metric, macro-F1, lower loss
     /// (means within [`TIE_TOLERANCE`] tie), then the smaller lr.
     pub fn selection_order(&self, other: &LrCandidate) -> Ordering {
         let (a, b) = (self, other);
         // Fewer failures is better: (a.failed == 0) > (b.failed == 0) when only a is clean.
         (a.failed == 0)
             .cmp(&(b.failed == 0))
-            .then_with(|| compare_scores(a.val_accuracy, b.val_accuracy))
+            .then_with(|| compare_scores(a.val_metric, b.val_metric))
             .then_with(|| compare_scores(a.val_macro_f1, b.val_macro_f1))
             // Lower loss is better, so the arguments swap.
             .then_with(|| compare_scores(b.val_loss, a.val_loss))

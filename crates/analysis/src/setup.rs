@@ -7,6 +7,7 @@
 //! planner fills them all.
 
 use serde::{Deserialize, Serialize};
+use thaw_metrics::{Metric, Task};
 
 use crate::baseline::Baselines;
 
@@ -22,6 +23,12 @@ pub struct Setup {
     pub test_examples: Option<usize>,
     /// The majority-class baselines of validation and test.
     pub baseline: Option<Baselines>,
+    /// What the examples ask (classification unless set) and the metric every choice and
+    /// table uses (accuracy in setups from before tasks).
+    #[serde(default)]
+    pub task: Task,
+    #[serde(default)]
+    pub metric: Metric,
     pub max_length: Option<usize>,
     pub grid: Option<GridSetup>,
     /// `init = "scratch-own-vocab"`'s encoder, when the grid has it.

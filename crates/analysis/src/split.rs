@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thaw_store::JobResultRow;
 
-/// Which split's accuracy and macro-F1 are displayed. The lr is always picked on validation.
+/// Which split's metric is displayed. The lr is always picked on validation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
@@ -18,10 +18,11 @@ pub enum Split {
 }
 
 impl Split {
-    pub fn accuracy(self, row: &JobResultRow) -> Option<f64> {
+    /// The sweep's metric.
+    pub fn metric(self, row: &JobResultRow) -> Option<f64> {
         match self {
-            Split::Test => row.test_accuracy,
-            Split::Validation => row.val_accuracy,
+            Split::Test => row.test_metric,
+            Split::Validation => row.val_metric,
         }
     }
 

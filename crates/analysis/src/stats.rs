@@ -129,7 +129,7 @@ pub fn shared_seeds(a: &[(i64, f64)], b: &[(i64, f64)]) -> usize {
 /// store has them, which examples were predicted right.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeedScores {
-    pub accuracy: Vec<(i64, f64)>,
+    pub metric: Vec<(i64, f64)>,
     pub correct: Vec<(i64, Vec<bool>)>,
 }
 
@@ -160,8 +160,8 @@ impl Pairing {
 /// (the split's own sampling error, so a one-seed sweep still gets an honest interval);
 /// else Welch's. None when neither side has a value.
 pub fn difference(a: &SeedScores, b: &SeedScores) -> Option<(Difference, Pairing)> {
-    if let Some(d) = paired(&a.accuracy, &b.accuracy) {
-        return Some((d, Pairing::Seeds(shared_seeds(&a.accuracy, &b.accuracy))));
+    if let Some(d) = paired(&a.metric, &b.metric) {
+        return Some((d, Pairing::Seeds(shared_seeds(&a.metric, &b.metric))));
     }
     let one_seed = a.correct.iter().find_map(|(seed, x)| {
         let (_, y) = b.correct.iter().find(|(s, y)| s == seed && y.len() == x.len())?;
@@ -170,7 +170,7 @@ pub fn difference(a: &SeedScores, b: &SeedScores) -> Option<(Difference, Pairing
     if one_seed.is_some() {
         return one_seed;
     }
-    let (ea, eb) = (estimate(&a.accuracy)?, estimate(&b.accuracy)?);
+    let (ea, eb) = (estimate(&a.metric)?, estimate(&b.metric)?);
     Some((welch(&ea, &eb), Pairing::Welch))
 }
 
@@ -202,7 +202,7 @@ pub fn paired_examples(a: &[bool], b: &[bool]) -> Option<Difference> {
 pub fn separates(a: &SeedScores, b: &SeedScores) -> bool {
     match difference(a, b) {
         Some((d, Pairing::Seeds(_) | Pairing::Examples { .. })) => d.sign() != 0,
-        _ => match (estimate(&a.accuracy), estimate(&b.accuracy)) {
+        _ => match (estimate(&a.metric), estimate(&b.metric)) {
             (Some(ea), Some(eb)) => ea.separated_from(&eb),
             _ => false,
         },
@@ -256,7 +256,7 @@ mod tests {
     }
 
     fn scores(accuracy: &[(i64, f64)]) -> SeedScores {
-        SeedScores { accuracy: accuracy.to_vec(), correct: Vec::new() }
+        SeedScores { metric: accuracy.to_vec(), correct: Vec::new() }
     }
 
     #[test]
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(d10.sign(), 1);
         // A one-seed sweep: cells compared over seed 1's examples.
         let one = |seed, correct: &[bool]| SeedScores {
-            accuracy: vec![(
+            metric: vec![(
                 seed,
                 correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64,
             )],

@@ -49,6 +49,11 @@ pub fn row(
         test_correct: None,
         device: None,
         strategy: "plain".into(),
+        metric: val.map(|_| "accuracy".into()),
+        val_metric: val.map(|v| v.0),
+        test_metric: val.map(|_| test_acc),
+        val_scores: None,
+        test_scores: None,
     }
 }
 

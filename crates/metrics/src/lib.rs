@@ -10,3 +10,6 @@ pub mod classification;
 pub mod correlation;
 pub mod entities;
 pub mod multi_label;
+pub mod task;
+
+pub use task::{Metric, Targets, Task, TaskScores};

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Map, Value, json};
 use thaw_store::{JobResultRow, StageRow, Store, WorkKind, WorkStatus};
-use thaw_train::data::Example;
+use thaw_train::data::{Example, Task};
 use thaw_train::encode::EncodedData;
 use thaw_train::finetune::split_logits;
 use thaw_train::hf_folder::{FolderContents, write_folder};
@@ -123,16 +123,21 @@ fn write_job(
     verdict: Option<String>,
     out: &Path,
 ) -> Result<Exported> {
+    ensure!(
+        spec.data.task == Task::Classification,
+        "thaw export writes single-label classifiers; this sweep's task is '{}' (its jobs' results are in the store, and `thaw results` lists them)",
+        spec.data.task
+    );
     let device = backend.device()?;
     let ForExport { model, data, config, origin } = job_model_for_export(spec, weights, backend)?;
     let (model, logits) =
         split_logits(model, &data.test, data.pad, spec.settings.batch_size * 2, &device)?;
-    let accuracy = check_against_store(row, &logits, &data.test.labels, &origin)?;
+    let accuracy = check_against_store(row, &logits, data.test.classes(), &origin)?;
     let splits = spec.data.load(spec.train_size)?;
     let predictions: Vec<String> = splits
         .test
         .iter()
-        .zip(&data.test.labels)
+        .zip(data.test.classes())
         .zip(&logits)
         .map(|((example, &label), logits)| {
             json!({"text": example.text, "label": data.labels[label], "logits": logits}).to_string()

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use thaw_train::data::{DataFiles, SplitOptions, Splits, load_splits, subsample};
+use thaw_train::data::{
+    DataFiles, Fields, Metric, SplitOptions, Splits, Task, load_splits, subsample,
+};
 use thaw_train::{BackendKind, FineTuneSettings, MlmSettings, ScratchModel};
 
 use crate::spec::Init;
@@ -16,8 +18,19 @@ pub struct DataSpec {
     pub train: PathBuf,
     pub validation: Option<PathBuf>,
     pub test: Option<PathBuf>,
+    /// Classification unless the sweep says otherwise (and then absent from stored specs).
+    #[serde(default, skip_serializing_if = "is_classification")]
+    pub task: Task,
+    #[serde(default)]
+    pub metric: Metric,
     pub text_field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_pair_field: Option<String>,
     pub label_field: String,
+    #[serde(default = "default_tokens_field")]
+    pub tokens_field: String,
+    #[serde(default = "default_tags_field")]
+    pub tags_field: String,
     pub holdout_fraction: f64,
     pub max_validation: Option<usize>,
     pub max_test: Option<usize>,
@@ -37,8 +50,14 @@ impl DataSpec {
             train: self.train.clone(),
             validation: self.validation.clone(),
             test: self.test.clone(),
-            text_field: self.text_field.clone(),
-            label_field: self.label_field.clone(),
+            fields: Fields {
+                task: self.task,
+                text: self.text_field.clone(),
+                text_pair: self.text_pair_field.clone(),
+                label: self.label_field.clone(),
+                tokens: self.tokens_field.clone(),
+                tags: self.tags_field.clone(),
+            },
         }
     }
 
@@ -59,6 +78,18 @@ impl DataSpec {
         }
         Ok(splits)
     }
+}
+
+fn is_classification(task: &Task) -> bool {
+    *task == Task::Classification
+}
+
+fn default_tokens_field() -> String {
+    "tokens".into()
+}
+
+fn default_tags_field() -> String {
+    "tags".into()
 }
 
 /// The content hashes of a dataset's files, stored in the database with them.

@@ -101,7 +101,7 @@ fn describe(event: &Event) -> Option<String> {
             "{phase:?} epoch {epoch} step {step}/{steps} loss {loss:.4} ({examples_per_second:.1} ex/s)"
         )),
         Event::Epoch(m) => {
-            Some(format!("epoch {} val acc {:.4} loss {:.4}", m.epoch, m.val_accuracy, m.val_loss))
+            Some(format!("epoch {} val metric {:.4} loss {:.4}", m.epoch, m.val_metric, m.val_loss))
         }
         Event::Trainable { step, frozen_depth, trainable_params } => Some(format!(
             "step {step}: layers from {frozen_depth} up and the head train ({trainable_params} parameters)"
@@ -194,7 +194,7 @@ pub async fn run_workers(
                         bars.worker(slot).set_message(label);
                     }
                     WorkerMessage::Progress { event: Event::Epoch(m), .. } if bars.multi.is_hidden() => {
-                        bars.line(format!("         w{slot} epoch {}: val acc {:.4}, loss {:.4} ({:.0}s)", m.epoch, m.val_accuracy, m.val_loss, m.seconds));
+                        bars.line(format!("         w{slot} epoch {}: val metric {:.4}, loss {:.4} ({:.0}s)", m.epoch, m.val_metric, m.val_loss, m.seconds));
                     }
                     WorkerMessage::Progress { event, .. } => {
                         if let Some(text) = describe(&event) {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use thaw_train::ModelConfig;
+use thaw_train::data::Task;
 use toml::Spanned;
 
 use crate::jobspec::{Corpus, DataSpec, ModelSpec};
@@ -127,7 +128,23 @@ pub fn resolve_data(
     for path in std::iter::once(&train).chain(validation.iter()).chain(test.iter()) {
         hashes.push(hash_or_error(source, path)?);
     }
-    let identity = data_identity(&serde_json::json!({
+    let metric = match &d.metric {
+        None => d.task.default_metric(),
+        Some(m) if m.get_ref().task() == d.task => *m.get_ref(),
+        Some(m) => {
+            let names: Vec<&str> = d.task.metrics().iter().map(|m| m.name()).collect();
+            return Err(source.at(
+                m,
+                format!(
+                    "metric '{}' does not score a {} task; use one of: {}",
+                    m.get_ref(),
+                    d.task,
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    let mut identity_fields = serde_json::json!({
         "files": hashes,
         "has_validation": validation.is_some(),
         "has_test": test.is_some(),
@@ -138,14 +155,29 @@ pub fn resolve_data(
         "max_test": d.max_test.as_ref().map(|v| *v.get_ref()),
         "subsample_seed": d.subsample_seed,
         "max_length": max_length,
-    }));
+    });
+    // Only what differs from a classification of one text, so earlier sweeps keep their keys.
+    if d.task != Task::Classification || d.text_pair_field.is_some() {
+        identity_fields["task"] = serde_json::json!({
+            "task": d.task,
+            "text_pair_field": d.text_pair_field,
+            "tokens_field": d.tokens_field,
+            "tags_field": d.tags_field,
+        });
+    }
+    let identity = data_identity(&identity_fields);
     Ok(DataSpec {
         name,
         train,
         validation,
         test,
+        task: d.task,
+        metric,
         text_field: d.text_field.clone(),
+        text_pair_field: d.text_pair_field.clone(),
         label_field: d.label_field.clone(),
+        tokens_field: d.tokens_field.clone(),
+        tags_field: d.tags_field.clone(),
         holdout_fraction: holdout,
         max_validation: d.max_validation.as_ref().map(|v| *v.get_ref()),
         max_test: d.max_test.as_ref().map(|v| *v.get_ref()),

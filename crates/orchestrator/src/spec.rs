@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
 
+use thaw_train::data::{Metric, Task};
 use thaw_train::{MlmSettings, Pooling};
 
 /// An error in a sweep file, located where the TOML allows.
@@ -120,10 +121,22 @@ pub struct DataSection {
     pub train: Option<Spanned<String>>,
     pub validation: Option<Spanned<String>>,
     pub test: Option<Spanned<String>>,
+    /// "classification" (the default), "regression" or "tokens".
+    #[serde(default)]
+    pub task: Task,
+    /// What every choice on validation compares; defaults to the task's own.
+    pub metric: Option<Spanned<Metric>>,
     #[serde(default = "default_text_field")]
     pub text_field: String,
+    /// The second text of sentence pairs.
+    pub text_pair_field: Option<String>,
     #[serde(default = "default_label_field")]
     pub label_field: String,
+    /// Word tagging: the fields listing the words and their tags.
+    #[serde(default = "default_tokens_field")]
+    pub tokens_field: String,
+    #[serde(default = "default_tags_field")]
+    pub tags_field: String,
     #[serde(default = "default_max_length")]
     pub max_length: Spanned<usize>,
     #[serde(default = "default_holdout")]
@@ -140,6 +153,12 @@ fn default_text_field() -> String {
 }
 fn default_label_field() -> String {
     "label".into()
+}
+fn default_tokens_field() -> String {
+    "tokens".into()
+}
+fn default_tags_field() -> String {
+    "tags".into()
 }
 fn default_max_length() -> Spanned<usize> {
     Spanned::new(0..0, 64)

@@ -391,7 +391,7 @@ fn keeping_weights_changes_no_key_and_bad_values_name_their_line() {
         baseline.test.label, "0",
         "labels 0 and 1 alternate from 0: 3 of 6 each, the first wins"
     );
-    assert_eq!(baseline.test.accuracy, 0.5);
+    assert_eq!(baseline.test.metric_value, 0.5);
 }
 
 #[test]

@@ -128,7 +128,7 @@ fn baseline_text(b: &Baselines) -> String {
     let split = |name: &str, m: &MajorityBaseline| {
         format!(
             "{name} {:.1} % accuracy, macro-F1 {:.1} % ({} examples)",
-            100.0 * m.accuracy,
+            100.0 * m.metric_value,
             100.0 * m.macro_f1,
             m.examples
         )
@@ -340,8 +340,8 @@ fn cells_section(
 /// majority class of the displayed split.
 fn accuracy_text(cell: &Cell, baseline: Option<&MajorityBaseline>) -> String {
     let s = cell.summary();
-    let text = percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n);
-    match (cell.accuracy(), baseline) {
+    let text = percent_with_ci(s.metric_mean, s.metric_ci95, s.n);
+    match (cell.metric(), baseline) {
         (Some(shown), Some(b)) if !is_above(&shown, b) => format!("{text} (not above majority)"),
         _ => text,
     }
@@ -637,8 +637,8 @@ fn all_lrs_section(cells: &[Cell], names: &Names) -> String {
                 lr.done,
                 lr.failed,
                 lr.unfinished,
-                est(lr.val_accuracy),
-                est(lr.accuracy),
+                est(lr.val_metric),
+                est(lr.metric),
                 if cell.selected == Some(i) { "yes" } else { "" }
             );
         }

@@ -83,7 +83,7 @@ fn cost_text(cell: &Cell, stages: &[StageRow]) -> String {
 }
 
 fn shown(cell: &Cell) -> String {
-    cell.accuracy().map_or("no result".to_string(), |e| percent(&e))
+    cell.metric().map_or("no result".to_string(), |e| percent(&e))
 }
 
 /// The section, empty when the sweep does not cross MLM freeze with downstream freeze.
@@ -109,7 +109,7 @@ pub fn section(cells: &[Cell], stages: &[StageRow], split: Split) -> String {
                 mlm_depths.iter().filter_map(|&m| find(cells, corpus, Some(m), k)).collect();
             let best = candidates.iter().max_by(|a, b| {
                 let v = |c: &Cell| {
-                    c.selected_lr().and_then(|l| l.val_accuracy).map_or(f64::MIN, |e| e.mean)
+                    c.selected_lr().and_then(|l| l.val_metric).map_or(f64::MIN, |e| e.mean)
                 };
                 v(a).total_cmp(&v(b))
             });

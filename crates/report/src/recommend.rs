@@ -88,7 +88,7 @@ struct Scored<'a> {
 
 fn scored(cell: &Cell) -> Option<Scored<'_>> {
     let selected = cell.selected_lr()?;
-    Some(Scored { cell, shown: selected.accuracy?, chosen_on: selected.val_accuracy? })
+    Some(Scored { cell, shown: selected.metric?, chosen_on: selected.val_metric? })
 }
 
 /// Cells with a result, best validation mean first (equal means: cheaper first).
@@ -160,10 +160,10 @@ fn best_paragraph(
              reaching down to {:.1} %. No strategy can be recommended from these runs: more training examples, epochs or \
              other learning rates come first.",
             b.validation.label,
-            100.0 * b.validation.accuracy,
-            100.0 * b.test.accuracy,
+            100.0 * b.validation.metric_value,
+            100.0 * b.test.metric_value,
             100.0 * chosen_on.mean,
-            100.0 * lower_bound(&chosen_on, b.validation.examples)
+            100.0 * lower_bound(&chosen_on, b.validation.metric, b.validation.examples)
         );
     }
     let rivals = contenders(ranked);
@@ -414,7 +414,7 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names, baselines: Option<&Baseline
             "Scratch vs pretrained: this sweep does not run both inits.".to_string()
         };
     };
-    let learned = |c: &Cell| c.validation_accuracy().is_some_and(|v| beats_majority(&v, baselines));
+    let learned = |c: &Cell| c.validation_metric().is_some_and(|v| beats_majority(&v, baselines));
     if let Some(b) = baselines.filter(|_| !learned(sc)) {
         return format!(
             "**Scratch is not above the majority class:** its best cell *{}* scores {} against {} on test, \

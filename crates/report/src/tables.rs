@@ -119,7 +119,7 @@ fn cell_cells(s: &CellSummary) -> Vec<String> {
         s.strategy.clone(),
         format!("{}/{}", s.unfrozen_layers, s.num_layers),
         s.train_size.map_or("all".to_string(), |v| v.to_string()),
-        percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n),
+        percent_with_ci(s.metric_mean, s.metric_ci95, s.n),
         s.n.to_string(),
         s.failed.to_string(),
         s.unfinished.to_string(),

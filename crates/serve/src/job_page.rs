@@ -60,7 +60,7 @@ pub async fn render(store: &Store, sweep: &str, key: &str) -> Result<Option<Mark
 
 fn result_table(j: &JobResultRow) -> Markup {
     let number = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-    let facts: [(&str, String); 12] = [
+    let facts: [(&str, String); 13] = [
         ("Init", j.init.as_str().into()),
         ("Intermediate", j.intermediate.clone()),
         ("Strategy", j.strategy.clone()),
@@ -68,12 +68,13 @@ fn result_table(j: &JobResultRow) -> Markup {
         ("Seed", j.seed.to_string()),
         ("lr", format!("{:e}", j.lr)),
         ("Best epoch", j.best_epoch.map_or("-".into(), |e| e.to_string())),
+        ("Metric", j.metric.clone().unwrap_or_else(|| "-".into())),
+        ("Validation metric / loss", format!("{} / {}", number(j.val_metric), number(j.val_loss))),
+        ("Test metric / loss", format!("{} / {}", number(j.test_metric), number(j.test_loss))),
         (
-            "Validation accuracy / loss",
-            format!("{} / {}", number(j.val_accuracy), number(j.val_loss)),
+            "Test accuracy / macro-F1",
+            format!("{} / {}", number(j.test_accuracy), number(j.test_macro_f1)),
         ),
-        ("Test accuracy / loss", format!("{} / {}", number(j.test_accuracy), number(j.test_loss))),
-        ("Test macro-F1", number(j.test_macro_f1)),
         ("Train seconds", number(j.train_seconds)),
         ("Backend", j.backend.clone().unwrap_or_else(|| "-".into())),
     ];
@@ -89,12 +90,12 @@ fn epochs_table(epochs: &[EpochRow]) -> Markup {
             p { "No epoch recorded yet." }
         } @else {
             table #epochs {
-                thead { tr { th { "Epoch" } th { "Train loss" } th { "Val loss" } th { "Val accuracy" } th { "Seconds" } } }
+                thead { tr { th { "Epoch" } th { "Train loss" } th { "Val loss" } th { "Val metric" } th { "Seconds" } } }
                 tbody {
                     @for e in epochs {
                         tr {
                             td { (e.epoch) } td { (number(e.train_loss)) }
-                            td { (number(e.val_loss)) } td { (number(e.val_accuracy)) }
+                            td { (number(e.val_loss)) } td { (number(e.val_metric)) }
                             td { (format!("{:.1}", e.seconds)) }
                         }
                     }

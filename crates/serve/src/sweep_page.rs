@@ -109,7 +109,7 @@ fn jobs_table(rows: &[JobResultRow]) -> Markup {
         table #jobs {
             thead { tr {
                 th { "Job" } th { "Status" } th { "Init" } th { "Intermediate" } th { "Strategy" }
-                th { "Freeze" } th { "Seed" } th { "lr" } th { "Val acc %" } th { "Test acc %" }
+                th { "Freeze" } th { "Seed" } th { "lr" } th { "Val metric %" } th { "Test metric %" }
                 th { "Train s" }
             } }
             tbody {
@@ -119,7 +119,7 @@ fn jobs_table(rows: &[JobResultRow]) -> Markup {
                         td { (j.status.as_str()) }
                         td { (j.init.as_str()) } td { (j.intermediate) } td { (j.strategy) }
                         td { (j.freeze) } td { (j.seed) } td { (format!("{:e}", j.lr)) }
-                        td { (percent(j.val_accuracy)) } td { (percent(j.test_accuracy)) }
+                        td { (percent(j.val_metric)) } td { (percent(j.test_metric)) }
                         td { (j.train_seconds.map_or("-".into(), |s| format!("{s:.1}"))) }
                     }
                 }

@@ -130,7 +130,7 @@ fn a_running_sweep_in_the_browser_live_safe_and_read_only() {
     let summaries = thaw_analysis::cells::aggregate(&rows, Split::Test);
     assert_eq!(summaries.len(), 2);
     for s in &summaries {
-        let shown = thaw_analysis::cells::percent_with_ci(s.accuracy_mean, s.accuracy_ci95, s.n);
+        let shown = thaw_analysis::cells::percent_with_ci(s.metric_mean, s.metric_ci95, s.n);
         assert!(cells_text.contains(&shown), "{shown} not in the cells table:\n{cells_text}");
     }
 

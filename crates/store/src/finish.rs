@@ -128,8 +128,10 @@ impl Store {
         sqlx::query(self.sql(
             "INSERT INTO results (job_key, best_epoch, val_loss, val_accuracy, val_macro_f1, test_loss, test_accuracy,
                  test_macro_f1, train_seconds, eval_seconds, prefix_seconds, load_seconds, examples_per_second, trainable_params,
-                 total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct, device)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, {now}, $19, $20, $21)",
+                 total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct, device,
+                 metric, val_metric, test_metric, val_scores, test_scores, val_predictions, test_predictions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, {now}, $19, $20, $21,
+                 $22, $23, $24, $25, $26, $27, $28)",
         ))
         .bind(key)
         .bind(result.best_epoch)
@@ -152,6 +154,13 @@ impl Store {
         .bind(&result.val_correct)
         .bind(&result.test_correct)
         .bind(&result.device)
+        .bind(&result.metric)
+        .bind(result.val_metric)
+        .bind(result.test_metric)
+        .bind(&result.val_scores)
+        .bind(&result.test_scores)
+        .bind(&result.val_predictions)
+        .bind(&result.test_predictions)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -176,8 +185,8 @@ impl Store {
         sqlx::query("DELETE FROM epochs WHERE job_key = $1").bind(key).execute(&mut **tx).await?;
         for e in epochs {
             sqlx::query(
-                "INSERT INTO epochs (job_key, epoch, train_loss, val_loss, val_accuracy, val_macro_f1, seconds)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO epochs (job_key, epoch, train_loss, val_loss, val_accuracy, val_macro_f1, seconds, val_metric)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(key)
             .bind(e.epoch)
@@ -186,6 +195,7 @@ impl Store {
             .bind(e.val_accuracy)
             .bind(e.val_macro_f1)
             .bind(e.seconds)
+            .bind(e.val_metric)
             .execute(&mut **tx)
             .await?;
         }

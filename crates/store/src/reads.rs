@@ -71,7 +71,7 @@ impl Store {
 
     pub async fn epochs(&self, sweep: &str) -> Result<Vec<EpochRow>> {
         Ok(sqlx::query_as::<_, EpochRow>(
-            "SELECT e.job_key, e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.val_macro_f1, e.seconds
+            "SELECT e.job_key, e.epoch, e.train_loss, e.val_loss, e.val_metric, e.val_accuracy, e.val_macro_f1, e.seconds
              FROM epochs e JOIN sweep_jobs m ON m.job_key = e.job_key JOIN sweeps s ON s.id = m.sweep_id
              WHERE s.name = $1 ORDER BY m.ord, e.epoch",
         )
@@ -110,7 +110,7 @@ impl Store {
     pub async fn rung_results(&self, sweep: &str) -> Result<Vec<RungRow>> {
         Ok(sqlx::query_as::<_, RungRow>(
             "SELECT j.key AS job_key, j.init, j.intermediate, j.mlm_freeze, j.\"freeze\", j.seed, j.lr, j.train_size, j.pooling,
-                    j.strategy, j.rung, j.status, e.val_accuracy, e.val_loss, e.val_macro_f1
+                    j.strategy, j.rung, j.status, e.val_metric, e.val_loss, e.val_macro_f1
              FROM jobs j JOIN sweep_jobs m ON m.job_key = j.key JOIN sweeps s ON s.id = m.sweep_id
              LEFT JOIN epochs e ON e.job_key = j.key AND e.epoch = j.rung
              WHERE s.name = $1 AND j.rung IS NOT NULL ORDER BY m.ord",

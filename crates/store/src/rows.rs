@@ -132,20 +132,34 @@ pub struct EpochRow {
     pub epoch: i64,
     pub train_loss: f64,
     pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub val_macro_f1: f64,
+    /// The sweep's metric on validation.
+    pub val_metric: f64,
+    /// Single-label classification only.
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
     pub seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub best_epoch: i64,
+    /// The sweep's metric, by name, and its value on each split.
+    pub metric: String,
+    pub val_metric: f64,
+    pub test_metric: f64,
+    /// Every score the task reports (a `thaw_metrics::TaskScores` as JSON).
+    pub val_scores: String,
+    pub test_scores: String,
+    /// Every example's prediction (a `thaw_metrics::Targets` as JSON).
+    pub val_predictions: String,
+    pub test_predictions: String,
     pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub val_macro_f1: f64,
+    /// Single-label classification only.
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
     pub test_loss: f64,
-    pub test_accuracy: f64,
-    pub test_macro_f1: f64,
+    pub test_accuracy: Option<f64>,
+    pub test_macro_f1: Option<f64>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub prefix_seconds: f64,
@@ -261,6 +275,14 @@ pub struct JobResultRow {
     pub device: Option<String>,
     /// The job's strategy by its sweep-file name ("plain" for a fixed depth).
     pub strategy: String,
+    /// The sweep's metric by name, and its values; None before the job is done.
+    pub metric: Option<String>,
+    pub val_metric: Option<f64>,
+    pub test_metric: Option<f64>,
+    /// Every score the task reports (a `thaw_metrics::TaskScores` as JSON); None before the
+    /// job is done and for results stored before thaw kept them.
+    pub val_scores: Option<String>,
+    pub test_scores: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -358,7 +380,7 @@ pub struct RungRow {
     pub strategy: String,
     pub rung: i64,
     pub status: WorkStatus,
-    pub val_accuracy: Option<f64>,
+    pub val_metric: Option<f64>,
     pub val_loss: Option<f64>,
     pub val_macro_f1: Option<f64>,
 }

@@ -29,8 +29,7 @@ fn main() {
         train: dir.join("train.jsonl"),
         validation: Some(dir.join("validation.jsonl")),
         test: Some(dir.join("test.jsonl")),
-        text_field: "text".into(),
-        label_field: "label".into(),
+        fields: thaw_train::data::Fields::default(),
     };
     let t = Instant::now();
     let splits =

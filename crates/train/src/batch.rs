@@ -5,6 +5,9 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use crate::data::Targets;
+use crate::encode::{EncodedSplit, Standardization};
+
 /// Training batches: shuffle, sort by length inside pools of 50 batches, cut, shuffle the batches.
 pub fn train_batches(lengths: &[usize], batch_size: usize, rng: &mut impl Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
@@ -48,6 +51,59 @@ pub fn token_batch(
         Tensor::from_data(TensorData::new(flat, shape), device),
         Tensor::from_data(TensorData::new(mask, shape), device),
     )
+}
+
+/// Token types `[batch, longest]` (1 from each example's second text on), when the split
+/// holds pairs in a family with token types; None otherwise (every type 0).
+pub fn type_batch(
+    split: &EncodedSplit,
+    picked: &[usize],
+    device: &Device,
+) -> Option<Tensor<2, Int>> {
+    if !split.has_token_types() {
+        return None;
+    }
+    let longest = picked.iter().map(|&i| split.ids[i].len()).max().unwrap_or(1);
+    let mut flat = Vec::with_capacity(picked.len() * longest);
+    for &i in picked {
+        let second = split.second_text_at[i].unwrap_or(longest);
+        flat.extend((0..longest).map(|p| i64::from(p >= second && p < split.ids[i].len())));
+    }
+    Some(Tensor::from_data(TensorData::new(flat, [picked.len(), longest]), device))
+}
+
+/// Regression targets of `picked`, standardized.
+pub fn score_batch(
+    scores: &[f64],
+    picked: &[usize],
+    scale: Standardization,
+    device: &Device,
+) -> Tensor<1> {
+    let values: Vec<f32> =
+        picked.iter().map(|&i| ((scores[i] - scale.mean) / scale.sd) as f32).collect();
+    Tensor::from_data(TensorData::new(values, [picked.len()]), device)
+}
+
+/// The tagged positions of a batch: for every word whose first token survived truncation,
+/// its flat index into `[batch * longest]`, and its tag id.
+pub fn tag_positions(split: &EncodedSplit, picked: &[usize]) -> (Vec<i64>, Vec<i64>) {
+    let Targets::Tags(tags) = &split.targets else { return (Vec::new(), Vec::new()) };
+    let longest = picked.iter().map(|&i| split.ids[i].len()).max().unwrap_or(1);
+    let (mut positions, mut ids) = (Vec::new(), Vec::new());
+    for (b, &i) in picked.iter().enumerate() {
+        for (start, &tag) in split.word_starts[i].iter().zip(&tags[i]) {
+            if let Some(start) = start {
+                positions.push((b * longest + start) as i64);
+                ids.push(tag as i64);
+            }
+        }
+    }
+    (positions, ids)
+}
+
+pub fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
 pub fn label_batch(labels: &[usize], picked: &[usize], device: &Device) -> Tensor<1, Int> {

@@ -22,8 +22,11 @@ pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
     pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub val_macro_f1: f64,
+    /// The job's metric on validation: what the best epoch is chosen on.
+    pub val_metric: f64,
+    /// Single-label classification's accuracy and macro-F1 on validation.
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
     pub seconds: f64,
 }
 

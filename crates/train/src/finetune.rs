@@ -13,20 +13,22 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, on_compute_threads};
-use crate::batch::{eval_batches, label_batch, token_batch, train_batches};
+use crate::batch::{eval_batches, token_batch, train_batches, type_batch};
+use crate::data::Targets;
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{EpochMetrics, Event, Observer, Phase};
 use crate::freeze::{ParamCounts, count_params};
 use crate::load::{ModelFiles, Start, load_encoder};
-use crate::loss::{UnreadLosses, cross_entropy, read_floats};
+use crate::loss::{UnreadLosses, read_floats};
 use crate::model::{Classifier, Pooling};
 use crate::models::ModelConfig;
+use crate::objective::{Batch, batch_loss, forward_batch, predictions, score};
 use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
 use crate::weights::RandomInit;
-use thaw_metrics::classification::accuracy_and_macro_f1;
+use thaw_metrics::{Metric, TaskScores};
 
 /// Trainer settings that change a job's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,14 @@ pub struct FineTuneSettings {
     /// then absent from the serialised settings, so keys from before strategies stay valid).
     #[serde(default, skip_serializing_if = "Strategy::is_plain")]
     pub strategy: Strategy,
+    /// What the best epoch is chosen on (validation); accuracy by default (and then absent
+    /// from the serialised settings, so keys from before tasks stay valid).
+    #[serde(default, skip_serializing_if = "is_accuracy")]
+    pub metric: Metric,
+}
+
+fn is_accuracy(metric: &Metric) -> bool {
+    *metric == Metric::Accuracy
 }
 
 impl Default for FineTuneSettings {
@@ -57,6 +67,7 @@ impl Default for FineTuneSettings {
             max_grad_norm: 1.0,
             pooling: Pooling::Mean,
             strategy: Strategy::default(),
+            metric: Metric::Accuracy,
         }
     }
 }
@@ -80,17 +91,22 @@ pub struct FineTuneJob {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SplitMetrics {
     pub loss: f64,
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    /// Whether each example of the split (in the split's order) was predicted right: what
-    /// intervals over examples (a split's own sampling error) are computed from.
+    /// The settings' metric: what choices compare.
+    pub metric: f64,
+    /// Every metric the task reports.
+    pub scores: TaskScores,
+    /// Classification: whether each example of the split (in the split's order) was
+    /// predicted right, what intervals over examples are computed from. Empty otherwise.
     pub correct: Vec<bool>,
+    /// Every example's prediction, in the split's order (scores in the target's units): what
+    /// other metrics' intervals are resampled from.
+    pub predictions: Targets,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FineTuneOutcome {
     pub epochs: Vec<EpochMetrics>,
-    /// 1-based epoch with the best validation accuracy (ties: lower validation loss).
+    /// 1-based epoch with the best validation metric (ties: lower validation loss).
     pub best_epoch: usize,
     pub validation: SplitMetrics,
     /// Test metrics of the best epoch's weights, computed once; None for a rung
@@ -145,7 +161,7 @@ impl Inputs {
         let encoded = split.of(data);
         let (ids, mask) = token_batch(&encoded.ids, picked, data.pad, device);
         let hidden = match self {
-            Inputs::Tokens => model.encoder.embed(ids, None, &mask),
+            Inputs::Tokens => model.encoder.embed(ids, type_batch(encoded, picked, device), &mask),
             Inputs::Cached(p) => split.rows(p).batch(encoded, picked, p.width, device),
         };
         (hidden, mask)
@@ -237,7 +253,7 @@ fn fine_tune_here(
     let mut training = Training::new(&model, data, job, config.num_layers());
     let mut model = model;
     let mut epochs = Vec::new();
-    let mut best: Option<(Classifier, EpochMetrics, Vec<bool>)> = None;
+    let mut best: Option<(Classifier, EpochMetrics, SplitMetrics)> = None;
     let mut eval_seconds = 0.0;
     let last_epoch = job.stop_after_epochs.map_or(s.epochs, |n| n.clamp(1, s.epochs));
     for epoch in 1..=last_epoch {
@@ -248,47 +264,47 @@ fn fine_tune_here(
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("epoch {epoch} validation"));
         let valid = model.valid();
-        let val = evaluate(&valid, &inputs, SplitName::Validation, data, eval_batch, &plain)?;
+        let evaluation =
+            Evaluation { inputs: &inputs, data, batch_size: eval_batch, metric: s.metric };
+        let val = evaluation.split(&valid, SplitName::Validation, &plain)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch,
             train_loss,
             val_loss: val.loss,
-            val_accuracy: val.accuracy,
-            val_macro_f1: val.macro_f1,
+            val_metric: val.metric,
+            val_accuracy: val.scores.get(Metric::Accuracy),
+            val_macro_f1: val.scores.get(Metric::MacroF1),
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
         observer.emit(Event::Epoch(metrics.clone()));
         let better = best.as_ref().is_none_or(|(_, b, _)| {
-            metrics.val_accuracy > b.val_accuracy
-                || (metrics.val_accuracy == b.val_accuracy && metrics.val_loss < b.val_loss)
+            metrics.val_metric > b.val_metric
+                || (metrics.val_metric == b.val_metric && metrics.val_loss < b.val_loss)
         });
         if better {
-            best = Some((model.clone(), metrics.clone(), val.correct));
+            best = Some((model.clone(), metrics.clone(), val));
         }
         epochs.push(metrics);
     }
 
-    let (best_model, best_metrics, best_correct) = best.expect("at least one epoch");
+    let (best_model, best_metrics, validation) = best.expect("at least one epoch");
     let test = if job.stop_after_epochs.is_some() {
         None
     } else {
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
         let valid = best_model.valid();
-        let test = evaluate(&valid, &inputs, SplitName::Test, data, eval_batch, &plain)?;
+        let evaluation =
+            Evaluation { inputs: &inputs, data, batch_size: eval_batch, metric: s.metric };
+        let test = evaluation.split(&valid, SplitName::Test, &plain)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         Some(test)
     };
 
     let outcome = FineTuneOutcome {
         best_epoch: best_metrics.epoch,
-        validation: SplitMetrics {
-            loss: best_metrics.val_loss,
-            accuracy: best_metrics.val_accuracy,
-            macro_f1: best_metrics.val_macro_f1,
-            correct: best_correct,
-        },
+        validation,
         test,
         epochs,
         trainable_params: trainable,
@@ -321,8 +337,16 @@ fn build_classifier(
         encoder = reinit_top(encoder, s.strategy.reinit_top, config, device)?;
     }
     let encoder = encoder.freeze_bottom(job.freeze)?;
+    if s.metric.task() != data.task() {
+        return Err(TrainError::Invalid(format!(
+            "metric '{}' scores {} tasks, but the data is a {} task",
+            s.metric,
+            s.metric.task(),
+            data.task()
+        )));
+    }
     let mut head_init = RandomInit { std: config.initializer_range(), device: device.clone() };
-    Classifier::new(config, encoder, data.labels.len(), s.pooling, &mut head_init)
+    Classifier::new(config, encoder, data.outputs(), s.pooling, &mut head_init)
 }
 
 /// What carries from one training step to the next besides the model: the optimizer, the
@@ -437,8 +461,8 @@ impl<'a> Training<'a> {
         }
         let data = self.data;
         let (hidden, mask) = inputs.first_hidden(&model, SplitName::Train, data, picked, device);
-        let logits = model.logits_from(hidden, &mask, inputs.first_layer());
-        let loss = cross_entropy(logits, label_batch(&data.train.labels, picked, device));
+        let batch = Batch { data, split: &data.train, picked };
+        let loss = batch_loss(&model, hidden, &mask, inputs.first_layer(), &batch, device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = self.schedule.lr(step);
         let model = match &self.layer_rates {
@@ -512,45 +536,43 @@ fn prepare_inputs(
     Ok((Inputs::Cached(activations), PrefixUse::Computed))
 }
 
-fn evaluate(
-    model: &Classifier,
-    inputs: &Inputs,
-    split: SplitName,
-    data: &EncodedData,
+/// How a split is evaluated: from which inputs, in batches of what size, scored on what.
+struct Evaluation<'a> {
+    inputs: &'a Inputs,
+    data: &'a EncodedData,
     batch_size: usize,
-    device: &Device,
-) -> Result<SplitMetrics> {
-    let encoded = split.of(data);
-    let batches = eval_batches(&encoded.lengths(), batch_size);
-    // Everything stays on the device until the split is done: one read back, not two per batch.
-    let (mut losses, mut argmaxes) = (Vec::new(), Vec::new());
-    for picked in &batches {
-        let (hidden, mask) = inputs.first_hidden(model, split, data, picked, device);
-        let logits = model.logits_from(hidden, &mask, inputs.first_layer());
-        let targets = label_batch(&encoded.labels, picked, device);
-        losses.push(cross_entropy(logits.clone(), targets));
-        argmaxes.push(logits.argmax(1).reshape([picked.len()]));
+    metric: Metric,
+}
+
+impl Evaluation<'_> {
+    fn split(&self, model: &Classifier, split: SplitName, device: &Device) -> Result<SplitMetrics> {
+        let (data, inputs) = (self.data, self.inputs);
+        let encoded = split.of(data);
+        let batches = eval_batches(&encoded.lengths(), self.batch_size);
+        // Everything stays on the device until the split is done: one read back, not two per batch.
+        let (mut losses, mut weights, mut outputs) = (Vec::new(), Vec::new(), Vec::new());
+        for picked in &batches {
+            let (hidden, mask) = inputs.first_hidden(model, split, data, picked, device);
+            let batch = Batch { data, split: encoded, picked };
+            let (loss, weight, output) =
+                forward_batch(model, hidden, &mask, inputs.first_layer(), &batch, device);
+            losses.push(loss);
+            weights.push(weight as f64);
+            outputs.push(output);
+        }
+        let losses = read_floats(losses)?;
+        let predicted = predictions(data, encoded, &batches, outputs)?;
+        let loss_sum: f64 = losses.iter().zip(&weights).map(|(&l, w)| l as f64 * w).sum();
+        let (scores, correct) = score(&data.labels, &encoded.targets, &predicted);
+        let metric = scores.get(self.metric).expect("the metric was checked against the task");
+        Ok(SplitMetrics {
+            loss: loss_sum / weights.iter().sum::<f64>().max(1.0),
+            metric,
+            scores,
+            correct,
+            predictions: predicted,
+        })
     }
-    let losses = read_floats(losses)?;
-    let argmax: Vec<i64> = if argmaxes.is_empty() {
-        Vec::new()
-    } else {
-        Tensor::cat(argmaxes, 0)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec()
-            .map_err(|e| TrainError::Backend(format!("{e:?}")))?
-    };
-    let mut predicted = vec![0usize; encoded.len()];
-    for (&i, &p) in batches.iter().flatten().zip(&argmax) {
-        predicted[i] = p as usize;
-    }
-    let loss_sum: f64 =
-        losses.iter().zip(&batches).map(|(&loss, picked)| loss as f64 * picked.len() as f64).sum();
-    let (accuracy, macro_f1) =
-        accuracy_and_macro_f1(&predicted, &encoded.labels, data.labels.len());
-    let correct = predicted.iter().zip(&encoded.labels).map(|(p, t)| p == t).collect();
-    Ok(SplitMetrics { loss: loss_sum / encoded.len().max(1) as f64, accuracy, macro_f1, correct })
 }
 
 /// The classifier's logits for every example of `split`, in the split's order, computed from
@@ -577,7 +599,7 @@ fn split_logits_here(
     let mut out = vec![Vec::new(); split.len()];
     for picked in eval_batches(&split.lengths(), batch_size.max(1)) {
         let (ids, mask) = token_batch(&split.ids, &picked, pad, device);
-        let logits = model.forward(ids, None, &mask);
+        let logits = model.forward(ids, type_batch(split, &picked, device), &mask);
         let [_, classes] = logits.dims();
         let values: Vec<f32> = logits
             .into_data()

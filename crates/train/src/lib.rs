@@ -24,6 +24,7 @@ pub mod memory;
 pub mod mlm;
 pub mod model;
 pub mod models;
+pub mod objective;
 pub mod optim;
 pub mod prefix;
 pub mod strategy;

@@ -34,8 +34,9 @@ impl Pooling {
     }
 }
 
-/// Sequence classification: the encoder, pooling, `dropout`, `classifier` (one linear
-/// layer), as transformers' `*ForSequenceClassification` name the last two.
+/// A task head on the encoder: `dropout` and `classifier` (one linear layer), as
+/// transformers' `*ForSequenceClassification` and `*ForTokenClassification` name them. On the
+/// pooled sequence for classes and scores (one output: regression), on every token for tags.
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub encoder: Encoder,
@@ -75,6 +76,18 @@ impl Classifier {
         self.classifier.forward(dropout(&self.dropout, pooled))
     }
 
+    /// Per-token logits `[batch, seq, outputs]` (word tagging: the classifier on every token,
+    /// as `*ForTokenClassification` does), from hidden states that entered layer `from`.
+    pub fn token_logits_from(
+        &self,
+        hidden: Tensor<3>,
+        mask_pad: &Tensor<2, Bool>,
+        from: usize,
+    ) -> Tensor<3> {
+        let last = self.encoder.layers_range(hidden, mask_pad, from, self.encoder.num_layers());
+        self.classifier.forward(dropout(&self.dropout, self.encoder.finish(last)))
+    }
+
     pub fn forward(
         &self,
         input_ids: Tensor<2, Int>,
@@ -83,6 +96,17 @@ impl Classifier {
     ) -> Tensor<2> {
         let x = self.encoder.embed(input_ids, token_types, mask_pad);
         self.logits_from(x, mask_pad, 0)
+    }
+
+    /// [`Classifier::token_logits_from`] from the tokens.
+    pub fn token_forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_types: Option<Tensor<2, Int>>,
+        mask_pad: &Tensor<2, Bool>,
+    ) -> Tensor<3> {
+        let x = self.encoder.embed(input_ids, token_types, mask_pad);
+        self.token_logits_from(x, mask_pad, 0)
     }
 
     /// Every parameter under the names a checkpoint of the family's classifier would use

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::batch::{eval_batches, token_batch};
+use crate::batch::{eval_batches, token_batch, type_batch};
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{Observer, Phase};
@@ -135,7 +135,10 @@ pub fn compute_prefix(
                 let (ids, mask): (_, Tensor<2, Bool>) =
                     token_batch(&split.ids, picked, data.pad, device);
                 let hidden = match earlier {
-                    None => encoder.layers_range(encoder.embed(ids, None, &mask), &mask, 0, depth),
+                    None => {
+                        let types = type_batch(split, picked, device);
+                        encoder.layers_range(encoder.embed(ids, types, &mask), &mask, 0, depth)
+                    }
                     Some(earlier) => encoder.layers_range(
                         earlier.batch(split, picked, width, device),
                         &mask,

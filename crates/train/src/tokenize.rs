@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams};
 
 use crate::error::{Result, TrainError};
 
@@ -114,6 +114,65 @@ impl TextTokenizer {
             .map_err(|e| TrainError::Invalid(format!("tokenization failed: {e}")))?;
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
+}
+
+/// One example's input, as the tokenizer takes it.
+#[derive(Debug, Clone, Copy)]
+pub enum TextInput<'a> {
+    Single(&'a str),
+    /// Encoded with the tokenizer's pair template (its separator and token types).
+    Pair(&'a str, &'a str),
+    /// Words already split, to be tagged one by one.
+    Words(&'a [String]),
+}
+
+/// One example's tokens, and where its parts begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokenized {
+    pub ids: Vec<u32>,
+    /// Where token type 1 begins (the second text of a pair, in families with token types).
+    pub second_text_at: Option<usize>,
+    /// For [`TextInput::Words`]: each word's first token, None when truncation cut it.
+    pub word_starts: Vec<Option<usize>>,
+}
+
+impl TextTokenizer {
+    /// Each input with the template's special tokens, truncated to max_length (a pair's
+    /// longer text first).
+    pub fn tokenize_all(&self, inputs: &[TextInput]) -> Result<Vec<Tokenized>> {
+        let encode_inputs: Vec<EncodeInput> = inputs
+            .iter()
+            .map(|input| match *input {
+                TextInput::Single(text) => text.into(),
+                TextInput::Pair(a, b) => (a, b).into(),
+                TextInput::Words(words) => words.into(),
+            })
+            .collect();
+        let encodings = self
+            .inner
+            .encode_batch(encode_inputs, true)
+            .map_err(|e| TrainError::Invalid(format!("tokenization failed: {e}")))?;
+        Ok(inputs.iter().zip(encodings).map(|(input, e)| tokenized(input, &e)).collect())
+    }
+}
+
+fn tokenized(input: &TextInput, encoding: &Encoding) -> Tokenized {
+    let second_text_at = encoding.get_type_ids().iter().position(|&t| t != 0);
+    let word_starts = match input {
+        TextInput::Words(words) => {
+            let mut starts = vec![None; words.len()];
+            for (position, word) in encoding.get_word_ids().iter().enumerate() {
+                if let Some(w) = word.map(|w| w as usize) {
+                    if w < starts.len() && starts[w].is_none() {
+                        starts[w] = Some(position);
+                    }
+                }
+            }
+            starts
+        }
+        _ => Vec::new(),
+    };
+    Tokenized { ids: encoding.get_ids().to_vec(), second_text_at, word_starts }
 }
 
 /// Special tokens as `tokenizer_config.json` names them.

@@ -84,7 +84,7 @@ fn one_step(backend: BackendKind) -> Step {
     let (ids, mask) = token_batch(&data.train.ids, &picked, data.pad, &device);
     let loss = cross_entropy(
         model.forward(ids, None, &mask),
-        label_batch(&data.train.labels, &picked, &device),
+        label_batch(data.train.classes(), &picked, &device),
     );
     let loss_value: f32 = loss.clone().into_scalar();
     let backward = loss.backward();

@@ -329,6 +329,7 @@ impl<'a> Expander<'a> {
             max_grad_norm: train.max_grad_norm,
             pooling,
             strategy: named.strategy.clone(),
+            metric: self.data.metric,
         }
     }
 }

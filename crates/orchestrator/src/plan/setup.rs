@@ -6,8 +6,9 @@ use thaw_analysis::setup::{
     GridSetup, HalvingSetup, ScratchSize, SearchSetup, SeedRange, TrainerSetup,
 };
 use thaw_analysis::{Baselines, MajorityBaseline, Setup};
-use thaw_metrics::classification::accuracy_and_macro_f1;
-use thaw_train::data::Example;
+use thaw_metrics::TaskScores;
+use thaw_train::data::{Example, Metric, Splits, Targets};
+use thaw_train::objective::score;
 
 use crate::jobspec::{DataSpec, ModelSpec};
 use crate::spec::{Init, Source, SpecError, SweepFile};
@@ -21,23 +22,43 @@ struct DataSummary {
     baselines: Baselines,
 }
 
-/// Always predicting the most frequent label of `split` (ties: the first label in order).
-fn majority_baseline(split: &[Example], labels: &[String]) -> MajorityBaseline {
-    let truth: Vec<usize> =
-        split.iter().map(|e| labels.iter().position(|l| *l == e.label).unwrap_or(0)).collect();
-    let mut counts = vec![0usize; labels.len()];
-    for &t in &truth {
-        counts[t] += 1;
-    }
-    let majority =
-        (0..labels.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
-    let (accuracy, macro_f1) =
-        accuracy_and_macro_f1(&vec![majority; truth.len()], &truth, labels.len());
+/// The task's trivial predictor on `split` (see [`MajorityBaseline`]), scored on `metric`.
+fn majority_baseline(splits: &Splits, split: &[Example], metric: Metric) -> MajorityBaseline {
+    let truth = splits.targets(split);
+    let (label, scores) = match (&truth, splits.targets(&splits.train)) {
+        (Targets::Classes(classes), _) => {
+            let mut counts = vec![0usize; splits.labels.len()];
+            for &c in classes {
+                counts[c] += 1;
+            }
+            let majority =
+                (0..counts.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+            let predicted = Targets::Classes(vec![majority; classes.len()]);
+            (splits.labels[majority].clone(), score(&splits.labels, &truth, &predicted))
+        }
+        (Targets::Scores(scores), Targets::Scores(train)) => {
+            let mean = train.iter().sum::<f64>() / train.len().max(1) as f64;
+            let predicted = Targets::Scores(vec![mean; scores.len()]);
+            (format!("the training mean {mean:.3}"), score(&splits.labels, &truth, &predicted))
+        }
+        (Targets::Tags(tags), _) => {
+            let outside = splits.labels.iter().position(|l| l == "O").unwrap_or(0);
+            let predicted = Targets::Tags(tags.iter().map(|t| vec![outside; t.len()]).collect());
+            (splits.labels[outside].clone(), score(&splits.labels, &truth, &predicted))
+        }
+        _ => unreachable!("train and the other splits share a task"),
+    };
+    let (scores, _) = scores;
     MajorityBaseline {
-        label: labels.get(majority).cloned().unwrap_or_default(),
-        accuracy,
-        macro_f1,
-        examples: truth.len(),
+        label,
+        metric_value: scores.get(metric).expect("the metric belongs to the task"),
+        macro_f1: scores.get(Metric::MacroF1).unwrap_or(0.0),
+        rmse: match scores {
+            TaskScores::Regression { rmse, .. } => Some(rmse),
+            _ => None,
+        },
+        metric,
+        examples: split.len(),
     }
 }
 
@@ -65,8 +86,8 @@ fn summarise_data(
         validation: splits.validation.len(),
         test: splits.test.len(),
         baselines: Baselines {
-            validation: majority_baseline(&splits.validation, &splits.labels),
-            test: majority_baseline(&splits.test, &splits.labels),
+            validation: majority_baseline(&splits, &splits.validation, data.metric),
+            test: majority_baseline(&splits, &splits.test, data.metric),
         },
     })
 }
@@ -96,6 +117,8 @@ pub fn setup(
         validation_examples: Some(summary.validation),
         test_examples: Some(summary.test),
         baseline: Some(summary.baselines),
+        task: planned.data.task,
+        metric: planned.data.metric,
         max_length: Some(planned.data.max_length),
         grid: Some(grid_setup(file, grid)),
         scratch_model: file.grid.init.contains(&Init::ScratchOwnVocab).then_some(ScratchSize {

@@ -40,7 +40,7 @@ pub(super) fn halve(
                 candidate: LrCandidate {
                     lr,
                     failed: rows.len() - done.len(),
-                    val_accuracy: mean(&|r| r.val_accuracy),
+                    val_metric: mean(&|r| r.val_metric),
                     val_macro_f1: mean(&|r| r.val_macro_f1),
                     val_loss: mean(&|r| r.val_loss),
                 },
@@ -51,7 +51,7 @@ pub(super) fn halve(
     // Best first, in the order the report selects an lr.
     ranked.sort_by(|a, b| b.candidate.selection_order(&a.candidate));
     let keep = h.kept(cell.lrs.len());
-    let accuracy = |r: &Ranked| r.candidate.val_accuracy.unwrap_or(f64::NAN);
+    let accuracy = |r: &Ranked| r.candidate.val_metric.unwrap_or(f64::NAN);
     let best = ranked.first().map_or(f64::NAN, accuracy);
     let mut kept = Vec::new();
     let mut decisions = Vec::new();

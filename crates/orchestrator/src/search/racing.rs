@@ -31,7 +31,7 @@ pub(super) fn race_step(
         .enumerate()
         .filter_map(|(i, c)| {
             let cell = measured.get(&c.key)?;
-            let mean = cell.selected_lr()?.val_accuracy?.mean;
+            let mean = cell.selected_lr()?.val_metric?.mean;
             Some((i, *cell, mean))
         })
         .collect();
@@ -66,7 +66,7 @@ pub(super) fn race_step(
                 format!(
                     "the leader, {leader_label} ({:.1} % validation over {} seeds), is told apart from every other cell (95%)",
                     100.0 * leader_mean,
-                    leader_seeds.accuracy.len()
+                    leader_seeds.metric.len()
                 ),
             )],
         );
@@ -105,7 +105,7 @@ pub(super) fn race_step(
             format!(
                 "validation {:.1} % over {} seeds, not yet told apart from the leader, {leader_label} ({:.1} %)",
                 100.0 * mean,
-                by_seed(cell).accuracy.len(),
+                by_seed(cell).metric.len(),
                 100.0 * leader_mean
             )
         };

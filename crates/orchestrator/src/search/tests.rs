@@ -26,8 +26,13 @@ fn plan() -> Plan {
         train: PathBuf::from("/nowhere/train.jsonl"),
         validation: None,
         test: None,
+        task: Default::default(),
+        metric: Default::default(),
         text_field: "text".into(),
+        text_pair_field: None,
         label_field: "label".into(),
+        tokens_field: "tokens".into(),
+        tags_field: "tags".into(),
         holdout_fraction: 0.1,
         max_validation: None,
         max_test: None,
@@ -103,7 +108,7 @@ fn rung_row(job: &JobPlan, status: WorkStatus, accuracy: f64) -> RungRow {
         strategy: "plain".into(),
         rung: job.spec.rung.unwrap() as i64,
         status,
-        val_accuracy: (status == WorkStatus::Done).then_some(accuracy),
+        val_metric: (status == WorkStatus::Done).then_some(accuracy),
         val_loss: (status == WorkStatus::Done).then_some(1.0 - accuracy),
         val_macro_f1: (status == WorkStatus::Done).then_some(accuracy),
     }
@@ -147,6 +152,11 @@ fn result_row(job: &JobPlan, val_accuracy: f64) -> JobResultRow {
         prefix_group: String::new(),
         val_correct: None,
         test_correct: None,
+        metric: Some("accuracy".into()),
+        val_metric: Some(val_accuracy),
+        test_metric: Some(0.5),
+        val_scores: None,
+        test_scores: None,
     }
 }
 

@@ -243,14 +243,14 @@ impl Worker {
         let (stored, summary) = match result {
             Ok(TaskOutput::Job { epochs, result }) => {
                 let summary = format!(
-                    "test acc {:.4} (val {:.4})",
-                    result.test_accuracy, result.val_accuracy
+                    "test {} {:.4} (val {:.4})",
+                    result.metric, result.test_metric, result.val_metric
                 );
                 (retrying(|| store.finish_job(key, worker, &epochs, &result)).await, summary)
             }
             Ok(TaskOutput::Rung { epochs }) => {
-                let last = epochs.last().map_or(f64::NAN, |e| e.val_accuracy);
-                let summary = format!("rung: val acc {last:.4} after {} epochs", epochs.len());
+                let last = epochs.last().map_or(f64::NAN, |e| e.val_metric);
+                let summary = format!("rung: val metric {last:.4} after {} epochs", epochs.len());
                 (retrying(|| store.finish_rung(key, worker, &epochs)).await, summary)
             }
             Ok(TaskOutput::Stage(mut done)) => {

@@ -99,8 +99,8 @@ fn console_sink() -> Sink {
         }
         WorkerMessage::Progress { event: thaw_train::Event::Epoch(m), .. } => {
             eprintln!(
-                "  epoch {} val acc {:.4} loss {:.4} ({:.1}s)",
-                m.epoch, m.val_accuracy, m.val_loss, m.seconds
+                "  epoch {} val metric {:.4} loss {:.4} ({:.1}s)",
+                m.epoch, m.val_metric, m.val_loss, m.seconds
             )
         }
         WorkerMessage::Progress { .. } => {}

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use thaw_store::{EpochRow, ResultRow, StageOutcomeRow, correct_text};
+use thaw_train::data::Metric;
 use thaw_train::weights::save_tensors;
 use thaw_train::{BackendKind, MlmJob, Observer, Start, TrainError};
 
@@ -109,6 +110,7 @@ fn run_job(
             epoch: e.epoch as i64,
             train_loss: e.train_loss,
             val_loss: e.val_loss,
+            val_metric: e.val_metric,
             val_accuracy: e.val_accuracy,
             val_macro_f1: e.val_macro_f1,
             seconds: e.seconds,
@@ -121,12 +123,19 @@ fn run_job(
     }
     let result = ResultRow {
         best_epoch: out.best_epoch as i64,
+        metric: spec.settings.metric.name().to_string(),
+        val_metric: out.validation.metric,
+        test_metric: test.metric,
+        val_scores: json(&out.validation.scores),
+        test_scores: json(&test.scores),
+        val_predictions: json(&out.validation.predictions),
+        test_predictions: json(&test.predictions),
         val_loss: out.validation.loss,
-        val_accuracy: out.validation.accuracy,
-        val_macro_f1: out.validation.macro_f1,
+        val_accuracy: out.validation.scores.get(Metric::Accuracy),
+        val_macro_f1: out.validation.scores.get(Metric::MacroF1),
         test_loss: test.loss,
-        test_accuracy: test.accuracy,
-        test_macro_f1: test.macro_f1,
+        test_accuracy: test.scores.get(Metric::Accuracy),
+        test_macro_f1: test.scores.get(Metric::MacroF1),
         train_seconds: out.train_seconds,
         eval_seconds: out.eval_seconds,
         prefix_seconds: out.prefix_seconds,
@@ -144,6 +153,11 @@ fn run_job(
         test_correct: correct_text(&test.correct),
     };
     Ok(TaskOutput::Job { epochs, result })
+}
+
+/// Plain data as the store keeps it.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
 }
 
 fn run_stage(

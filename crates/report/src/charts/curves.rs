@@ -72,7 +72,7 @@ fn mean_curve<'e>(jobs: impl Iterator<Item = &'e Vec<&'e EpochRow>>) -> Vec<(f64
     let mut per_epoch: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
     for job in jobs {
         for e in job {
-            per_epoch.entry(e.epoch).or_default().push(e.val_accuracy);
+            per_epoch.entry(e.epoch).or_default().push(e.val_metric);
         }
     }
     per_epoch

@@ -42,7 +42,7 @@ impl<'a, 'b> MlmGridChart<'a, 'b> {
     /// Every accuracy shown, for one colour scale across panels.
     fn range(&self) -> (f64, f64) {
         let values: Vec<f64> =
-            self.data.cells.iter().filter_map(|c| c.accuracy()).map(|e| e.mean).collect();
+            self.data.cells.iter().filter_map(|c| c.metric()).map(|e| e.mean).collect();
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) }
@@ -154,7 +154,7 @@ impl MlmGridChart<'_, '_> {
             for (j, cell) in cells.iter().enumerate() {
                 let x0 = ROW_LABEL_WIDTH + j as i32 * cell_width;
                 let rect = [(x0 + 2, y0 + 2), (x0 + cell_width - 2, y0 + CELL_HEIGHT - 2)];
-                let Some(e) = cell.and_then(|c| c.accuracy()) else {
+                let Some(e) = cell.and_then(|c| c.metric()) else {
                     panel
                         .draw(&Rectangle::new(rect, RGBColor(0xDD, 0xDD, 0xDD).stroke_width(1)))
                         .map_err(draw_err)?;

@@ -27,7 +27,7 @@ impl ParetoChart<'_, '_> {
         let costs = JobCosts::of(self.data.rows);
         let to_point = |key: &String| -> Option<(f64, f64)> {
             let row = by_key.get(key.as_str())?;
-            Some((costs.get(&row.job_key)?, 100.0 * split.accuracy(row)?))
+            Some((costs.get(&row.job_key)?, 100.0 * split.metric(row)?))
         };
         let cells = self.data.primary_cells();
         let names = self.data.names();

@@ -40,10 +40,10 @@ impl SizesChart<'_, '_> {
                             .cells
                             .iter()
                             .filter(|c| c.key.series() == key && c.key.train_size == size)
-                            .filter_map(|c| Some((c, c.selected_lr()?.val_accuracy?.mean)))
+                            .filter_map(|c| Some((c, c.selected_lr()?.val_metric?.mean)))
                             .max_by(|a, b| a.1.total_cmp(&b.1))?
                             .0;
-                        let acc = best.accuracy()?;
+                        let acc = best.metric()?;
                         Some((
                             self.size_value(size)?,
                             100.0 * acc.mean,

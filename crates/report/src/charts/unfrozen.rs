@@ -46,7 +46,7 @@ impl<'a> UnfrozenChart<'a> {
 
     fn value(&self, lr: &LrSummary) -> Option<Estimate> {
         match self.quantity {
-            Quantity::Accuracy => lr.accuracy,
+            Quantity::Accuracy => lr.metric,
             Quantity::TrainSeconds => lr.train_seconds,
         }
     }
@@ -135,7 +135,7 @@ impl<'a> UnfrozenChart<'a> {
         self.data
             .baseline
             .filter(|_| self.quantity == Quantity::Accuracy)
-            .map(|b| 100.0 * b.accuracy)
+            .map(|b| 100.0 * b.metric_value)
     }
 
     fn y_range(&self, lines: &[SeriesLine]) -> (f64, f64) {
@@ -208,7 +208,7 @@ impl Chart for UnfrozenChart<'_> {
             caption.push_str(&format!(
                 " The grey dashed line is the majority class: always predicting '{}' scores {:.1} %; a cell whose band reaches it has not learned the task measurably.",
                 b.label,
-                100.0 * b.accuracy
+                100.0 * b.metric_value
             ));
         }
         caption

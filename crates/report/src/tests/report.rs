@@ -190,8 +190,10 @@ async fn an_unknown_sweep_is_an_error() {
 fn with_baseline(validation: f64, test: f64) -> String {
     let baseline = |accuracy: f64, examples: usize| MajorityBaseline {
         label: "fresh".into(),
-        accuracy,
+        metric_value: accuracy,
         macro_f1: accuracy / (1.0 + accuracy),
+        rmse: None,
+        metric: thaw_metrics::Metric::Accuracy,
         examples,
     };
     let mut setup = Setup::parse(&fixtures::default_setup()).unwrap();

@@ -99,15 +99,14 @@ pub fn rt_files() -> DataFiles {
         train: dir.join("train.jsonl"),
         validation: Some(dir.join("validation.jsonl")),
         test: Some(dir.join("test.jsonl")),
-        text_field: "text".into(),
-        label_field: "label".into(),
+        fields: thaw_train::data::Fields::default(),
     }
 }
 
 /// The first `n` training texts of Rotten Tomatoes, as MLM text.
 pub fn rt_train_texts(n: usize) -> Vec<String> {
     let train = rt_files().train;
-    thaw_train::data::read_examples(&train, "text", "label")
+    thaw_train::data::read_examples(&train, &thaw_train::data::Fields::default())
         .unwrap()
         .into_iter()
         .take(n)

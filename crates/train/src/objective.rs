@@ -1,0 +1,172 @@
+//! What each task asks of the head: a batch's loss against its targets (cross-entropy over
+//! classes, squared error on the standardized score, cross-entropy over the tags of each
+//! word's first token), and a split's predictions scored with the task's metrics.
+
+use burn::tensor::{Bool, Device, Int, Tensor};
+use thaw_metrics::TaskScores;
+use thaw_metrics::classification::accuracy_and_macro_f1;
+use thaw_metrics::correlation::{pearson, rmse, spearman};
+use thaw_metrics::entities::entity_scores;
+
+use crate::batch::{index_tensor, label_batch, score_batch, tag_positions};
+use crate::data::Targets;
+use crate::encode::{EncodedData, EncodedSplit};
+use crate::error::{Result, TrainError};
+use crate::loss::cross_entropy;
+use crate::model::Classifier;
+
+/// A batch's examples: which split, which of its examples.
+pub(crate) struct Batch<'a> {
+    pub data: &'a EncodedData,
+    pub split: &'a EncodedSplit,
+    pub picked: &'a [usize],
+}
+
+/// What the head predicts for a batch, left on the device.
+pub(crate) enum BatchOutput {
+    Classes(Tensor<1, Int>),
+    Scores(Tensor<1>),
+    /// The predicted tag of each tagged word, in [`tag_positions`] order.
+    Tags(Tensor<1, Int>),
+}
+
+/// The batch's mean loss, how many targets it averaged over, and the predictions.
+pub(crate) fn forward_batch(
+    model: &Classifier,
+    hidden: Tensor<3>,
+    mask: &Tensor<2, Bool>,
+    from: usize,
+    batch: &Batch,
+    device: &Device,
+) -> (Tensor<1>, usize, BatchOutput) {
+    let picked = batch.picked;
+    match &batch.split.targets {
+        Targets::Classes(classes) => {
+            let logits = model.logits_from(hidden, mask, from);
+            let loss = cross_entropy(logits.clone(), label_batch(classes, picked, device));
+            (loss, picked.len(), BatchOutput::Classes(logits.argmax(1).reshape([picked.len()])))
+        }
+        Targets::Scores(scores) => {
+            let scale = batch.data.standardization.expect("regression data is standardized");
+            let out = model.logits_from(hidden, mask, from).reshape([picked.len()]);
+            let diff = out.clone() - score_batch(scores, picked, scale, device);
+            (diff.clone().mul(diff).mean(), picked.len(), BatchOutput::Scores(out))
+        }
+        Targets::Tags(_) => {
+            let logits = model.token_logits_from(hidden, mask, from);
+            let [b, s, c] = logits.dims();
+            let (positions, tags) = tag_positions(batch.split, picked);
+            let n = positions.len();
+            let at_words = logits.reshape([b * s, c]).select(0, index_tensor(positions, device));
+            let loss = cross_entropy(at_words.clone(), index_tensor(tags, device));
+            (loss, n, BatchOutput::Tags(at_words.argmax(1).reshape([n])))
+        }
+    }
+}
+
+/// The training loss of a batch.
+pub(crate) fn batch_loss(
+    model: &Classifier,
+    hidden: Tensor<3>,
+    mask: &Tensor<2, Bool>,
+    from: usize,
+    batch: &Batch,
+    device: &Device,
+) -> Tensor<1> {
+    forward_batch(model, hidden, mask, from, batch, device).0
+}
+
+/// Every example's prediction, in the split's order, from the batches' outputs; scores in the
+/// target's own units, and a word truncation cut predicted `O`.
+pub(crate) fn predictions(
+    data: &EncodedData,
+    split: &EncodedSplit,
+    batches: &[Vec<usize>],
+    outputs: Vec<BatchOutput>,
+) -> Result<Targets> {
+    let ints = |t: Tensor<1, Int>| -> Result<Vec<i64>> {
+        t.into_data()
+            .convert::<i64>()
+            .try_to_vec()
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))
+    };
+    let n = split.len();
+    match &split.targets {
+        Targets::Classes(_) => {
+            let mut out = vec![0usize; n];
+            for (picked, output) in batches.iter().zip(outputs) {
+                let BatchOutput::Classes(t) = output else { unreachable!("one task per split") };
+                for (&i, p) in picked.iter().zip(ints(t)?) {
+                    out[i] = p as usize;
+                }
+            }
+            Ok(Targets::Classes(out))
+        }
+        Targets::Scores(_) => {
+            let scale = data.standardization.expect("regression data is standardized");
+            let mut out = vec![0.0; n];
+            for (picked, output) in batches.iter().zip(outputs) {
+                let BatchOutput::Scores(t) = output else { unreachable!("one task per split") };
+                let values = t
+                    .into_data()
+                    .try_into_vec_as::<f32>()
+                    .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+                for (&i, v) in picked.iter().zip(values) {
+                    out[i] = v as f64 * scale.sd + scale.mean;
+                }
+            }
+            Ok(Targets::Scores(out))
+        }
+        Targets::Tags(truth) => {
+            let outside = data.labels.iter().position(|l| l == "O").unwrap_or(0);
+            let mut out: Vec<Vec<usize>> = truth.iter().map(|t| vec![outside; t.len()]).collect();
+            for (picked, output) in batches.iter().zip(outputs) {
+                let BatchOutput::Tags(t) = output else { unreachable!("one task per split") };
+                let mut predicted = ints(t)?.into_iter();
+                for &i in picked {
+                    for (word, start) in split.word_starts[i].iter().enumerate() {
+                        if start.is_some() {
+                            out[i][word] = predicted.next().expect("one per tagged word") as usize;
+                        }
+                    }
+                }
+            }
+            Ok(Targets::Tags(out))
+        }
+    }
+}
+
+/// The task's scores of `predicted` against `truth`, and (classes only) which examples were
+/// right.
+pub fn score(labels: &[String], truth: &Targets, predicted: &Targets) -> (TaskScores, Vec<bool>) {
+    match (truth, predicted) {
+        (Targets::Classes(t), Targets::Classes(p)) => {
+            let (accuracy, macro_f1) = accuracy_and_macro_f1(p, t, labels.len());
+            let correct = p.iter().zip(t).map(|(a, b)| a == b).collect();
+            (TaskScores::Classification { accuracy, macro_f1 }, correct)
+        }
+        (Targets::Scores(t), Targets::Scores(p)) => {
+            let scores = TaskScores::Regression {
+                spearman: spearman(p, t),
+                pearson: pearson(p, t),
+                rmse: rmse(p, t),
+            };
+            (scores, Vec::new())
+        }
+        (Targets::Tags(t), Targets::Tags(p)) => {
+            let names = |s: &Vec<Vec<usize>>| -> Vec<Vec<&str>> {
+                s.iter().map(|tags| tags.iter().map(|&i| labels[i].as_str()).collect()).collect()
+            };
+            let e = entity_scores(&names(t), &names(p));
+            let scores = TaskScores::Tokens {
+                entity_f1: e.micro.f1,
+                entity_precision: e.micro.precision,
+                entity_recall: e.micro.recall,
+                token_accuracy: e.token_accuracy,
+                f1_by_type: e.by_type.into_iter().map(|(k, s)| (k, s.f1)).collect(),
+            };
+            (scores, Vec::new())
+        }
+        _ => panic!("predictions of another task than the truth's"),
+    }
+}
