@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The PyTorch + transformers reference for thaw's task sweeps: trains the same model on the
-same files with the same head, pooling, epochs, batch size, lr and schedule (AdamW, weight
-decay 0.01, 10 % linear warmup then linear decay, gradient norm 1.0, best epoch on
-validation) and prints the test metric, so a thaw sweep's number can be set beside it.
+same files (`--train-size` draws thaw's own subsample) with the same head, pooling, epochs,
+batch size, lr and schedule (AdamW, weight decay 0.01, 10 % linear warmup then linear decay,
+each parameter tensor's gradient norm clipped at 1.0 as thaw does, best epoch on validation)
+and prints the test metric, so a thaw sweep's number can be set beside it.
 
     .venv-hf/bin/python scripts/reference_tasks.py tokens --data .cache/datasets/wnut_2016 \\
         --model .cache/hf/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/<rev> \\
@@ -14,6 +15,7 @@ the standardized target, Spearman on the original scale; pairs through the token
 pair template). Freezing k keeps the embeddings and layers 0..k-1 fixed, as thaw does.
 """
 import argparse
+import hashlib
 import json
 import math
 import random
@@ -28,6 +30,32 @@ from transformers import AutoModel, AutoTokenizer
 
 def read(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def stable_hash(*parts):
+    """thaw's `stable_hash`: sha256 over each part's length (u64, little-endian) and bytes."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return int.from_bytes(h.digest()[:8], "little")
+
+
+def input_key(row):
+    if "tokens" in row:
+        return " ".join(row["tokens"])
+    if "text_pair" in row:
+        return row["text"] + "\x1f" + row["text_pair"]
+    return row["text"]
+
+
+def thaw_subsample(rows, n, seed=0):
+    """The `train_size` subsample thaw's jobs train on (one stratum: scores and tags)."""
+    if n is None or n >= len(rows):
+        return rows
+    seed_bytes = seed.to_bytes(8, "little")
+    keyed = sorted(rows, key=lambda r: stable_hash(seed_bytes, input_key(r).encode()))[:n]
+    return sorted(keyed, key=lambda r: stable_hash(seed_bytes, b"order", input_key(r).encode()))
 
 
 def schedule(optimizer, total, warmup_ratio=0.1):
@@ -82,7 +110,7 @@ def token_batches(tokenizer, rows, tag_ids, max_length):
 def run_tokens(args, seed):
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
-    train = train[: args.train_size] if args.train_size else train
+    train = thaw_subsample(train, args.train_size)
     tags = sorted({t for r in train for t in r["tags"]})
     tag_ids = {t: i for i, t in enumerate(tags)}
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -127,7 +155,7 @@ def batch_word_ids(tokenizer, rows, b, args):
 def run_regression(args, seed):
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
-    train = train[: args.train_size] if args.train_size else train
+    train = thaw_subsample(train, args.train_size)
     scores = np.array([float(r["label"]) for r in train])
     mean, sd = scores.mean(), scores.std()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -176,7 +204,11 @@ def train_loop(args, model, train, loss_of, validate, test):
             losses.append(loss.item())
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if args.clip == "global":
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+            else:
+                for p in params:
+                    torch.nn.utils.clip_grad_norm_([p], 1.0)
             optimizer.step()
             scheduler.step()
         score = validate()
@@ -198,6 +230,9 @@ def main():
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--clip", choices=["per-tensor", "global"], default="per-tensor",
+                        help="thaw clips each parameter tensor's gradient norm at 1.0 (burn's rule); "
+                        "transformers' Trainer clips the global norm")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     run = run_tokens if args.task == "tokens" else run_regression

@@ -674,3 +674,67 @@ fn scratch_with_its_own_vocabulary_is_planned_alone_and_sized() {
     };
     assert_eq!(pretrained(&bigger), pretrained(&plan));
 }
+
+#[test]
+fn tasks_and_metrics_are_checked_and_their_baselines_recorded() {
+    let f = Fixture::new();
+    let mut scores = String::new();
+    let mut tags = String::new();
+    for i in 0..30 {
+        scores.push_str(&format!(
+            "{{\"text\": \"a {i}\", \"text_pair\": \"b {i}\", \"label\": {}}}\n",
+            i % 5
+        ));
+        let tag = if i % 3 == 0 { "B-PER" } else { "O" };
+        tags.push_str(&format!(
+            "{{\"tokens\": [\"w{i}\", \"x\"], \"tags\": [\"{tag}\", \"O\"]}}\n"
+        ));
+    }
+    f.write("scores.jsonl", &scores);
+    let flat: String =
+        (0..30).map(|i| format!("{{\"text\": \"a {i}\", \"label\": 2.5}}\n")).collect();
+    f.write("flat.jsonl", &flat);
+    f.write("tags.jsonl", &tags);
+    let with_data =
+        |data: &str| BASE.replace("train = \"train.jsonl\"\ntest = \"test.jsonl\"", data);
+    let regression = with_data(
+        "train = \"scores.jsonl\"\ntask = \"regression\"\ntext_pair_field = \"text_pair\"",
+    );
+    let plan = f.plan(&regression).unwrap();
+    let baseline = plan.setup.baseline.as_ref().unwrap();
+    assert_eq!(plan.setup.metric, thaw_train::data::Metric::Spearman, "regression's default");
+    assert_eq!(baseline.test.metric_value, 0.0, "the training mean has no correlation");
+    assert!(baseline.test.rmse.is_some_and(|r| r > 0.0));
+    let tokens = with_data("train = \"tags.jsonl\"\ntask = \"tokens\"");
+    let plan = f.plan(&tokens).unwrap();
+    let baseline = plan.setup.baseline.as_ref().unwrap();
+    assert_eq!(plan.setup.metric, thaw_train::data::Metric::EntityF1);
+    assert_eq!(baseline.test.label, "O");
+    assert_eq!(baseline.test.metric_value, 0.0, "all-O finds no entity");
+    assert_ne!(keys(&plan), keys(&f.plan(&regression).unwrap()));
+
+    let cases = [
+        (
+            with_data("train = \"tags.jsonl\"\ntask = \"tokens\"\nmetric = \"spearman\""),
+            "sweep.toml:11:10: metric 'spearman' does not score a tokens task; use one of: entity_f1, token_accuracy",
+        ),
+        (
+            with_data("train = \"tags.jsonl\"\ntask = \"words\""),
+            "unknown variant `words`, expected one of `classification`, `regression`, `tokens`",
+        ),
+        (
+            with_data(
+                "train = \"scores.jsonl\"\ntask = \"regression\"\ntext_pair_field = \"second\"",
+            ),
+            "missing field 'second'",
+        ),
+        (
+            with_data("train = \"flat.jsonl\"\ntask = \"regression\""),
+            "needs at least two different labels",
+        ),
+    ];
+    for (body, want) in cases {
+        let err = f.plan(&body).map(|_| ()).unwrap_err();
+        assert!(err.contains(want) && err.contains("sweep.toml"), "want {want:?} in {err:?}");
+    }
+}

@@ -26,6 +26,7 @@ pub mod tables;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use thaw_metrics::Metric;
 
 use anyhow::{Context, Result};
 use thaw_analysis::Split;
@@ -75,6 +76,11 @@ pub struct SweepData {
 }
 
 impl SweepData {
+    /// The metric the sweep is judged by (accuracy for setups from before tasks).
+    pub fn metric(&self) -> Metric {
+        self.setup.as_ref().map_or(Metric::Accuracy, |s| s.metric)
+    }
+
     pub async fn load(store: &Store, sweep: &str) -> Result<SweepData> {
         let sweep_row = store.sweep(Some(sweep)).await?;
         let rows = store
@@ -241,6 +247,7 @@ fn chart_data<'a>(
         epochs: &data.epochs,
         show_all_lrs: options.show_all_lrs,
         full_train_size: data.full_train_size(),
+        metric: data.metric(),
         baseline: data.baselines().map(|b| match options.split {
             Split::Test => &b.test,
             Split::Validation => &b.validation,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use thaw_analysis::{Baselines, MajorityBaseline, Setup};
+use thaw_metrics::Metric;
 use thaw_store::{SearchAction, StatusCounts, WorkStatus};
 
 use crate::SweepData;
@@ -32,14 +33,14 @@ pub fn render(
     md.push_str(&setup_section(data, split));
     md.push_str(&recommendation_section(data, cells, &names, split));
     md.push_str(&crate::mlm_freeze::section(cells, &data.stages, split));
-    md.push_str(&cells_section(cells, &names, split, data.baselines()));
+    md.push_str(&cells_section(cells, &names, split, data.baselines(), data.metric()));
     md.push_str(&charts_section(charts, report_dir));
     md.push_str(&search_section(data, cells, &names));
     md.push_str(&stages_section(data));
     md.push_str(&caveats_section(data, cells, &names, split));
-    md.push_str(&method_section(split));
+    md.push_str(&method_section(split, data.metric()));
     if show_all_lrs {
-        md.push_str(&all_lrs_section(cells, &names));
+        md.push_str(&all_lrs_section(cells, &names, data.metric()));
     }
     md
 }
@@ -76,7 +77,11 @@ fn setup_section(data: &SweepData, split: Split) -> String {
         ("Examples".into(), setup.map_or("not recorded".into(), examples_text)),
     ];
     if let Some(b) = data.baselines() {
-        rows.push(("Majority-class baseline".into(), baseline_text(b)));
+        let name = match b.test.metric {
+            Metric::Accuracy | Metric::MacroF1 => "Majority-class baseline",
+            _ => "Baseline",
+        };
+        rows.push((name.into(), baseline_text(b)));
     }
     rows.extend(grid_rows(data));
     if let Some(grid) = setup.and_then(|s| s.grid.as_ref()) {
@@ -101,7 +106,11 @@ fn setup_section(data: &SweepData, split: Split) -> String {
     }
     rows.push((
         "Reported metric".into(),
-        format!("{split} accuracy and macro-F1; the learning rate of each cell is always chosen on validation accuracy"),
+        format!(
+            "{split} {m}{}; the learning rate of each cell is always chosen on validation {m}",
+            if data.metric() == Metric::Accuracy { " and macro-F1" } else { "" },
+            m = data.metric().title()
+        ),
     ));
     let mut md = String::from("## Setup\n\n| | |\n|---|---|\n");
     for (k, v) in rows {
@@ -123,19 +132,28 @@ fn other_setup_rows(setup: &Setup) -> Vec<(String, String)> {
     rows.into_iter().filter_map(|(label, text)| Some((label.to_string(), text?))).collect()
 }
 
-/// "always predicting 'fresh': test 60.4 % accuracy, macro-F1 37.7 % (48 examples); validation ...".
+/// "always predicting 'fresh': test 60.4 % accuracy, macro-F1 37.7 % (48 examples); validation
+/// ...", or the training mean, or the tag O, with the sweep's metric.
 fn baseline_text(b: &Baselines) -> String {
     let split = |name: &str, m: &MajorityBaseline| {
+        let extra = match (m.metric, m.rmse) {
+            (Metric::Accuracy, _) => format!(", macro-F1 {:.1} %", 100.0 * m.macro_f1),
+            (_, Some(rmse)) => format!(", RMSE {rmse:.3}"),
+            _ => String::new(),
+        };
         format!(
-            "{name} {:.1} % accuracy, macro-F1 {:.1} % ({} examples)",
+            "{name} {:.1} % {}{extra} ({} examples)",
             100.0 * m.metric_value,
-            100.0 * m.macro_f1,
+            m.metric.title(),
             m.examples
         )
     };
+    let predictor = match b.test.metric {
+        Metric::Spearman | Metric::Pearson => b.test.label.clone(),
+        _ => format!("'{}'", b.test.label),
+    };
     format!(
-        "always predicting '{}': {}; {}",
-        b.test.label,
+        "always predicting {predictor}: {}; {}",
         split("test", &b.test),
         split("validation", &b.validation)
     )
@@ -279,6 +297,7 @@ fn cells_section(
     names: &Names,
     split: Split,
     baselines: Option<&Baselines>,
+    metric: Metric,
 ) -> String {
     let several_sizes = train_sizes(cells).len() > 1;
     let shown_baseline = baselines.map(|b| match split {
@@ -286,19 +305,27 @@ fn cells_section(
         Split::Validation => &b.validation,
     });
     let mut md = format!(
-        "## Cells\n\nEach row is one configuration at its selected learning rate (best mean validation accuracy). \
-         Accuracy and macro-F1 are {split}-set means in percent ± the 95% CI half-width over seeds (Student t); \
+        "## Cells\n\nEach row is one configuration at its selected learning rate (best mean validation {m}). \
+         {values} in percent ± the 95% CI half-width over seeds (Student t); \
          n counts finished seeds, failed and pending seeds are not in the means.{}\n\n",
         shown_baseline.map_or(String::new(), |b| format!(
-            " \"not above majority\" marks a cell whose interval reaches down to {} on the {split} split.",
+            " \"{}\" marks a cell whose interval reaches down to {} on the {split} split.",
+            not_above(b),
             describe(b)
-        ))
+        )),
+        m = metric.title(),
+        values = if metric == Metric::Accuracy {
+            format!("Accuracy and macro-F1 are {split}-set means")
+        } else {
+            format!("{} is the {split}-set mean", first_upper(metric.title()))
+        },
     );
     let size_header = if several_sizes { " Train size |" } else { "" };
     let _ = writeln!(
         md,
-        "| Series | Unfrozen layers |{size_header} {} accuracy % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
-        labels_capitalised(split)
+        "| Series | Unfrozen layers |{size_header} {} {} % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
+        labels_capitalised(split),
+        metric.title()
     );
     let _ = writeln!(
         md,
@@ -342,8 +369,22 @@ fn accuracy_text(cell: &Cell, baseline: Option<&MajorityBaseline>) -> String {
     let s = cell.summary();
     let text = percent_with_ci(s.metric_mean, s.metric_ci95, s.n);
     match (cell.metric(), baseline) {
-        (Some(shown), Some(b)) if !is_above(&shown, b) => format!("{text} (not above majority)"),
+        (Some(shown), Some(b)) if !is_above(&shown, b) => format!("{text} ({})", not_above(b)),
         _ => text,
+    }
+}
+
+/// `text` with its first letter upper-case ("entity F1" -> "Entity F1").
+fn first_upper(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// The table's mark for a cell not above the task's baseline.
+fn not_above(baseline: &MajorityBaseline) -> &'static str {
+    match baseline.metric {
+        Metric::Accuracy | Metric::MacroF1 => "not above majority",
+        _ => "not above baseline",
     }
 }
 
@@ -389,10 +430,11 @@ fn search_section(data: &SweepData, cells: &[Cell], names: &Names) -> String {
         let epochs = setup.trainer.as_ref().map_or(0, |t| t.epochs);
         let seeds = h.rung_seeds;
         rules.push(format!(
-            "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first {}), and the best 1/{} by rung validation accuracy went on to full training",
+            "learning rates by successive halving: within each cell every lr trained a rung (the first {} of {epochs} epochs, on the cell's first {}), and the best 1/{} by rung validation {} went on to full training",
             h.rung_epochs,
             if seeds == 1 { "seed".to_string() } else { format!("{seeds} seeds") },
-            h.rate
+            h.rate,
+            setup.metric.title()
         ));
     }
     if let Some(r) = search.seeds {
@@ -550,7 +592,7 @@ fn caveats_section(data: &SweepData, cells: &[Cell], names: &Names, split: Split
         ));
     }
     if split == Split::Validation {
-        caveats.push("Displayed numbers are validation accuracy, the split that also chose each lr, so they are optimistic; use test accuracy for final claims.".into());
+        caveats.push(format!("Displayed numbers are validation {m}, the split that also chose each lr, so they are optimistic; use test {m} for final claims.", m = data.metric().title()));
     }
     let mut md = String::from("## Caveats\n\n");
     if caveats.is_empty() {
@@ -592,37 +634,54 @@ fn first_error(data: &SweepData) -> String {
         })
 }
 
-fn method_section(split: Split) -> String {
+/// How the baseline is defined and cleared, for the task of `metric`.
+fn baseline_rule(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Accuracy | Metric::MacroF1 => {
+            "The majority-class baseline is always predicting the split's most frequent label: a cell counts as having \
+             learned something only when its 95% interval lies above that rate (one seed of accuracy: the binomial interval \
+             over the split's examples stands in for the missing one)."
+        }
+        _ => {
+            "The baseline is the task's trivial predictor (the training mean for scores: no correlation; every word O for \
+             tags: no entity): a cell counts as having learned something only when its 95% interval over seeds lies above \
+             the baseline's score; a single seed of this metric has no interval here and is never counted above it."
+        }
+    }
+}
+
+fn method_section(split: Split, metric: Metric) -> String {
+    let m = metric.title();
+    let baseline = baseline_rule(metric);
     format!(
         "## How cells are scored\n\n\
          A cell is one (init, intermediate, MLM freeze, pooling, freeze, training-set size) configuration; its jobs differ by learning rate and seed. \
          For each lr the finished seeds are averaged. An lr with a failed seed (usually a diverged run) ranks below every lr without one; \
-         among the rest, the lr with the best mean validation accuracy is selected; ties go to the higher mean \
-         validation macro-F1, then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
-         The cell then reports {split} accuracy, macro-F1 and training time at that lr: the mean and the 95% Student-t interval \
+         among the rest, the lr with the best mean validation {m} is selected; ties go to the higher mean \
+         validation macro-F1 (classification), then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
+         The cell then reports {split} {m} and training time at that lr: the mean and the 95% Student-t interval \
          over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
          is paired over the seeds both cells finished when they share two or more (the Student-t interval of the per-seed differences: \
          seeds share the training subsample and data order, so that interval is the tighter honest one); with one shared seed it is \
          paired over that seed's examples (the split's own sampling error: the normal interval of the mean per-example difference, the \
          interval McNemar's test inverts), so a one-seed sweep still gets an interval; with no shared seed it is Welch's interval on the \
          two means. Over seeds, the interval leaves out the test split's own sampling error (every seed sees the same examples). \
-         Two cells are told apart when the paired interval of their validation accuracies excludes zero (without a shared seed: \
+         Two cells are told apart when the paired interval of their validation {m} excludes zero (without a shared seed: \
          when their own intervals do not overlap); the adaptive search stops racing on the same rule. \
          The recommendation ranks cells, decides which ones it cannot tell apart and picks the cheapest alternative and the \
-         cells it compares for MLM and scratch on validation accuracy too; the numbers it quotes are {split} accuracy. \
+         cells it compares for MLM and scratch on validation {m} too; the numbers it quotes are {split} {m}. \
          An lr flagged \"edge\" is the smallest or largest of those tried for the cell. \
-         The majority-class baseline is always predicting the split's most frequent label: a cell counts as having learned \
-         something only when its 95% interval lies above that rate (one seed: the binomial interval over the split's examples \
-         stands in for the missing one). The recommendation applies this on validation, never names a cell below it best, \
+         {baseline} The recommendation applies this on validation, never names a cell below it best, \
          cheapest or competitive, and says so when no cell clears it; the tables mark cells that do not clear the {split} split's rate. \
          Training time is a job's training steps plus an equal share of the frozen-prefix pass it used (one cached pass serves \
          every seed and lr of a frozen depth, so each of those jobs pays its share); evaluation is not included.\n\n"
     )
 }
 
-fn all_lrs_section(cells: &[Cell], names: &Names) -> String {
-    let mut md = String::from(
-        "## Every learning rate\n\n| Cell | lr | Done | Failed | Pending | Validation accuracy % | Reported accuracy % | Selected |\n|---|---|---|---|---|---|---|---|\n",
+fn all_lrs_section(cells: &[Cell], names: &Names, metric: Metric) -> String {
+    let mut md = format!(
+        "## Every learning rate\n\n| Cell | lr | Done | Failed | Pending | Validation {m} % | Reported {m} % | Selected |\n|---|---|---|---|---|---|---|---|\n",
+        m = metric.title()
     );
     for cell in cells {
         for (i, lr) in cell.lrs.iter().enumerate() {

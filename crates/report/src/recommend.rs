@@ -3,6 +3,7 @@
 //! naming a winner.
 
 use thaw_analysis::Baselines;
+use thaw_metrics::Metric;
 use thaw_store::{Init, JobResultRow, StageRow};
 
 use thaw_analysis::Split;
@@ -145,21 +146,29 @@ fn best_paragraph(
     baselines: Option<&Baselines>,
 ) -> String {
     let Scored { cell: best, shown, chosen_on } = ranked[0];
+    let metric = baselines.map_or(Metric::Accuracy, |b| b.test.metric);
     let lr = best.selected_lr().map_or(String::new(), |l| format!(" at lr {}", format_lr(l.lr)));
     let described = format!(
-        "*{}*{lr}: {} accuracy {} over {}",
+        "*{}*{lr}: {} {} {} over {}",
         names.cell(best),
         split,
+        metric.title(),
         percent(&shown),
         seeds(shown.n)
     );
     if let Some(b) = baselines.filter(|_| !beats_majority(&chosen_on, baselines)) {
+        let (what, predictor) = match metric {
+            Metric::Spearman | Metric::Pearson => ("the baseline", b.validation.label.clone()),
+            Metric::Accuracy | Metric::MacroF1 => {
+                ("the majority class", format!("'{}'", b.validation.label))
+            }
+            _ => ("the baseline", format!("'{}'", b.validation.label)),
+        };
         return format!(
-            "**No cell is shown to beat the majority class.** Always predicting '{}' scores {:.1} % on validation \
+            "**No cell is shown to beat {what}.** Always predicting {predictor} scores {:.1} % on validation \
              ({:.1} % on test); the best cell by validation, {described}, scores {:.1} % on validation with a 95% interval \
              reaching down to {:.1} %. No strategy can be recommended from these runs: more training examples, epochs or \
              other learning rates come first.",
-            b.validation.label,
             100.0 * b.validation.metric_value,
             100.0 * b.test.metric_value,
             100.0 * chosen_on.mean,
@@ -179,7 +188,8 @@ fn best_paragraph(
     };
     if rivals.is_empty() {
         return format!(
-            "**Best cell: {described}.** Chosen on validation accuracy, where it is told apart from every other cell tried (95%: the interval of the difference paired over shared seeds, or over one seed's validation examples, excludes zero; without a shared seed the two cells' intervals do not overlap).{}{one_seed}",
+            "**Best cell: {described}.** Chosen on validation {}, where it is told apart from every other cell tried (95%: the interval of the difference paired over shared seeds, or over one seed's validation examples, excludes zero; without a shared seed the two cells' intervals do not overlap).{}{one_seed}",
+            metric.title(),
             partial_freezing_note(best)
         );
     }
@@ -225,12 +235,23 @@ fn partial_freezing_note(cell: &Cell) -> String {
     }
 }
 
+/// "the majority class" for classification; "the baseline" for the trivial predictors of
+/// other tasks (the training mean, all-O).
+fn baseline_name(baselines: Option<&Baselines>) -> &'static str {
+    match baselines.map_or(Metric::Accuracy, |b| b.test.metric) {
+        Metric::Accuracy | Metric::MacroF1 => "the majority class",
+        _ => "the baseline",
+    }
+}
+
 /// The cheapest cell whose validation mean lies within the best cell's validation CI.
 fn cheapest_paragraph(ranked: &[Scored], names: &Names, baselines: Option<&Baselines>) -> String {
     let best = ranked[0];
     if !beats_majority(&best.chosen_on, baselines) {
-        return "No cell beats the majority class, so none is named the cheapest good enough."
-            .to_string();
+        return format!(
+            "No cell beats {}, so none is named the cheapest good enough.",
+            baseline_name(baselines)
+        );
     }
     if best.chosen_on.ci95.is_none() {
         return "The best cell has a single seed, so no cheaper cell can be shown to be as good."
@@ -417,8 +438,9 @@ fn scratch_paragraph(cells: &[&Cell], names: &Names, baselines: Option<&Baseline
     let learned = |c: &Cell| c.validation_metric().is_some_and(|v| beats_majority(&v, baselines));
     if let Some(b) = baselines.filter(|_| !learned(sc)) {
         return format!(
-            "**Scratch is not above the majority class:** its best cell *{}* scores {} against {} on test, \
+            "**Scratch is not above {}:** its best cell *{}* scores {} against {} on test, \
              so it learned nothing measurable and is not competitive. Best pretrained cell *{}*: {}.",
+            baseline_name(baselines),
             names.cell(sc),
             percent(&s),
             describe(&b.test),

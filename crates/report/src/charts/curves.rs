@@ -111,7 +111,8 @@ impl Chart for CurvesChart<'_, '_> {
 
     fn subtitle(&self) -> String {
         format!(
-            "validation accuracy per epoch, mean over seeds at each cell's best validation lr{}",
+            "validation {} per epoch, mean over seeds at each cell's best validation lr{}",
+            self.data.metric.title(),
             self.data.train_size_note()
         )
     }
@@ -159,7 +160,7 @@ impl Chart for CurvesChart<'_, '_> {
             style_mesh(
                 &mut chart,
                 "epoch",
-                "validation accuracy (%)",
+                &format!("validation {} (%)", self.data.metric.title()),
                 epochs.len().min(MAX_TICKS),
                 &|x| format!("{x:.0}"),
                 &|y| format!("{y:.decimals$}"),

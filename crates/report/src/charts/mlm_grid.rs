@@ -63,8 +63,9 @@ impl Chart for MlmGridChart<'_, '_> {
 
     fn title(&self) -> String {
         format!(
-            "{} accuracy by MLM freeze and downstream freeze: {}",
+            "{} {} by MLM freeze and downstream freeze: {}",
             capitalise(self.data.split.name()),
+            self.data.metric.title(),
             self.data.title_subject()
         )
     }

@@ -50,6 +50,8 @@ pub struct ChartData<'a> {
     pub show_all_lrs: bool,
     /// The size of the whole training split, to place "all examples" on the train-size axis.
     pub full_train_size: Option<i64>,
+    /// The sweep's metric, which every chart's axis names.
+    pub metric: thaw_metrics::Metric,
     /// Always predicting the displayed split's most frequent label, drawn across the accuracy chart.
     pub baseline: Option<&'a MajorityBaseline>,
 }

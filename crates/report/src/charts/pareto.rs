@@ -82,8 +82,9 @@ impl Chart for ParetoChart<'_, '_> {
 
     fn title(&self) -> String {
         format!(
-            "{} accuracy vs training time: {}",
+            "{} {} vs training time: {}",
             capitalise(self.data.split.name()),
+            self.data.metric.title(),
             self.data.title_subject()
         )
     }
@@ -133,7 +134,7 @@ impl Chart for ParetoChart<'_, '_> {
             .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
             .map_err(draw_err)?;
         let (x_dec, y_dec) = (decimals_for(x_hi - x_lo), decimals_for(y_hi - y_lo));
-        let y_desc = format!("{} accuracy (%)", self.data.split);
+        let y_desc = format!("{} {} (%)", self.data.split, self.data.metric.title());
         style_mesh(
             &mut chart,
             "training time per job (s)",

@@ -66,8 +66,9 @@ impl Chart for SizesChart<'_, '_> {
 
     fn title(&self) -> String {
         format!(
-            "{} accuracy vs training-set size: {}",
+            "{} {} vs training-set size: {}",
             capitalise(self.data.split.name()),
+            self.data.metric.title(),
             self.data.title_subject()
         )
     }
@@ -78,7 +79,8 @@ impl Chart for SizesChart<'_, '_> {
         let note =
             if missing_all { "; 'all examples' not shown (its size is not recorded)" } else { "" };
         format!(
-            "per series, the freeze depth with the best validation accuracy at each size; mean ± 95% CI{note}"
+            "per series, the freeze depth with the best validation {} at each size; mean ± 95% CI{note}",
+            self.data.metric.title()
         )
     }
 
@@ -111,7 +113,7 @@ impl Chart for SizesChart<'_, '_> {
             .build_cartesian_2d(TickedAxis::new(x_lo..x_hi, logs), y_lo..y_hi)
             .map_err(draw_err)?;
         let decimals = decimals_for(y_hi - y_lo);
-        let y_desc = format!("{} accuracy (%)", self.data.split);
+        let y_desc = format!("{} {} (%)", self.data.split, self.data.metric.title());
         // The full training split is marked, since the sweep named it "all" rather than a number.
         let all = self
             .data

@@ -61,7 +61,7 @@ impl<'a> UnfrozenChart<'a> {
 
     fn y_desc(&self) -> String {
         match self.quantity {
-            Quantity::Accuracy => format!("{} accuracy (%)", self.data.split),
+            Quantity::Accuracy => format!("{} {} (%)", self.data.split, self.data.metric.title()),
             Quantity::TrainSeconds => "training time per job (s)".to_string(),
         }
     }
@@ -170,8 +170,9 @@ impl Chart for UnfrozenChart<'_> {
     fn title(&self) -> String {
         match self.quantity {
             Quantity::Accuracy => format!(
-                "{} accuracy vs unfrozen layers: {}",
+                "{} {} vs unfrozen layers: {}",
                 capitalise(self.data.split.name()),
+                self.data.metric.title(),
                 self.data.title_subject()
             ),
             Quantity::TrainSeconds => {
@@ -192,13 +193,14 @@ impl Chart for UnfrozenChart<'_> {
 
     fn caption(&self) -> String {
         let what = match self.quantity {
-            Quantity::Accuracy => format!("{} accuracy", self.data.split),
+            Quantity::Accuracy => format!("{} {}", self.data.split, self.data.metric.title()),
             Quantity::TrainSeconds => "training time per job".to_string(),
         };
         let mut caption = format!(
-            "Mean {what} of each cell (freeze depth) at the learning rate with the best mean validation accuracy; \
+            "Mean {what} of each cell (freeze depth) at the learning rate with the best mean validation {}; \
              the shaded band is the 95% CI over seeds. x = unfrozen encoder layers: 0 trains only the head, \
              {} is full fine-tuning. Dashed lines with triangles are scratch init.",
+            self.data.metric.title(),
             self.data.num_layers()
         );
         if self.data.show_all_lrs {
@@ -206,8 +208,9 @@ impl Chart for UnfrozenChart<'_> {
         }
         if let Some(b) = self.data.baseline.filter(|_| self.quantity == Quantity::Accuracy) {
             caption.push_str(&format!(
-                " The grey dashed line is the majority class: always predicting '{}' scores {:.1} %; a cell whose band reaches it has not learned the task measurably.",
-                b.label,
+                " The grey dashed line is the {}: always predicting {} scores {:.1} %; a cell whose band reaches it has not learned the task measurably.",
+                baseline_word(b),
+                baseline_predictor(b),
                 100.0 * b.metric_value
             ));
         }
@@ -276,7 +279,11 @@ impl Chart for UnfrozenChart<'_> {
         });
         if let (Some(b), Some(rate)) = (self.data.baseline, self.baseline_percent()) {
             entries.push(LegendEntry {
-                label: format!("majority class: always '{}' ({rate:.1} %)", b.label),
+                label: format!(
+                    "{}: always {} ({rate:.1} %)",
+                    baseline_word(b),
+                    baseline_predictor(b)
+                ),
                 swatch: Swatch::Line {
                     colour: baseline_colour.to_rgba(),
                     dashed: true,
@@ -348,6 +355,22 @@ pub(super) fn decimals_for(span: f64) -> usize {
         s if s < 0.5 => 2,
         s if s < 8.0 => 1,
         _ => 0,
+    }
+}
+
+/// "majority class" for classification, "baseline" for the other tasks' trivial predictors.
+fn baseline_word(b: &thaw_analysis::MajorityBaseline) -> &'static str {
+    match b.metric {
+        thaw_metrics::Metric::Accuracy | thaw_metrics::Metric::MacroF1 => "majority class",
+        _ => "baseline",
+    }
+}
+
+/// What the baseline always predicts: a quoted label, or the training mean.
+fn baseline_predictor(b: &thaw_analysis::MajorityBaseline) -> String {
+    match b.metric {
+        thaw_metrics::Metric::Spearman | thaw_metrics::Metric::Pearson => b.label.clone(),
+        _ => format!("'{}'", b.label),
     }
 }
 
