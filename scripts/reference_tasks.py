@@ -111,6 +111,7 @@ def run_tokens(args, seed):
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
     train = thaw_subsample(train, args.train_size)
+    val, test = thaw_subsample(val, args.max_validation), thaw_subsample(test, args.max_test)
     tags = sorted({t for r in train for t in r["tags"]})
     tag_ids = {t: i for i, t in enumerate(tags)}
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -156,6 +157,7 @@ def run_regression(args, seed):
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
     train = thaw_subsample(train, args.train_size)
+    val, test = thaw_subsample(val, args.max_validation), thaw_subsample(test, args.max_test)
     scores = np.array([float(r["label"]) for r in train])
     mean, sd = scores.mean(), scores.std()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -229,6 +231,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--train-size", type=int)
+    parser.add_argument("--max-validation", type=int, help="as the sweep's data.max_validation")
+    parser.add_argument("--max-test", type=int, help="as the sweep's data.max_test")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--clip", choices=["per-tensor", "global"], default="per-tensor",
                         help="thaw clips each parameter tensor's gradient norm at 1.0 (burn's rule); "

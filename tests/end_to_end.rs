@@ -103,6 +103,11 @@ lr = { full = [5e-5], partial = [1e-4], head_only = [3e-3], scratch = [3e-4] }"#
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 15);
+    assert!(csv.lines().next().unwrap().contains(",strategy,metric,val_metric,test_metric,"));
+    assert!(
+        csv.lines().nth(1).unwrap().contains(",accuracy,"),
+        "every row names its metric: {csv}"
+    );
     let aggregate = thaw(dir.path(), &["results", "--db", db.to_str().unwrap(), "--aggregate"]);
     assert!(aggregate.status.success());
     let status = thaw(dir.path(), &["status", "--db", db.to_str().unwrap()]);

@@ -20,7 +20,7 @@ pub enum Format {
 
 /// Every job of the plan with its result, if any.
 pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
-    const COLUMNS: [&str; 16] = [
+    const COLUMNS: [&str; 19] = [
         "job_key",
         "init",
         "intermediate",
@@ -31,6 +31,9 @@ pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
         "train_size",
         "pooling",
         "strategy",
+        "metric",
+        "val_metric",
+        "test_metric",
         "val_accuracy",
         "test_accuracy",
         "test_macro_f1",
@@ -45,8 +48,8 @@ pub fn jobs(rows: &[JobResultRow], format: Format) -> Result<String> {
         // The error column is long and free text: CSV and JSON carry it, the terminal table does not.
         Format::Table => {
             let without_error: Vec<Vec<String>> =
-                cells.into_iter().map(|mut r| r.drain(..15).collect()).collect();
-            Ok(text(&COLUMNS[..15], &without_error))
+                cells.into_iter().map(|mut r| r.drain(..18).collect()).collect();
+            Ok(text(&COLUMNS[..18], &without_error))
         }
     }
 }
@@ -64,7 +67,7 @@ pub fn cells(summaries: &[CellSummary], format: Format) -> Result<String> {
         }
         Format::Table => {
             let split = summaries.first().map_or(Split::Test, |s| s.split);
-            let accuracy = format!("{split} acc % (95% CI)");
+            let accuracy = format!("{split} metric % (95% CI)");
             let header = [
                 "init",
                 "intermediate",
@@ -100,6 +103,9 @@ fn job_cells(j: &JobResultRow) -> Vec<String> {
         j.train_size.map_or("all".to_string(), |n| n.to_string()),
         j.pooling.clone(),
         j.strategy.clone(),
+        j.metric.clone().unwrap_or_default(),
+        fixed(j.val_metric, 4),
+        fixed(j.test_metric, 4),
         fixed(j.val_accuracy, 4),
         fixed(j.test_accuracy, 4),
         fixed(j.test_macro_f1, 4),

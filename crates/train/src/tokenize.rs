@@ -162,10 +162,11 @@ fn tokenized(input: &TextInput, encoding: &Encoding) -> Tokenized {
         TextInput::Words(words) => {
             let mut starts = vec![None; words.len()];
             for (position, word) in encoding.get_word_ids().iter().enumerate() {
-                if let Some(w) = word.map(|w| w as usize) {
-                    if w < starts.len() && starts[w].is_none() {
-                        starts[w] = Some(position);
-                    }
+                if let Some(w) = word.map(|w| w as usize)
+                    && w < starts.len()
+                    && starts[w].is_none()
+                {
+                    starts[w] = Some(position);
                 }
             }
             starts

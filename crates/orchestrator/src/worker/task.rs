@@ -22,7 +22,7 @@ pub(super) enum TaskOutput {
     Stage(StageOutcomeRow),
     Job {
         epochs: Vec<EpochRow>,
-        result: ResultRow,
+        result: Box<ResultRow>,
     },
     /// A halving rung: validation per epoch, no test result.
     Rung {
@@ -152,7 +152,7 @@ fn run_job(
         val_correct: correct_text(&out.validation.correct),
         test_correct: correct_text(&test.correct),
     };
-    Ok(TaskOutput::Job { epochs, result })
+    Ok(TaskOutput::Job { epochs, result: Box::new(result) })
 }
 
 /// Plain data as the store keeps it.
