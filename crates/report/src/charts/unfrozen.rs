@@ -279,11 +279,17 @@ impl Chart for UnfrozenChart<'_> {
         });
         if let (Some(b), Some(rate)) = (self.data.baseline, self.baseline_percent()) {
             entries.push(LegendEntry {
-                label: format!(
-                    "{}: always {} ({rate:.1} %)",
-                    baseline_word(b),
-                    baseline_predictor(b)
-                ),
+                // The mean's value is in the caption; the legend has room for the idea only.
+                label: match b.metric {
+                    thaw_metrics::Metric::Spearman | thaw_metrics::Metric::Pearson => {
+                        format!("baseline: the training mean ({rate:.1} %)")
+                    }
+                    _ => format!(
+                        "{}: always {} ({rate:.1} %)",
+                        baseline_word(b),
+                        baseline_predictor(b)
+                    ),
+                },
                 swatch: Swatch::Line {
                     colour: baseline_colour.to_rgba(),
                     dashed: true,
