@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use thaw_metrics::Metric;
+use thaw_metrics::{Metric, Task};
 
 use crate::stats::Estimate;
 
@@ -37,6 +37,27 @@ pub struct MajorityBaseline {
     #[serde(default)]
     pub metric: Metric,
     pub examples: usize,
+}
+
+impl MajorityBaseline {
+    /// Classification's trivial predictor is a class, which the report calls the majority
+    /// class; the other tasks' (the training mean, all-O) it calls the baseline.
+    pub fn is_majority_class(&self) -> bool {
+        self.metric.task() == Task::Classification
+    }
+
+    /// "majority class" or "baseline".
+    pub fn name(&self) -> &'static str {
+        if self.is_majority_class() { "majority class" } else { "baseline" }
+    }
+
+    /// What it always predicts, as a sentence quotes it: 'fresh', 'O', the training mean 2.701.
+    pub fn predictor(&self) -> String {
+        match self.metric.task() {
+            Task::Regression => self.label.clone(),
+            Task::Classification | Task::Tokens => format!("'{}'", self.label),
+        }
+    }
 }
 
 /// The majority-class baseline of the splits the report reads: validation (which decisions

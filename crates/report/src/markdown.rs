@@ -77,10 +77,7 @@ fn setup_section(data: &SweepData, split: Split) -> String {
         ("Examples".into(), setup.map_or("not recorded".into(), examples_text)),
     ];
     if let Some(b) = data.baselines() {
-        let name = match b.test.metric {
-            Metric::Accuracy | Metric::MacroF1 => "Majority-class baseline",
-            _ => "Baseline",
-        };
+        let name = if b.test.is_majority_class() { "Majority-class baseline" } else { "Baseline" };
         rows.push((name.into(), baseline_text(b)));
     }
     rows.extend(grid_rows(data));
@@ -148,12 +145,9 @@ fn baseline_text(b: &Baselines) -> String {
             m.examples
         )
     };
-    let predictor = match b.test.metric {
-        Metric::Spearman | Metric::Pearson => b.test.label.clone(),
-        _ => format!("'{}'", b.test.label),
-    };
     format!(
-        "always predicting {predictor}: {}; {}",
+        "always predicting {}: {}; {}",
+        b.test.predictor(),
         split("test", &b.test),
         split("validation", &b.validation)
     )
@@ -382,10 +376,7 @@ fn first_upper(text: &str) -> String {
 
 /// The table's mark for a cell not above the task's baseline.
 fn not_above(baseline: &MajorityBaseline) -> &'static str {
-    match baseline.metric {
-        Metric::Accuracy | Metric::MacroF1 => "not above majority",
-        _ => "not above baseline",
-    }
+    if baseline.is_majority_class() { "not above majority" } else { "not above baseline" }
 }
 
 fn labels_capitalised(split: Split) -> &'static str {

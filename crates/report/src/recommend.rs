@@ -157,18 +157,13 @@ fn best_paragraph(
         seeds(shown.n)
     );
     if let Some(b) = baselines.filter(|_| !beats_majority(&chosen_on, baselines)) {
-        let (what, predictor) = match metric {
-            Metric::Spearman | Metric::Pearson => ("the baseline", b.validation.label.clone()),
-            Metric::Accuracy | Metric::MacroF1 => {
-                ("the majority class", format!("'{}'", b.validation.label))
-            }
-            _ => ("the baseline", format!("'{}'", b.validation.label)),
-        };
         return format!(
-            "**No cell is shown to beat {what}.** Always predicting {predictor} scores {:.1} % on validation \
+            "**No cell is shown to beat the {}.** Always predicting {} scores {:.1} % on validation \
              ({:.1} % on test); the best cell by validation, {described}, scores {:.1} % on validation with a 95% interval \
              reaching down to {:.1} %. No strategy can be recommended from these runs: more training examples, epochs or \
              other learning rates come first.",
+            b.validation.name(),
+            b.validation.predictor(),
             100.0 * b.validation.metric_value,
             100.0 * b.test.metric_value,
             100.0 * chosen_on.mean,
@@ -238,9 +233,10 @@ fn partial_freezing_note(cell: &Cell) -> String {
 /// "the majority class" for classification; "the baseline" for the trivial predictors of
 /// other tasks (the training mean, all-O).
 fn baseline_name(baselines: Option<&Baselines>) -> &'static str {
-    match baselines.map_or(Metric::Accuracy, |b| b.test.metric) {
-        Metric::Accuracy | Metric::MacroF1 => "the majority class",
-        _ => "the baseline",
+    if baselines.is_none_or(|b| b.test.is_majority_class()) {
+        "the majority class"
+    } else {
+        "the baseline"
     }
 }
 

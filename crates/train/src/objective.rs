@@ -30,6 +30,47 @@ pub(crate) enum BatchOutput {
     Tags(Tensor<1, Int>),
 }
 
+/// The head's raw outputs for a batch: logits per example or per tagged word, or scores.
+enum HeadOutput {
+    Classes(Tensor<2>),
+    Scores(Tensor<1>),
+    Tags(Tensor<2>),
+}
+
+/// The batch's mean loss, how many targets it averaged over, and the head's outputs.
+fn loss_and_outputs(
+    model: &Classifier,
+    hidden: Tensor<3>,
+    mask: &Tensor<2, Bool>,
+    from: usize,
+    batch: &Batch,
+    device: &Device,
+) -> (Tensor<1>, usize, HeadOutput) {
+    let picked = batch.picked;
+    match &batch.split.targets {
+        Targets::Classes(classes) => {
+            let logits = model.logits_from(hidden, mask, from);
+            let loss = cross_entropy(logits.clone(), label_batch(classes, picked, device));
+            (loss, picked.len(), HeadOutput::Classes(logits))
+        }
+        Targets::Scores(scores) => {
+            let scale = batch.data.standardization.expect("regression data is standardized");
+            let out = model.logits_from(hidden, mask, from).reshape([picked.len()]);
+            let diff = out.clone() - score_batch(scores, picked, scale, device);
+            (diff.clone().mul(diff).mean(), picked.len(), HeadOutput::Scores(out))
+        }
+        Targets::Tags(_) => {
+            let logits = model.token_logits_from(hidden, mask, from);
+            let [b, s, c] = logits.dims();
+            let (positions, tags) = tag_positions(batch.split, picked);
+            let n = positions.len();
+            let at_words = logits.reshape([b * s, c]).select(0, index_tensor(positions, device));
+            let loss = cross_entropy(at_words.clone(), index_tensor(tags, device));
+            (loss, n, HeadOutput::Tags(at_words))
+        }
+    }
+}
+
 /// The batch's mean loss, how many targets it averaged over, and the predictions.
 pub(crate) fn forward_batch(
     model: &Classifier,
@@ -39,32 +80,16 @@ pub(crate) fn forward_batch(
     batch: &Batch,
     device: &Device,
 ) -> (Tensor<1>, usize, BatchOutput) {
-    let picked = batch.picked;
-    match &batch.split.targets {
-        Targets::Classes(classes) => {
-            let logits = model.logits_from(hidden, mask, from);
-            let loss = cross_entropy(logits.clone(), label_batch(classes, picked, device));
-            (loss, picked.len(), BatchOutput::Classes(logits.argmax(1).reshape([picked.len()])))
-        }
-        Targets::Scores(scores) => {
-            let scale = batch.data.standardization.expect("regression data is standardized");
-            let out = model.logits_from(hidden, mask, from).reshape([picked.len()]);
-            let diff = out.clone() - score_batch(scores, picked, scale, device);
-            (diff.clone().mul(diff).mean(), picked.len(), BatchOutput::Scores(out))
-        }
-        Targets::Tags(_) => {
-            let logits = model.token_logits_from(hidden, mask, from);
-            let [b, s, c] = logits.dims();
-            let (positions, tags) = tag_positions(batch.split, picked);
-            let n = positions.len();
-            let at_words = logits.reshape([b * s, c]).select(0, index_tensor(positions, device));
-            let loss = cross_entropy(at_words.clone(), index_tensor(tags, device));
-            (loss, n, BatchOutput::Tags(at_words.argmax(1).reshape([n])))
-        }
-    }
+    let (loss, n, output) = loss_and_outputs(model, hidden, mask, from, batch, device);
+    let predicted = match output {
+        HeadOutput::Classes(logits) => BatchOutput::Classes(logits.argmax(1).reshape([n])),
+        HeadOutput::Scores(scores) => BatchOutput::Scores(scores),
+        HeadOutput::Tags(logits) => BatchOutput::Tags(logits.argmax(1).reshape([n])),
+    };
+    (loss, n, predicted)
 }
 
-/// The training loss of a batch.
+/// The training loss of a batch (no predictions: training never reads them).
 pub(crate) fn batch_loss(
     model: &Classifier,
     hidden: Tensor<3>,
@@ -73,7 +98,7 @@ pub(crate) fn batch_loss(
     batch: &Batch,
     device: &Device,
 ) -> Tensor<1> {
-    forward_batch(model, hidden, mask, from, batch, device).0
+    loss_and_outputs(model, hidden, mask, from, batch, device).0
 }
 
 /// Every example's prediction, in the split's order, from the batches' outputs; scores in the

@@ -209,8 +209,8 @@ impl Chart for UnfrozenChart<'_> {
         if let Some(b) = self.data.baseline.filter(|_| self.quantity == Quantity::Accuracy) {
             caption.push_str(&format!(
                 " The grey dashed line is the {}: always predicting {} scores {:.1} %; a cell whose band reaches it has not learned the task measurably.",
-                baseline_word(b),
-                baseline_predictor(b),
+                b.name(),
+                b.predictor(),
                 100.0 * b.metric_value
             ));
         }
@@ -280,15 +280,11 @@ impl Chart for UnfrozenChart<'_> {
         if let (Some(b), Some(rate)) = (self.data.baseline, self.baseline_percent()) {
             entries.push(LegendEntry {
                 // The mean's value is in the caption; the legend has room for the idea only.
-                label: match b.metric {
-                    thaw_metrics::Metric::Spearman | thaw_metrics::Metric::Pearson => {
+                label: match b.metric.task() {
+                    thaw_metrics::Task::Regression => {
                         format!("baseline: the training mean ({rate:.1} %)")
                     }
-                    _ => format!(
-                        "{}: always {} ({rate:.1} %)",
-                        baseline_word(b),
-                        baseline_predictor(b)
-                    ),
+                    _ => format!("{}: always {} ({rate:.1} %)", b.name(), b.predictor()),
                 },
                 swatch: Swatch::Line {
                     colour: baseline_colour.to_rgba(),
@@ -361,22 +357,6 @@ pub(super) fn decimals_for(span: f64) -> usize {
         s if s < 0.5 => 2,
         s if s < 8.0 => 1,
         _ => 0,
-    }
-}
-
-/// "majority class" for classification, "baseline" for the other tasks' trivial predictors.
-fn baseline_word(b: &thaw_analysis::MajorityBaseline) -> &'static str {
-    match b.metric {
-        thaw_metrics::Metric::Accuracy | thaw_metrics::Metric::MacroF1 => "majority class",
-        _ => "baseline",
-    }
-}
-
-/// What the baseline always predicts: a quoted label, or the training mean.
-fn baseline_predictor(b: &thaw_analysis::MajorityBaseline) -> String {
-    match b.metric {
-        thaw_metrics::Metric::Spearman | thaw_metrics::Metric::Pearson => b.label.clone(),
-        _ => format!("'{}'", b.label),
     }
 }
 
