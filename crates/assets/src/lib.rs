@@ -28,6 +28,10 @@ pub const DATASETS: &[(&str, &str)] = &[
         "sts_b",
         "STS-B sentence pairs with a 0-5 similarity score (text, text_pair, label), the benchmark's own splits",
     ),
+    (
+        "snli",
+        "SNLI premise/hypothesis pairs: entailment, neutral or contradiction (text, text_pair, label); the official test split",
+    ),
     ("wnut_2016", "WNUT-2016 Twitter NER: tweets as tokens with IOB2 tags, 10 entity types"),
     (
         "b3db",

@@ -157,17 +157,22 @@ fn best_paragraph(
         seeds(shown.n)
     );
     if let Some(b) = baselines.filter(|_| !beats_majority(&chosen_on, baselines)) {
+        let lower = lower_bound(&chosen_on, b.validation.metric, b.validation.examples);
+        let interval = if lower.is_finite() {
+            format!("with a 95% interval reaching down to {:.1} %", 100.0 * lower)
+        } else {
+            "with no interval (one seed of a metric that is not a mean over examples)".to_string()
+        };
         return format!(
             "**No cell is shown to beat the {}.** Always predicting {} scores {:.1} % on validation \
-             ({:.1} % on test); the best cell by validation, {described}, scores {:.1} % on validation with a 95% interval \
-             reaching down to {:.1} %. No strategy can be recommended from these runs: more training examples, epochs or \
+             ({:.1} % on test); the best cell by validation, {described}, scores {:.1} % on validation {interval}. \
+             No strategy can be recommended from these runs: more training examples, epochs or \
              other learning rates come first.",
             b.validation.name(),
             b.validation.predictor(),
             100.0 * b.validation.metric_value,
             100.0 * b.test.metric_value,
             100.0 * chosen_on.mean,
-            100.0 * lower_bound(&chosen_on, b.validation.metric, b.validation.examples)
         );
     }
     let rivals = contenders(ranked);

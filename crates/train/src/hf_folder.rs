@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Result, TrainError};
 use crate::load::ModelFiles;
+use crate::tokenize::space_before_words;
 use crate::weights::{NamedTensor, save_tensors};
 
 /// What goes into the folder beside the weights.
@@ -25,6 +26,9 @@ pub struct FolderContents<'a> {
     pub extra: Vec<(String, String)>,
     /// Further safetensors files, name and tensors (for example a task head kept apart).
     pub extra_tensors: Vec<(String, Vec<NamedTensor>)>,
+    /// The model tags words already split: the tokenizer is written as thaw tokenized them
+    /// (a byte-level BPE with a space before each word, see [`space_before_words`]).
+    pub pre_split_words: bool,
 }
 
 /// Writes `tensors` (the model, under the names transformers reads) and `contents` as the
@@ -41,9 +45,10 @@ pub fn write_folder(tensors: &[NamedTensor], contents: &FolderContents, out: &Pa
         std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
     };
     write("config.json", &pretty(&config(contents)?))?;
-    let tokenizer = tokenizer(contents)?;
+    let mut tokenizer = tokenizer(contents)?;
+    let spaced = contents.pre_split_words && space_before_words(&mut tokenizer);
     write("tokenizer.json", &pretty(&tokenizer))?;
-    write("tokenizer_config.json", &pretty(&tokenizer_config(contents, &tokenizer)?))?;
+    write("tokenizer_config.json", &pretty(&tokenizer_config(contents, &tokenizer, spaced)?))?;
     write("README.md", &contents.card)?;
     for (name, text) in &contents.extra {
         write(name, text)?;
@@ -106,13 +111,18 @@ fn lowercases(value: &Value) -> bool {
 }
 
 /// The model's own `tokenizer_config.json` (which names its class and special tokens) with
-/// thaw's max length; a folder without one (a vocabulary thaw learnt) gets BERT's.
-fn tokenizer_config(contents: &FolderContents, tokenizer: &Value) -> Result<Value> {
+/// thaw's max length, and `add_prefix_space` when `spaced` (transformers' byte-level classes
+/// rebuild their pre-tokenizer from it); a folder without one (a vocabulary thaw learnt) gets
+/// BERT's.
+fn tokenizer_config(contents: &FolderContents, tokenizer: &Value, spaced: bool) -> Result<Value> {
     let max_length = contents.max_length;
     if let Some(path) = contents.files.tokenizer_config() {
         let mut config = read_json(&path)?;
         if let Value::Object(fields) = &mut config {
             fields.insert("model_max_length".into(), json!(max_length));
+            if spaced {
+                fields.insert("add_prefix_space".into(), json!(true));
+            }
             return Ok(config);
         }
     }

@@ -26,6 +26,7 @@ pub mod model;
 pub mod models;
 pub mod objective;
 pub mod optim;
+pub mod outputs;
 pub mod prefix;
 pub mod strategy;
 pub mod tokenize;

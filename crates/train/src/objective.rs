@@ -143,7 +143,7 @@ pub(crate) fn predictions(
             Ok(Targets::Scores(out))
         }
         Targets::Tags(truth) => {
-            let outside = data.labels.iter().position(|l| l == "O").unwrap_or(0);
+            let outside = outside_tag(&data.labels);
             let mut out: Vec<Vec<usize>> = truth.iter().map(|t| vec![outside; t.len()]).collect();
             for (picked, output) in batches.iter().zip(outputs) {
                 let BatchOutput::Tags(t) = output else { unreachable!("one task per split") };
@@ -159,6 +159,11 @@ pub(crate) fn predictions(
             Ok(Targets::Tags(out))
         }
     }
+}
+
+/// The tag a word gets when truncation cut it: `O`, or the first tag of a set without one.
+pub(crate) fn outside_tag(labels: &[String]) -> usize {
+    labels.iter().position(|l| l == "O").unwrap_or(0)
 }
 
 /// The task's scores of `predicted` against `truth`, and (classes only) which examples were

@@ -33,6 +33,9 @@ const MASK_NAMES: [&str; 2] = ["[MASK]", "<mask>"];
 
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// For words already split, where the family needs another pre-tokenizer than for text:
+    /// byte-level BPE with a space before each word (see [`space_before_words`]).
+    words: Option<Tokenizer>,
     pub special: SpecialTokens,
     pub vocab_size: usize,
 }
@@ -92,7 +95,13 @@ impl TextTokenizer {
             .get_ids()
             .to_vec();
         let vocab_size = inner.get_vocab_size(true);
-        Ok(TextTokenizer { inner, special: SpecialTokens { pad, mask, template }, vocab_size })
+        let words = words_tokenizer(&inner).map_err(bad)?;
+        Ok(TextTokenizer {
+            inner,
+            words,
+            special: SpecialTokens { pad, mask, template },
+            vocab_size,
+        })
     }
 
     /// Characters of text a token stands for (without a `##` continuation mark or a
@@ -148,8 +157,12 @@ impl TextTokenizer {
                 TextInput::Words(words) => words.into(),
             })
             .collect();
-        let encodings = self
-            .inner
+        // A split holds one kind of input: words for tagging, texts otherwise.
+        let tokenizer = match inputs.first() {
+            Some(TextInput::Words(_)) => self.words.as_ref().unwrap_or(&self.inner),
+            _ => &self.inner,
+        };
+        let encodings = tokenizer
             .encode_batch(encode_inputs, true)
             .map_err(|e| TrainError::Invalid(format!("tokenization failed: {e}")))?;
         Ok(inputs.iter().zip(encodings).map(|(input, e)| tokenized(input, &e)).collect())
@@ -174,6 +187,39 @@ fn tokenized(input: &TextInput, encoding: &Encoding) -> Tokenized {
         _ => Vec::new(),
     };
     Tokenized { ids: encoding.get_ids().to_vec(), second_text_at, word_starts }
+}
+
+/// Sets `add_prefix_space` on a byte-level pre-tokenizer in `tokenizer` (a `tokenizer.json`),
+/// inside a sequence too; returns whether it changed anything. Without it a byte-level BPE
+/// (RoBERTa's, ModernBERT's) encodes each pre-split word as if it continued the previous one;
+/// with it each word is encoded as it reads inside a sentence, as transformers does for
+/// `is_split_into_words` with `add_prefix_space=True`.
+pub fn space_before_words(tokenizer: &mut Value) -> bool {
+    fn set(pre: &mut Value) -> bool {
+        match pre.get("type").and_then(Value::as_str) {
+            Some("ByteLevel") if pre["add_prefix_space"] != Value::Bool(true) => {
+                pre["add_prefix_space"] = Value::Bool(true);
+                true
+            }
+            Some("Sequence") => match pre.get_mut("pretokenizers") {
+                Some(Value::Array(items)) => {
+                    items.iter_mut().fold(false, |changed, p| set(p) | changed)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+    tokenizer.get_mut("pre_tokenizer").is_some_and(set)
+}
+
+/// `inner` with [`space_before_words`], when that changes it.
+fn words_tokenizer(inner: &Tokenizer) -> std::result::Result<Option<Tokenizer>, String> {
+    let mut json: Value = serde_json::to_value(inner).map_err(|e| e.to_string())?;
+    if !space_before_words(&mut json) {
+        return Ok(None);
+    }
+    serde_json::from_value(json).map(Some).map_err(|e| format!("cannot set add_prefix_space: {e}"))
 }
 
 /// Special tokens as `tokenizer_config.json` names them.

@@ -138,3 +138,28 @@ fn every_familys_cached_prefix_trains_as_recomputing_it_does() {
         }
     }
 }
+
+/// Words already split (tagging) tokenize as transformers tokenizes them with
+/// `is_split_into_words=True` from the tokenizer files a tagging export writes: the same ids,
+/// and each word's label on the same first token (`scripts/make_word_fixtures.py`).
+#[test]
+fn every_familys_tokenizer_splits_words_as_transformers_does() {
+    use thaw_train::tokenize::{TextInput, TextTokenizer};
+    let path = folder("bert").parent().unwrap().join("words.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let sentences: Vec<Vec<String>> = serde_json::from_value(fixture["sentences"].clone()).unwrap();
+    for (family, _) in FAMILIES {
+        let files = ModelFiles::in_dir(&folder(family)).unwrap();
+        let tokenizer = TextTokenizer::from_file(&files.tokenizer, 512).unwrap();
+        let inputs: Vec<TextInput> = sentences.iter().map(|w| TextInput::Words(w)).collect();
+        let got = tokenizer.tokenize_all(&inputs).unwrap();
+        for (ours, theirs) in got.iter().zip(fixture["families"][family].as_array().unwrap()) {
+            let ids: Vec<u32> = serde_json::from_value(theirs["input_ids"].clone()).unwrap();
+            let starts: Vec<Option<usize>> =
+                serde_json::from_value(theirs["word_starts"].clone()).unwrap();
+            assert_eq!(ours.ids, ids, "{family}: ids");
+            assert_eq!(ours.word_starts, starts, "{family}: word starts");
+        }
+    }
+}

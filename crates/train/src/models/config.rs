@@ -80,7 +80,17 @@ impl ModelConfig {
     /// transformers' class for the bare encoder (`BertModel`) or with its masked-LM head
     /// (`BertForMaskedLM`).
     pub fn architecture(&self, masked_lm: bool) -> String {
-        let base = match self.model_type() {
+        format!("{}{}", self.class_stem(), if masked_lm { "ForMaskedLM" } else { "Model" })
+    }
+
+    /// transformers' class for the encoder with a tagging head (`BertForTokenClassification`).
+    pub fn token_classifier_architecture(&self) -> String {
+        format!("{}ForTokenClassification", self.class_stem())
+    }
+
+    /// What transformers' classes of the family begin with (`Bert`, `XLMRoberta`).
+    fn class_stem(&self) -> &'static str {
+        match self.model_type() {
             "bert" => "Bert",
             "roberta" => "Roberta",
             "xlm-roberta" => "XLMRoberta",
@@ -88,8 +98,7 @@ impl ModelConfig {
             "electra" => "Electra",
             "deberta-v2" => "DebertaV2",
             _ => "ModernBert",
-        };
-        format!("{base}{}", if masked_lm { "ForMaskedLM" } else { "Model" })
+        }
     }
 
     pub fn num_layers(&self) -> usize {
