@@ -20,9 +20,10 @@ use std::time::Instant;
 use thaw_train::data::{DataFiles, SplitOptions, load_splits, subsample};
 use thaw_train::encode::{EncodedData, encode_splits};
 use thaw_train::events::silently;
-use thaw_train::finetune::{FineTuneOutcome, PrefixUse, fine_tune_returning_model, split_logits};
+use thaw_train::finetune::{FineTuneOutcome, PrefixUse, fine_tune_returning_model};
 use thaw_train::kernels::{OwnOp, use_burns};
 use thaw_train::model::Classifier;
+use thaw_train::outputs::split_outputs;
 use thaw_train::prefix::PrefixCache;
 use thaw_train::tokenize::TextTokenizer;
 use thaw_train::*;
@@ -96,10 +97,10 @@ impl Setup {
         let data = encode_splits(&tokenizer, &splits, "bench-eval".into()).unwrap();
         let device = self.backend.device().unwrap();
         let batch = self.backend.eval_batch_size(self.batch);
-        let (model, _) = split_logits(model, &data.validation, data.pad, batch, &device).unwrap();
+        let (model, _) = split_outputs(model, &data, &data.validation, batch, &device).unwrap();
         let started = Instant::now();
-        let (model, _) = split_logits(model, &data.validation, data.pad, batch, &device).unwrap();
-        split_logits(model, &data.test, data.pad, batch, &device).unwrap();
+        let (model, _) = split_outputs(model, &data, &data.validation, batch, &device).unwrap();
+        split_outputs(model, &data, &data.test, batch, &device).unwrap();
         let seconds = started.elapsed().as_secs_f64();
         let examples = data.validation.len() + data.test.len();
         (examples, data.validation.tokens() + data.test.tokens(), seconds)

@@ -49,13 +49,28 @@ def input_key(row):
     return row["text"]
 
 
-def thaw_subsample(rows, n, seed=0):
-    """The `train_size` subsample thaw's jobs train on (one stratum: scores and tags)."""
+def thaw_subsample(rows, n, seed=0, stratify=False):
+    """The subsample thaw's jobs use (`train_size`, `max_validation`, `max_test`): one stratum
+    for scores and tags; per class for classification, each class keeping its share (largest
+    remainders take the examples left over), as thaw's `subsample` does."""
     if n is None or n >= len(rows):
         return rows
     seed_bytes = seed.to_bytes(8, "little")
-    keyed = sorted(rows, key=lambda r: stable_hash(seed_bytes, input_key(r).encode()))[:n]
-    return sorted(keyed, key=lambda r: stable_hash(seed_bytes, b"order", input_key(r).encode()))
+    strata = {}
+    for r in rows:
+        strata.setdefault(r["label"] if stratify else "", []).append(r)
+    quotas = []
+    for label in sorted(strata):
+        exact = n * len(strata[label]) / len(rows)
+        quotas.append([label, math.floor(exact), exact - math.floor(exact)])
+    short = n - sum(q[1] for q in quotas)
+    for i in sorted(range(len(quotas)), key=lambda i: (-quotas[i][2], i))[:short]:
+        quotas[i][1] += 1
+    picked = []
+    for label, quota, _ in quotas:
+        group = sorted(strata[label], key=lambda r: stable_hash(seed_bytes, input_key(r).encode()))
+        picked.extend(group[:quota])
+    return sorted(picked, key=lambda r: stable_hash(seed_bytes, b"order", input_key(r).encode()))
 
 
 def schedule(optimizer, total, warmup_ratio=0.1):
@@ -158,9 +173,10 @@ def run_pooled(args, seed):
     classification (task "pairs") scored by accuracy."""
     data = Path(args.data)
     train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
-    train = thaw_subsample(train, args.train_size)
-    val, test = thaw_subsample(val, args.max_validation), thaw_subsample(test, args.max_test)
     classify = args.task == "pairs"
+    train = thaw_subsample(train, args.train_size, stratify=classify)
+    val = thaw_subsample(val, args.max_validation, stratify=classify)
+    test = thaw_subsample(test, args.max_test, stratify=classify)
     if classify:
         classes = sorted({r["label"] for r in train})
         target_of = lambda r: classes.index(r["label"])  # noqa: E731

@@ -214,7 +214,7 @@ fn exports_are_the_stored_models(dir: &Path, db: &Path) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("trained again on flex"));
 
     // A result the model cannot reproduce is refused, and nothing is written.
-    sqlite_exec(db, &format!("UPDATE results SET test_accuracy = 0.01 WHERE job_key = '{job}'"));
+    sqlite_exec(db, &format!("UPDATE results SET test_metric = 0.01 WHERE job_key = '{job}'"));
     let refused = dir.join("export-refused");
     let out =
         thaw(dir, &["export", "--db", db_arg, "--job", &job, "--out", refused.to_str().unwrap()]);

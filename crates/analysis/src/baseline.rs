@@ -73,16 +73,17 @@ const Z_975: f64 = 1.959_963_984_540_054;
 
 /// The lower end of the 95% interval of `estimate`, a mean of `metric` over seeds measured
 /// on `examples` examples each. A single seed of accuracy gets the binomial interval over
-/// examples; a single seed of another metric has none here, so its lower end is -inf
-/// (never above anything).
+/// examples, a single seed of another metric its bootstrap interval over the examples; one
+/// without stored examples has none, so its lower end is -inf (never above anything).
 pub fn lower_bound(estimate: &Estimate, metric: Metric, examples: usize) -> f64 {
-    match estimate.ci95 {
-        Some(half) => estimate.mean - half,
-        None if metric.is_mean_over_examples() => {
+    match (estimate.ci95, estimate.examples_ci95) {
+        (Some(half), _) => estimate.mean - half,
+        (None, _) if metric.is_mean_over_examples() => {
             let p = estimate.mean.clamp(0.0, 1.0);
             estimate.mean - Z_975 * (p * (1.0 - p) / examples.max(1) as f64).sqrt()
         }
-        None => f64::NEG_INFINITY,
+        (None, Some(half)) => estimate.mean - half,
+        (None, None) => f64::NEG_INFINITY,
     }
 }
 
@@ -151,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn one_seed_of_a_metric_without_a_per_example_mean_is_never_above() {
+    fn one_seed_of_a_metric_without_a_per_example_mean_is_above_only_by_its_bootstrap() {
         let one = Estimate::of(&[0.9]).unwrap();
         let all_o = MajorityBaseline {
             label: "O".into(),
@@ -162,6 +163,9 @@ mod tests {
             examples: 200,
         };
         assert!(!is_above(&one, &all_o), "no interval, no claim");
+        let resampled = |half| Estimate { examples_ci95: Some(half), ..one };
+        assert!(is_above(&resampled(0.1), &all_o));
+        assert!(!is_above(&resampled(0.95), &all_o), "an interval reaching below the baseline");
         let seeds = Estimate::of(&[0.30, 0.32, 0.34]).unwrap();
         assert!(is_above(&seeds, &all_o));
         assert_eq!(describe(&all_o), "always predicting 'O' (entity F1 0.0 %)");

@@ -24,6 +24,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thaw_store::{Init, JobResultRow, WorkStatus, parse_correct};
 
+use crate::bootstrap;
 use crate::costs::{JobCosts, is_done};
 use crate::lr_choice::LrCandidate;
 use crate::split::Split;
@@ -175,18 +176,34 @@ pub struct LrSummary {
     pub validation_scores: SeedScores,
 }
 
-fn seed_scores(
-    done: &[&JobResultRow],
-    metric: impl Fn(&JobResultRow) -> Option<f64>,
-    correct: impl Fn(&JobResultRow) -> Option<&str>,
-) -> SeedScores {
+fn seed_scores(done: &[&JobResultRow], split: Split) -> SeedScores {
     SeedScores {
-        metric: done.iter().filter_map(|r| metric(r).map(|a| (r.seed, a))).collect(),
+        metric: done.iter().filter_map(|r| split.metric(r).map(|a| (r.seed, a))).collect(),
         correct: done
             .iter()
-            .filter_map(|r| correct(r).and_then(parse_correct).map(|c| (r.seed, c)))
+            .filter_map(|r| split.correct(r).and_then(parse_correct).map(|c| (r.seed, c)))
+            .collect(),
+        examples: done
+            .iter()
+            .filter_map(|r| {
+                let examples = serde_json::from_str(split.per_example(r)?).ok()?;
+                Some((r.seed, examples))
+            })
             .collect(),
     }
+}
+
+/// The estimate of one split's metric over `scores`' seeds; a single seed of a metric that is
+/// not a mean over examples carries its bootstrap interval over the examples.
+fn metric_estimate(scores: &SeedScores) -> Option<Estimate> {
+    let mut estimate = Estimate::of(&scores.metric.iter().map(|(_, v)| *v).collect::<Vec<_>>())?;
+    if let [(_, examples)] = scores.examples.as_slice()
+        && estimate.n == 1
+        && !examples.metric.is_mean_over_examples()
+    {
+        estimate.examples_ci95 = bootstrap::interval(examples);
+    }
+    Some(estimate)
 }
 
 impl LrSummary {
@@ -206,20 +223,22 @@ impl LrSummary {
         let collect = |f: &dyn Fn(&JobResultRow) -> Option<f64>| -> Option<Estimate> {
             Estimate::of(&done.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
         };
+        let scores = seed_scores(&done, split);
+        let validation_scores = seed_scores(&done, Split::Validation);
         LrSummary {
             lr,
             done: done.len(),
             failed: rows.iter().filter(|r| r.status == WorkStatus::Failed).count(),
             unfinished: rows.iter().filter(|r| r.status.is_unfinished()).count(),
-            val_metric: collect(&|r| r.val_metric),
+            val_metric: metric_estimate(&validation_scores),
             val_macro_f1: collect(&|r| r.val_macro_f1),
             val_loss: collect(&|r| r.val_loss),
-            metric: collect(&|r| split.metric(r)),
+            metric: metric_estimate(&scores),
             macro_f1: collect(&|r| split.macro_f1(r)),
             train_seconds: collect(&|r| costs.get(&r.job_key)),
             done_job_keys: done.iter().map(|r| r.job_key.clone()).collect(),
-            scores: seed_scores(&done, |r| split.metric(r), |r| split.correct(r)),
-            validation_scores: seed_scores(&done, |r| r.val_metric, |r| r.val_correct.as_deref()),
+            scores,
+            validation_scores,
         }
     }
 }
@@ -443,6 +462,41 @@ mod tests {
 
     fn cell_of(cells: &[Cell], freeze: i64) -> &Cell {
         cells.iter().find(|c| c.key.freeze == freeze).expect("cell present")
+    }
+
+    #[test]
+    fn a_one_seed_cell_of_entity_f1_gets_its_interval_from_its_examples_and_pairs_with_another() {
+        use thaw_metrics::{Metric, PerExample, Targets};
+        let labels: Vec<String> = ["B-PER", "O"].iter().map(|s| s.to_string()).collect();
+        let truth = Targets::Tags((0..40).map(|i| vec![i % 2, 1, 0]).collect());
+        let tagged = |wrong: usize| {
+            let predicted = Targets::Tags(
+                (0..40).map(|i| vec![if i < wrong { 1 } else { i % 2 }, 1, 0]).collect(),
+            );
+            let record = PerExample::of(Metric::EntityF1, &labels, &truth, &predicted);
+            let mut r = done(0, 1e-3, 1, record.metric_value(), record.metric_value());
+            r.metric = Some("entity_f1".into());
+            r.val_per_example = Some(serde_json::to_string(&record).unwrap());
+            r.test_per_example = r.val_per_example.clone();
+            r
+        };
+        let (mut good, mut bad) = (tagged(3), tagged(30));
+        bad.freeze = 3;
+        bad.unfrozen_layers = 3;
+        good.job_key = "good".into();
+        let cells = cells(&[good, bad], Split::Test);
+        let (good, bad) = (cell_of(&cells, 0), cell_of(&cells, 3));
+        let estimate = good.validation_metric().unwrap();
+        assert_eq!((estimate.n, estimate.ci95), (1, None));
+        let half = estimate.examples_ci95.expect("resampled over the 40 sentences");
+        assert!(half > 0.0 && half < 0.2, "{half}");
+        let (d, pairing) = crate::stats::difference(
+            &good.selected_lr().unwrap().validation_scores,
+            &bad.selected_lr().unwrap().validation_scores,
+        )
+        .unwrap();
+        assert_eq!(pairing, crate::stats::Pairing::Examples { seed: 1, n: 40 });
+        assert!(d.mean > 0.0 && d.low().unwrap() > 0.0, "{d:?}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! (which decides what runs next) and the report (which says what was found).
 //!
 //! [`cells`] groups jobs into cells and picks each cell's learning rate on validation,
-//! [`stats`] holds the intervals of means and differences, [`baseline`] the majority-class
+//! [`stats`] holds the intervals of means and differences ([`bootstrap`] those resampled over
+//! one seed's examples), [`baseline`] the majority-class
 //! rule a cell must clear, [`setup`] the sweep as planned (what the planner records once and
 //! every reader shows), [`labels`] the names cells and series go by.
 
 pub mod baseline;
+pub mod bootstrap;
 pub mod cells;
 pub mod costs;
 pub mod labels;

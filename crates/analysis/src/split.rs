@@ -41,6 +41,14 @@ impl Split {
         }
     }
 
+    /// What each example contributed to the metric, as stored (JSON).
+    pub fn per_example(self, row: &JobResultRow) -> Option<&str> {
+        match self {
+            Split::Test => row.test_per_example.as_deref(),
+            Split::Validation => row.val_per_example.as_deref(),
+        }
+    }
+
     /// "test" or "validation".
     pub fn name(self) -> &'static str {
         match self {

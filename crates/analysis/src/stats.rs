@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use thaw_metrics::PerExample;
+
+use crate::bootstrap;
 
 /// Mean of a handful of seeds, with its 95% confidence half-width when there are at least two.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -14,6 +17,10 @@ pub struct Estimate {
     pub sd: Option<f64>,
     /// Half-width of the Student-t 95% interval (df = n - 1); None for a single value.
     pub ci95: Option<f64>,
+    /// A single seed of a metric that is not a mean over examples: the half-width of its 95%
+    /// interval over the split's examples (paired bootstrap), when its examples are stored.
+    #[serde(default)]
+    pub examples_ci95: Option<f64>,
 }
 
 impl Estimate {
@@ -25,12 +32,12 @@ impl Estimate {
         }
         let mean = values.iter().sum::<f64>() / n as f64;
         if n == 1 {
-            return Some(Estimate { n, mean, sd: None, ci95: None });
+            return Some(Estimate { n, mean, sd: None, ci95: None, examples_ci95: None });
         }
         let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let sd = variance.sqrt();
         let ci95 = t_quantile_975((n - 1) as f64) * sd / (n as f64).sqrt();
-        Some(Estimate { n, mean, sd: Some(sd), ci95: Some(ci95) })
+        Some(Estimate { n, mean, sd: Some(sd), ci95: Some(ci95), examples_ci95: None })
     }
 
     /// Lower end of the interval; the mean itself when there is no interval.
@@ -131,6 +138,9 @@ pub fn shared_seeds(a: &[(i64, f64)], b: &[(i64, f64)]) -> usize {
 pub struct SeedScores {
     pub metric: Vec<(i64, f64)>,
     pub correct: Vec<(i64, Vec<bool>)>,
+    /// Per seed, what each example contributed to the metric (for resampled intervals).
+    #[serde(default)]
+    pub examples: Vec<(i64, PerExample)>,
 }
 
 /// How a [`Difference`] between two cells was computed.
@@ -155,13 +165,26 @@ impl Pairing {
     }
 }
 
-/// The difference a - b of two cells' accuracies with its 95% interval: paired over shared
+/// The difference a - b of two cells' metrics with its 95% interval: paired over shared
 /// seeds when there are two or more; with one shared seed, paired over the split's examples
-/// (the split's own sampling error, so a one-seed sweep still gets an honest interval);
-/// else Welch's. None when neither side has a value.
+/// (the split's own sampling error, so a one-seed sweep still gets an honest interval:
+/// right-or-wrong for accuracy, a paired bootstrap for the other metrics); else Welch's.
+/// None when neither side has a value.
 pub fn difference(a: &SeedScores, b: &SeedScores) -> Option<(Difference, Pairing)> {
     if let Some(d) = paired(&a.metric, &b.metric) {
         return Some((d, Pairing::Seeds(shared_seeds(&a.metric, &b.metric))));
+    }
+    let resampled = a.examples.iter().find_map(|(seed, x)| {
+        if x.metric.is_mean_over_examples() {
+            return None;
+        }
+        let (_, y) = b.examples.iter().find(|(s, _)| s == seed)?;
+        let (mean, half) = bootstrap::paired_difference(x, y)?;
+        let d = Difference { mean, ci95: Some(half), df: None };
+        Some((d, Pairing::Examples { seed: *seed, n: x.len() }))
+    });
+    if resampled.is_some() {
+        return resampled;
     }
     let one_seed = a.correct.iter().find_map(|(seed, x)| {
         let (_, y) = b.correct.iter().find(|(s, y)| s == seed && y.len() == x.len())?;
@@ -256,7 +279,7 @@ mod tests {
     }
 
     fn scores(accuracy: &[(i64, f64)]) -> SeedScores {
-        SeedScores { metric: accuracy.to_vec(), correct: Vec::new() }
+        SeedScores { metric: accuracy.to_vec(), correct: Vec::new(), examples: Vec::new() }
     }
 
     #[test]
@@ -299,6 +322,7 @@ mod tests {
                 correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64,
             )],
             correct: vec![(seed, correct.to_vec())],
+            examples: Vec::new(),
         };
         let (diff, how) = difference(&one(1, &a10), &one(1, &b10)).unwrap();
         assert_eq!(how, Pairing::Examples { seed: 1, n: 100 });

@@ -54,6 +54,8 @@ pub fn row(
         test_metric: val.map(|_| test_acc),
         val_scores: None,
         test_scores: None,
+        val_per_example: None,
+        test_per_example: None,
     }
 }
 

@@ -10,6 +10,8 @@ pub mod classification;
 pub mod correlation;
 pub mod entities;
 pub mod multi_label;
+pub mod per_example;
 pub mod task;
 
+pub use per_example::PerExample;
 pub use task::{Metric, Targets, Task, TaskScores};

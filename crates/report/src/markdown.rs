@@ -628,15 +628,21 @@ fn first_error(data: &SweepData) -> String {
 /// How the baseline is defined and cleared, for the task of `metric`.
 fn baseline_rule(metric: Metric) -> &'static str {
     match metric {
-        Metric::Accuracy | Metric::MacroF1 => {
+        Metric::Accuracy => {
             "The majority-class baseline is always predicting the split's most frequent label: a cell counts as having \
              learned something only when its 95% interval lies above that rate (one seed of accuracy: the binomial interval \
              over the split's examples stands in for the missing one)."
         }
+        Metric::MacroF1 => {
+            "The majority-class baseline is always predicting the split's most frequent label: a cell counts as having \
+             learned something only when its 95% interval lies above that macro-F1 (one seed: the interval of a bootstrap \
+             over the split's examples, 1,000 resamples, stands in for the missing one)."
+        }
         _ => {
             "The baseline is the task's trivial predictor (the training mean for scores: no correlation; every word O for \
              tags: no entity): a cell counts as having learned something only when its 95% interval over seeds lies above \
-             the baseline's score; a single seed of this metric has no interval here and is never counted above it."
+             the baseline's score. A single seed gets the interval of a bootstrap over the split's examples (1,000 resamples); \
+             a result stored without its per-example record has none and is never counted above it."
         }
     }
 }
@@ -651,11 +657,13 @@ fn method_section(split: Split, metric: Metric) -> String {
          among the rest, the lr with the best mean validation {m} is selected; ties go to the higher mean \
          validation macro-F1 (classification), then the lower mean validation loss, then the smaller lr. Test metrics never take part in the choice. \
          The cell then reports {split} {m} and training time at that lr: the mean and the 95% Student-t interval \
-         over seeds (df = n − 1; one seed gives no interval). A difference between two cells (MLM or not, scratch or pretrained) \
+         over seeds (df = n − 1; one seed gives none, except the resampled one below). A difference between two cells (MLM or not, scratch or pretrained) \
          is paired over the seeds both cells finished when they share two or more (the Student-t interval of the per-seed differences: \
          seeds share the training subsample and data order, so that interval is the tighter honest one); with one shared seed it is \
-         paired over that seed's examples (the split's own sampling error: the normal interval of the mean per-example difference, the \
-         interval McNemar's test inverts), so a one-seed sweep still gets an interval; with no shared seed it is Welch's interval on the \
+         paired over that seed's examples (the split's own sampling error: for accuracy the normal interval of the mean per-example \
+         difference, the interval McNemar's test inverts; for another metric a paired bootstrap, both cells scored on the same 1,000 \
+         resamples of the examples, with the normal interval of the resampled differences), so a one-seed sweep still gets an interval; \
+         with no shared seed it is Welch's interval on the \
          two means. Over seeds, the interval leaves out the test split's own sampling error (every seed sees the same examples). \
          Two cells are told apart when the paired interval of their validation {m} excludes zero (without a shared seed: \
          when their own intervals do not overlap); the adaptive search stops racing on the same rule. \

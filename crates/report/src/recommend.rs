@@ -108,11 +108,17 @@ fn seconds(cell: &Cell) -> f64 {
     cell.train_seconds().map_or(f64::INFINITY, |e| e.mean)
 }
 
-/// "91.0 ± 0.7 %" or "91.0 % (one seed, no CI)".
+/// "91.0 ± 0.7 %", "37.3 ± 4.1 % (one seed: bootstrap over the examples)" or "91.0 % (one
+/// seed, no CI)".
 pub fn percent(e: &Estimate) -> String {
-    match e.ci95 {
-        Some(h) => format!("{:.1} ± {:.1} %", 100.0 * e.mean, 100.0 * h),
-        None => format!("{:.1} % (one seed, no CI)", 100.0 * e.mean),
+    match (e.ci95, e.examples_ci95) {
+        (Some(h), _) => format!("{:.1} ± {:.1} %", 100.0 * e.mean, 100.0 * h),
+        (None, Some(h)) => format!(
+            "{:.1} ± {:.1} % (one seed: bootstrap over the examples)",
+            100.0 * e.mean,
+            100.0 * h
+        ),
+        (None, None) => format!("{:.1} % (one seed, no CI)", 100.0 * e.mean),
     }
 }
 
@@ -161,7 +167,7 @@ fn best_paragraph(
         let interval = if lower.is_finite() {
             format!("with a 95% interval reaching down to {:.1} %", 100.0 * lower)
         } else {
-            "with no interval (one seed of a metric that is not a mean over examples)".to_string()
+            "with no interval (one seed, and no per-example record of it to resample)".to_string()
         };
         return format!(
             "**No cell is shown to beat the {}.** Always predicting {} scores {:.1} % on validation \

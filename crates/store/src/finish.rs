@@ -129,9 +129,10 @@ impl Store {
             "INSERT INTO results (job_key, best_epoch, val_loss, val_accuracy, val_macro_f1, test_loss, test_accuracy,
                  test_macro_f1, train_seconds, eval_seconds, prefix_seconds, load_seconds, examples_per_second, trainable_params,
                  total_params, prefix_cache, backend, worker, finished_at, val_correct, test_correct, device,
-                 metric, val_metric, test_metric, val_scores, test_scores, val_predictions, test_predictions)
+                 metric, val_metric, test_metric, val_scores, test_scores, val_predictions, test_predictions,
+                 val_per_example, test_per_example)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, {now}, $19, $20, $21,
-                 $22, $23, $24, $25, $26, $27, $28)",
+                 $22, $23, $24, $25, $26, $27, $28, $29, $30)",
         ))
         .bind(key)
         .bind(result.best_epoch)
@@ -161,6 +162,8 @@ impl Store {
         .bind(&result.test_scores)
         .bind(&result.val_predictions)
         .bind(&result.test_predictions)
+        .bind(&result.val_per_example)
+        .bind(&result.test_per_example)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

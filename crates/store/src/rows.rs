@@ -153,6 +153,9 @@ pub struct ResultRow {
     /// Every example's prediction (a `thaw_metrics::Targets` as JSON).
     pub val_predictions: String,
     pub test_predictions: String,
+    /// What each example contributes to the metric (a `thaw_metrics::PerExample` as JSON).
+    pub val_per_example: String,
+    pub test_per_example: String,
     pub val_loss: f64,
     /// Single-label classification only.
     pub val_accuracy: Option<f64>,
@@ -283,6 +286,11 @@ pub struct JobResultRow {
     /// job is done and for results stored before thaw kept them.
     pub val_scores: Option<String>,
     pub test_scores: Option<String>,
+    /// What each example contributes to the metric (a `thaw_metrics::PerExample` as JSON),
+    /// what one-seed intervals resample; None before the job is done and for results
+    /// stored before thaw kept them.
+    pub val_per_example: Option<String>,
+    pub test_per_example: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]

@@ -48,6 +48,8 @@ fn result() -> ResultRow {
         test_scores: r#"{"task":"classification","accuracy":0.78,"macro_f1":0.77}"#.into(),
         val_predictions: r#"{"classes":[0,1,1,1]}"#.into(),
         test_predictions: r#"{"classes":[1,1,1,0]}"#.into(),
+        val_per_example: r#"{"metric":"accuracy","parts":{"classes":{"classes":2,"pairs":[[0,0],[1,1],[1,1],[0,1]]}}}"#.into(),
+        test_per_example: r#"{"metric":"accuracy","parts":{"classes":{"classes":2,"pairs":[[1,1],[1,1],[1,1],[1,0]]}}}"#.into(),
         val_loss: 0.5,
         val_accuracy: Some(0.8),
         val_macro_f1: Some(0.79),
@@ -217,6 +219,10 @@ async fn a_requeued_jobs_late_result_is_discarded(store: Store) {
     assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
     assert!(!store.heartbeat(WorkKind::Job, "j1", "slow").await.unwrap());
     store.finish_job("j1", "fresh", &[], &result()).await.unwrap();
+    // The finished row reads back with its per-example record, for resampled intervals.
+    let row = store.job_results("a").await.unwrap().remove(0);
+    assert_eq!(row.test_per_example, Some(result().test_per_example));
+    assert_eq!(row.val_metric, Some(0.8));
 }
 
 async fn release_gives_work_back_without_counting_the_attempt(store: Store) {

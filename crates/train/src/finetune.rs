@@ -28,6 +28,7 @@ use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
 use crate::weights::RandomInit;
+use thaw_metrics::PerExample;
 use thaw_metrics::{Metric, TaskScores};
 
 /// Trainer settings that change a job's result.
@@ -98,9 +99,11 @@ pub struct SplitMetrics {
     /// Classification: whether each example of the split (in the split's order) was
     /// predicted right, what intervals over examples are computed from. Empty otherwise.
     pub correct: Vec<bool>,
-    /// Every example's prediction, in the split's order (scores in the target's units): what
-    /// other metrics' intervals are resampled from.
+    /// Every example's prediction, in the split's order (scores in the target's units).
     pub predictions: Targets,
+    /// What each example contributes to the metric: what a one-seed interval of a metric
+    /// other than accuracy is resampled from.
+    pub per_example: PerExample,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -565,12 +568,14 @@ impl Evaluation<'_> {
         let loss_sum: f64 = losses.iter().zip(&weights).map(|(&l, w)| l as f64 * w).sum();
         let (scores, correct) = score(&data.labels, &encoded.targets, &predicted);
         let metric = scores.get(self.metric).expect("the metric was checked against the task");
+        let per_example = PerExample::of(self.metric, &data.labels, &encoded.targets, &predicted);
         Ok(SplitMetrics {
             loss: loss_sum / weights.iter().sum::<f64>().max(1.0),
             metric,
             scores,
             correct,
             predictions: predicted,
+            per_example,
         })
     }
 }

@@ -157,6 +157,8 @@ fn result_row(job: &JobPlan, val_accuracy: f64) -> JobResultRow {
         test_metric: Some(0.5),
         val_scores: None,
         test_scores: None,
+        val_per_example: None,
+        test_per_example: None,
     }
 }
 

@@ -130,6 +130,8 @@ fn run_job(
         test_scores: json(&test.scores),
         val_predictions: json(&out.validation.predictions),
         test_predictions: json(&test.predictions),
+        val_per_example: json(&out.validation.per_example),
+        test_per_example: json(&test.per_example),
         val_loss: out.validation.loss,
         val_accuracy: out.validation.scores.get(Metric::Accuracy),
         val_macro_f1: out.validation.scores.get(Metric::MacroF1),

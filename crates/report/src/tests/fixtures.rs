@@ -302,6 +302,8 @@ fn result_row(val_accuracy: f64, test_accuracy: f64, train_seconds: f64) -> Resu
         test_scores: String::new(),
         val_predictions: String::new(),
         test_predictions: String::new(),
+        val_per_example: String::new(),
+        test_per_example: String::new(),
         val_loss: 1.0 - val_accuracy,
         val_accuracy: Some(val_accuracy),
         val_macro_f1: Some(val_accuracy - 0.01),
