@@ -171,7 +171,7 @@ pub enum Command {
     },
     /// Fetch the model and datasets of the asset route into the cache (done on first use anyway).
     Fetch {
-        /// minilm, rotten_tomatoes, bbc_news, b3db, sts_b, wnut_2016 (default: all).
+        /// minilm, rotten_tomatoes, bbc_news, b3db, sts_b, wnut_2016, snli (default: all).
         assets: Vec<String>,
     },
 }
