@@ -32,6 +32,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
     },
+    /// Per encoder depth, LogME, H-score, kNN and probe accuracy of the frozen model's features.
+    Advise { file: PathBuf },
     /// Run a sweep: expand it into the database, run pending work, write the report.
     Run {
         file: PathBuf,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use thaw_analysis::Split;
+use thaw_orchestrator::advise;
 use thaw_orchestrator::cluster::{self, SlurmOptions};
 use thaw_orchestrator::export::{export_job, export_stage};
 use thaw_orchestrator::files::FileHome;
@@ -20,6 +21,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Plan { file, jobs, backend } => {
             print!("{}", sweep::load(&file, backend)?.1.describe(jobs));
         }
+        Command::Advise { file } => print!("{}", advise::run(file).await?.describe()),
         Command::Run { file, workers, backend, db, retry_failed, no_report } => {
             let options = RunOptions { workers, backend, db, retry_failed };
             return run(&file, &options, no_report).await;

@@ -11,6 +11,7 @@
 //! live (and how they travel through a PostgreSQL store); [`export`] writes a job or stage
 //! as a Hugging Face folder.
 
+pub mod advise;
 pub mod cluster;
 pub mod export;
 pub mod files;

@@ -300,8 +300,8 @@ fn cells_section(
     });
     let mut md = format!(
         "## Cells\n\nEach row is one configuration at its selected learning rate (best mean validation {m}). \
-         {values} in percent ± the 95% CI half-width over seeds (Student t); \
-         n counts finished seeds, failed and pending seeds are not in the means.{}\n\n",
+         {values} in percent ± the 95% CI half-width over seeds (Student t; a single seed of a metric other than \
+         accuracy: over the examples, by bootstrap); n counts finished seeds, failed and pending seeds are not in the means.{}\n\n",
         shown_baseline.map_or(String::new(), |b| format!(
             " \"{}\" marks a cell whose interval reaches down to {} on the {split} split.",
             not_above(b),
@@ -315,16 +315,20 @@ fn cells_section(
         },
     );
     let size_header = if several_sizes { " Train size |" } else { "" };
+    // Macro-F1 is a second column only where it is not the metric and exists (classification).
+    let with_macro_f1 = metric == Metric::Accuracy;
     let _ = writeln!(
         md,
-        "| Series | Unfrozen layers |{size_header} {} {} % | Macro-F1 % | n | Failed | Pending | Selected lr | lr note | Train time s |",
+        "| Series | Unfrozen layers |{size_header} {} {} % |{} n | Failed | Pending | Selected lr | lr note | Train time s |",
         labels_capitalised(split),
-        metric.title()
+        metric.title(),
+        if with_macro_f1 { " Macro-F1 % |" } else { "" }
     );
     let _ = writeln!(
         md,
-        "|---|---|{}---|---|---|---|---|---|---|---|",
-        if several_sizes { "---|" } else { "" }
+        "|---|---|{}---|{}---|---|---|---|---|---|",
+        if several_sizes { "---|" } else { "" },
+        if with_macro_f1 { "---|" } else { "" }
     );
     for cell in cells {
         let s = cell.summary();
@@ -338,13 +342,17 @@ fn cells_section(
             (Some(m), None) => seconds_text(m),
             _ => "-".into(),
         };
+        let macro_f1 = if with_macro_f1 {
+            format!(" {} |", percent_with_ci(s.macro_f1_mean, s.macro_f1_ci95, s.n))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "| {} | {} |{size} {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} |{size} {} |{macro_f1} {} | {} | {} | {} | {} | {} |",
             escape(&names.series(&cell.key.series())),
             labels::unfrozen_text(s.unfrozen_layers, s.num_layers).replace(" layers unfrozen", ""),
             accuracy_text(cell, shown_baseline),
-            percent_with_ci(s.macro_f1_mean, s.macro_f1_ci95, s.n),
             s.n,
             s.failed,
             s.unfinished,
@@ -361,7 +369,14 @@ fn cells_section(
 /// majority class of the displayed split.
 fn accuracy_text(cell: &Cell, baseline: Option<&MajorityBaseline>) -> String {
     let s = cell.summary();
-    let text = percent_with_ci(s.metric_mean, s.metric_ci95, s.n);
+    let text = match cell.metric() {
+        Some(e) if e.ci95.is_none() && e.examples_ci95.is_some() => format!(
+            "{:.1} ± {:.1} (n=1, bootstrap over examples)",
+            100.0 * e.mean,
+            100.0 * e.examples_ci95.unwrap_or_default()
+        ),
+        _ => percent_with_ci(s.metric_mean, s.metric_ci95, s.n),
+    };
     match (cell.metric(), baseline) {
         (Some(shown), Some(b)) if !is_above(&shown, b) => format!("{text} ({})", not_above(b)),
         _ => text,

@@ -14,6 +14,7 @@ pub mod data;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod features;
 pub mod finetune;
 pub mod freeze;
 pub mod hf_folder;

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams};
 
 use crate::error::{Result, TrainError};
@@ -213,13 +214,19 @@ pub fn space_before_words(tokenizer: &mut Value) -> bool {
     tokenizer.get_mut("pre_tokenizer").is_some_and(set)
 }
 
-/// `inner` with [`space_before_words`], when that changes it.
+/// `inner` with [`space_before_words`], when that changes it (only its pre-tokenizer goes
+/// through JSON: a vocabulary of 250,000 tokens is not copied to find out).
 fn words_tokenizer(inner: &Tokenizer) -> std::result::Result<Option<Tokenizer>, String> {
-    let mut json: Value = serde_json::to_value(inner).map_err(|e| e.to_string())?;
+    let Some(pre) = inner.get_pre_tokenizer() else { return Ok(None) };
+    let mut json = serde_json::json!({ "pre_tokenizer": pre });
     if !space_before_words(&mut json) {
         return Ok(None);
     }
-    serde_json::from_value(json).map(Some).map_err(|e| format!("cannot set add_prefix_space: {e}"))
+    let spaced: PreTokenizerWrapper = serde_json::from_value(json["pre_tokenizer"].take())
+        .map_err(|e| format!("cannot set add_prefix_space: {e}"))?;
+    let mut words = inner.clone();
+    words.with_pre_tokenizer(Some(spaced));
+    Ok(Some(words))
 }
 
 /// Special tokens as `tokenizer_config.json` names them.
