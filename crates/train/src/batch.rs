@@ -79,8 +79,7 @@ pub fn score_batch(
     scale: Standardization,
     device: &Device,
 ) -> Tensor<1> {
-    let values: Vec<f32> =
-        picked.iter().map(|&i| ((scores[i] - scale.mean) / scale.sd) as f32).collect();
+    let values: Vec<f32> = picked.iter().map(|&i| scale.standardize(scores[i]) as f32).collect();
     Tensor::from_data(TensorData::new(values, [picked.len()]), device)
 }
 

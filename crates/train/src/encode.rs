@@ -64,6 +64,16 @@ impl Standardization {
         let var = scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         Standardization { mean, sd: var.sqrt().max(1e-12) }
     }
+
+    /// A score in the target's units as the model learns it.
+    pub fn standardize(&self, score: f64) -> f64 {
+        (score - self.mean) / self.sd
+    }
+
+    /// A model output back in the target's units.
+    pub fn to_units(&self, output: f64) -> f64 {
+        output * self.sd + self.mean
+    }
 }
 
 #[derive(Debug, Clone)]

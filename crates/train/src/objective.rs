@@ -137,7 +137,7 @@ pub(crate) fn predictions(
                     .try_into_vec_as::<f32>()
                     .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
                 for (&i, v) in picked.iter().zip(values) {
-                    out[i] = v as f64 * scale.sd + scale.mean;
+                    out[i] = scale.to_units(v as f64);
                 }
             }
             Ok(Targets::Scores(out))

@@ -113,7 +113,7 @@ impl SplitOutputs {
                 Targets::Classes(rows.iter().map(|r| argmax(r)).collect())
             }
             (SplitOutputs::Sequence(rows), Some(scale)) => {
-                Targets::Scores(rows.iter().map(|r| r[0] as f64 * scale.sd + scale.mean).collect())
+                Targets::Scores(rows.iter().map(|r| scale.to_units(r[0] as f64)).collect())
             }
             (SplitOutputs::Words(sentences), _) => {
                 let outside = outside_tag(&data.labels);
@@ -139,8 +139,7 @@ impl SplitOutputs {
             ),
             (SplitOutputs::Sequence(rows), Targets::Scores(scores)) => {
                 let scale = data.standardization.expect("regression data is standardized");
-                let error =
-                    |r: &Vec<f32>, y: f64| (r[0] as f64 - (y - scale.mean) / scale.sd).powi(2);
+                let error = |r: &Vec<f32>, y: f64| (r[0] as f64 - scale.standardize(y)).powi(2);
                 (rows.iter().zip(scores).map(|(r, &y)| error(r, y)).sum::<f64>(), rows.len())
             }
             (SplitOutputs::Words(sentences), Targets::Tags(tags)) => {

@@ -149,7 +149,7 @@ fn prediction_lines(
             }
             (Label::Score(score), SplitOutputs::Sequence(rows)) => {
                 let scale = scale.expect("regression data is standardized");
-                let predicted = rows[i][0] as f64 * scale.sd + scale.mean;
+                let predicted = scale.to_units(rows[i][0] as f64);
                 json!({"text": example.text, "text_pair": example.text_pair, "score": score, "prediction": predicted})
             }
             (Label::Tags(tags), SplitOutputs::Words(sentences)) => {
