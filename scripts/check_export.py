@@ -11,6 +11,9 @@ A job export (it has test_predictions.jsonl) is checked by its task (config.json
   logits within 1e-3;
 - regression: the card's code scores the test split; thaw's predictions must agree within
   1e-3 of the target's standard deviation;
+- multi_label: the card's code gives each test example its label set (sigmoid, at the
+  threshold chosen on validation, config.json's thaw.threshold); the same set as thaw's on at
+  least 99.5% of examples, logits within 1e-3;
 - tokens: AutoModelForTokenClassification loads the folder with no missing or unexpected key,
   the card's code reads each test word's logits at its first token, and they are compared
   with thaw's: the same tag on at least 99.5% of words, logits within 1e-3.
@@ -128,6 +131,37 @@ def check_regressor(folder: Path, code: dict, rows: list, config: dict) -> bool:
     return report(folder, what, close, len(rows), worst, tolerance)
 
 
+def check_multi_label(folder: Path, code: dict, rows: list, config: dict) -> bool:
+    """The card's `label_sets` (sigmoid, the threshold chosen on validation) against thaw's
+    logits decided at the same threshold: the same label set, logits within tolerance."""
+    if not loads_cleanly(AutoModel, folder):
+        return False
+    tokenizer, encoder, weight, bias = code["load"](str(folder))
+    threshold = config["thaw"]["threshold"]
+    id2label = {int(k): v for k, v in config["id2label"].items()}
+
+    def compute(chunk):
+        texts, pairs = texts_and_pairs(chunk)
+        logits = code["logits"](texts, tokenizer, encoder, weight, bias, pairs).tolist()
+        sets = code["label_sets"](texts, tokenizer, encoder, weight, bias, pairs)
+        return list(zip(logits, sets))
+
+    ours = in_batches(rows, compute)
+    thaw_sets = [[id2label[j] for j, x in enumerate(r["logits"]) if 1 / (1 + torch.exp(torch.tensor(-x)).item()) >= threshold]
+                 for r in rows]
+    same = sum(sorted(s) == sorted(t) for (_, s), t in zip(ours, thaw_sets))
+    worst = max(abs(x - y) for (a, _), r in zip(ours, rows) for x, y in zip(a, r["logits"]))
+
+    def micro_f1(sets):
+        tp = sum(len(set(s) & set(r["labels"])) for s, r in zip(sets, rows))
+        predicted, real = sum(len(s) for s in sets), sum(len(r["labels"]) for r in rows)
+        return 2 * tp / (predicted + real) if predicted + real else 0.0
+
+    what = (f"{len(rows)} test examples at threshold {threshold}; micro-F1 transformers {micro_f1([s for _, s in ours]):.4f}, "
+            f"thaw {micro_f1(thaw_sets):.4f}; label set")
+    return report(folder, what, same, len(rows), worst, LOGIT_TOLERANCE)
+
+
 def check_tagger(folder: Path, code: dict, rows: list, config: dict) -> bool:
     if not loads_cleanly(AutoModelForTokenClassification, folder):
         return False
@@ -157,7 +191,8 @@ def check_job(folder: Path) -> bool:
     config = json.loads((folder / "config.json").read_text())
     rows = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines() if line]
     task = config.get("thaw", {}).get("task", "classification")
-    checks = {"classification": check_classifier, "regression": check_regressor, "tokens": check_tagger}
+    checks = {"classification": check_classifier, "regression": check_regressor, "tokens": check_tagger,
+              "multi_label": check_multi_label}
     return checks[task](folder, card_code(folder), rows, config)
 
 

@@ -12,7 +12,9 @@ and prints the test metric, so a thaw sweep's number can be set beside it.
 Tasks: `tokens` (a linear layer on every token, labels on each word's first sub-token,
 seqeval entity F1 in its default mode), `regression` (mean pooling, one output, MSE on
 the standardized target, Spearman on the original scale) and `pairs` (mean pooling, one
-logit per class, cross-entropy, accuracy); pairs go through the tokenizer's pair template. Freezing k keeps the embeddings and layers 0..k-1 fixed, as thaw does.
+logit per class, cross-entropy, accuracy) and `multilabel` (mean pooling, one logit per
+label, binary cross-entropy, micro F1 at the threshold chosen on validation); pairs go
+through the tokenizer's pair template. Freezing k keeps the embeddings and layers 0..k-1 fixed, as thaw does.
 """
 import argparse
 import hashlib
@@ -168,6 +170,72 @@ def batch_word_ids(tokenizer, rows, b, args):
     return encoded.word_ids(0)
 
 
+def thresholds():
+    """thaw's candidates, 0.05 ... 0.95."""
+    return [i / 20 for i in range(1, 20)]
+
+
+def choose_threshold(probabilities, truth):
+    """thaw's rule: the candidate with the best validation micro F1; of ties, nearest 0.5."""
+    best = (-math.inf, 0.5)
+    for t in thresholds():
+        micro = f1_score_multilabel(truth, probabilities >= t)
+        if micro > best[0] + 1e-12 or (abs(micro - best[0]) <= 1e-12 and abs(t - 0.5) < abs(best[1] - 0.5)):
+            best = (micro, t)
+    return best[1]
+
+
+def f1_score_multilabel(truth, predicted):
+    from sklearn.metrics import f1_score as sk_f1
+    return sk_f1(truth, predicted, average="micro", zero_division=0)
+
+
+def run_multilabel(args, seed):
+    """Multi-label: mean pooling, one logit per label, binary cross-entropy; the threshold is
+    chosen on validation and applied to test, scored by micro F1 (scikit-learn)."""
+    data = Path(args.data)
+    train, val, test = (read(data / f"{s}.jsonl") for s in ("train", "validation", "test"))
+    train = thaw_subsample(train, args.train_size)
+    val = thaw_subsample(val, args.max_validation)
+    test = thaw_subsample(test, args.max_test)
+    labels = sorted({label for r in train for label in r["labels"]})
+    target_of = lambda r: [float(label in r["labels"]) for label in labels]  # noqa: E731
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    encoder = AutoModel.from_pretrained(args.model, add_pooling_layer=False)
+    model = Head(encoder, len(labels), per_token=False)
+    freeze(encoder, args.freeze)
+    chosen = {}
+
+    def encode(rows):
+        return dict(tokenizer([r["text"] for r in rows], truncation=True,
+                              max_length=args.max_length, padding=True, return_tensors="pt"))
+
+    def probabilities(rows):
+        model.eval()
+        with torch.no_grad():
+            return np.concatenate([torch.sigmoid(model(encode(rows[i : i + 64]))).numpy()
+                                   for i in range(0, len(rows), 64)])
+
+    def validate():
+        truth = np.array([target_of(r) for r in val]).astype(bool)
+        p = probabilities(val)
+        chosen["threshold"] = choose_threshold(p, truth)
+        return f1_score_multilabel(truth, p >= chosen["threshold"])
+
+    def score_test():
+        truth = np.array([target_of(r) for r in test]).astype(bool)
+        return f1_score_multilabel(truth, probabilities(test) >= chosen["threshold"])
+
+    def loss_of(batch_rows):
+        output = model(encode(batch_rows))
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            output, torch.tensor([target_of(r) for r in batch_rows]))
+
+    return train_loop(args, model, train, loss_of, validate, score_test)
+
+
 def run_pooled(args, seed):
     """Pairs (or single texts) with a pooled head: regression on the standardized score, or
     classification (task "pairs") scored by accuracy."""
@@ -251,7 +319,7 @@ def train_loop(args, model, train, loss_of, validate, test):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["tokens", "regression", "pairs"])
+    parser.add_argument("task", choices=["tokens", "regression", "pairs", "multilabel"])
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--freeze", type=int, default=0)
@@ -268,7 +336,7 @@ def main():
                         "transformers' Trainer clips the global norm")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    run = run_tokens if args.task == "tokens" else run_pooled
+    run = {"tokens": run_tokens, "multilabel": run_multilabel}.get(args.task, run_pooled)
     results = []
     for seed in args.seeds:
         val, test = run(args, seed)

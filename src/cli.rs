@@ -32,8 +32,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
     },
-    /// Per encoder depth, LogME, H-score, kNN and probe accuracy of the frozen model's features.
-    Advise { file: PathBuf },
+    /// Forecast the verdict from frozen features and short probes of every cell, for the report.
+    Advise {
+        file: PathBuf,
+        #[arg(long, value_parser = parse_location)]
+        db: Option<Location>,
+    },
     /// Run a sweep: expand it into the database, run pending work, write the report.
     Run {
         file: PathBuf,
@@ -173,7 +177,7 @@ pub enum Command {
     },
     /// Fetch the model and datasets of the asset route into the cache (done on first use anyway).
     Fetch {
-        /// minilm, rotten_tomatoes, bbc_news, b3db, sts_b, wnut_2016, snli (default: all).
+        /// minilm, rotten_tomatoes, bbc_news, b3db, sts_b, wnut_2016, snli, cooking (default: all).
         assets: Vec<String>,
     },
 }

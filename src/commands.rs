@@ -21,7 +21,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Plan { file, jobs, backend } => {
             print!("{}", sweep::load(&file, backend)?.1.describe(jobs));
         }
-        Command::Advise { file } => print!("{}", advise::run(file).await?.describe()),
+        Command::Advise { file, db } => print!("{}", advise::run(file, db).await?.describe()),
         Command::Run { file, workers, backend, db, retry_failed, no_report } => {
             let options = RunOptions { workers, backend, db, retry_failed };
             return run(&file, &options, no_report).await;
@@ -87,13 +87,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 /// code 1 when jobs failed or are left, 130 when stopped.
 async fn run(file: &Path, options: &RunOptions, no_report: bool) -> Result<ExitCode> {
     let run = sweep::run(file, options).await?;
-    if run.registered_only {
+    if run.registered_only || run.outcome.interrupted {
         run.store.close().await;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if run.outcome.interrupted {
-        run.store.close().await;
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(if run.registered_only { 0 } else { 130 }));
     }
     if !no_report {
         let out = default_report_dir(&run.sweep);

@@ -1,38 +1,64 @@
-//! `thaw advise` end to end on a tiny real sweep: real MiniLM weights, real Rotten Tomatoes
-//! snippets, no job trained. One row per encoder depth, each reading finite and in range,
-//! and a sweep of another task refused by name.
+//! `thaw advise` end to end on tiny real sweeps: real MiniLM weights, real Rotten Tomatoes
+//! snippets. One row of frozen readings per encoder depth, each finite and in range; every
+//! cell forecast from its short probe, the pick marked and explained; the forecast stored,
+//! and the report of the sweep run afterwards setting it beside the verdict. A regression
+//! sweep gets its forecast from the probes alone.
 
 mod common;
 
 use common::*;
 
+fn readings(text: &str) -> Vec<Vec<f64>> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("depth  LogME"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
 #[test]
-fn advise_reads_every_depth_of_the_frozen_model_without_training() {
+fn advise_forecasts_every_cell_stores_it_and_the_report_sets_it_beside_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let grid = "freeze = [0, 6]\nseeds = [1]\ntrain_size = [96]\nlr = { full = [1e-4], head_only = [3e-3] }";
     let file = sweep_file(dir.path(), "advice", grid);
     let out = thaw(dir.path(), &["advise", file.to_str().unwrap()]);
-    assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("96 training and 32 validation examples"), "{text}");
-    let rows: Vec<Vec<f64>> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("depth  LogME"))
-        .skip(1)
-        .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
-        .collect();
+    let rows = readings(&text);
     assert_eq!(rows.len(), 7, "the embeddings and six layers: {text}");
     for (depth, row) in rows.iter().enumerate() {
         assert_eq!(row[0], depth as f64);
         assert!(row[1].is_finite() && row[2].is_finite() && row[2] >= 0.0, "{row:?}");
         assert!((0.0..=100.0).contains(&row[3]) && (0.0..=100.0).contains(&row[4]), "{row:?}");
     }
-    // Nothing was registered or trained: no database appears.
-    assert!(!dir.path().join("results/advice.db").exists());
+    assert!(text.contains("1. pretrained, no MLM") && text.contains("2. pretrained, no MLM"));
+    assert_eq!(text.matches("<- pick").count(), 1, "{text}");
+    assert!(text.contains("Short probes (one epoch on") && text.contains("Recommended:"), "{text}");
+    let db = dir.path().join("results/advice.db");
+    let stored = sqlite_rows(&db, "SELECT forecast FROM advice WHERE sweep = 'advice'");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0][0].contains("\"pick\""));
 
-    let data = "builtin = \"sts_b\"\ntask = \"regression\"\ntext_pair_field = \"text_pair\"\nmax_length = 32";
+    assert!(thaw(dir.path(), &["run", file.to_str().unwrap()]).status.success());
+    let report = std::fs::read_to_string(dir.path().join("results/advice/report.md")).unwrap();
+    let section = report.split("## The advice before the sweep").nth(1).expect("the section");
+    assert!(section.contains("Predicted rank") && section.contains("Measured rank"), "{section}");
+    assert!(section.contains("the verdict's best group") && section.contains("Kendall's tau"));
+    assert!(section.contains("(pick)"));
+}
+
+#[test]
+fn a_regression_sweep_is_forecast_from_its_probes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = "freeze = [0, 6]\nseeds = [1]\ntrain_size = [96]\nlr = { full = [1e-4], head_only = [3e-3] }";
+    let data = "builtin = \"sts_b\"\ntask = \"regression\"\ntext_pair_field = \"text_pair\"\nmax_length = 32\nmax_validation = 32";
     let scores = sweep_file_with_data(dir.path(), "scores", data, grid);
-    let refused = thaw(dir.path(), &["advise", scores.to_str().unwrap()]);
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("task is 'regression'"));
+    let out = thaw(dir.path(), &["advise", scores.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(readings(&text).is_empty(), "frozen readings are for classification: {text}");
+    assert!(text.contains("Forecast (validation Spearman"), "{text}");
+    assert_eq!(text.matches("<- pick").count(), 1, "{text}");
 }

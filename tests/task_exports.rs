@@ -1,6 +1,7 @@
 //! `thaw export` for the tasks beyond single-text classification, end to end on tiny real
 //! sweeps: a word tagger becomes the family's `*ForTokenClassification` folder, a sentence-pair
-//! regressor the bare encoder with its head apart; each folder's test predictions reproduce
+//! regressor and a multi-label classifier the bare encoder with its head apart (and the
+//! targets' scale or the threshold chosen on validation); each folder's test predictions reproduce
 //! the scores the store holds, and a stored result the model cannot reproduce is refused.
 //! (`scripts/check_export.py` has transformers itself load such folders and compare.)
 
@@ -173,6 +174,58 @@ fn a_pair_regressor_exports_its_encoder_and_head_with_the_targets_scale() {
             .parse()
             .unwrap();
     assert!((spearman(&predicted, &truth) - stored).abs() < 1e-9);
+
+    tampered_export_is_refused(dir.path(), &file, &db, &job);
+}
+
+#[test]
+fn a_multi_label_classifier_exports_its_head_and_the_threshold_validation_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "builtin = \"cooking\"\ntask = \"multi_label\"\nmax_length = 48\nmax_validation = 64\nmax_test = 80";
+    let grid = "freeze = [6]\nseeds = [1]\ntrain_size = [160]\nlr = { head_only = [1e-2] }";
+    let file = sweep_file_with_data(dir.path(), "tags", data, grid);
+    let out = dir.path().join("tagger");
+    let job = run_and_export(dir.path(), &file, &out);
+
+    let config = json(&out.join("config.json"));
+    assert_eq!(config["architectures"], serde_json::json!(["BertModel"]));
+    let labels = config["id2label"].as_object().unwrap().len();
+    assert!((2..=20).contains(&labels), "the cooking set keeps 20 tags; train saw {labels}");
+    assert_eq!(config["thaw"]["task"], "multi_label");
+    let threshold = config["thaw"]["threshold"].as_f64().unwrap();
+    assert!((0.05..=0.95).contains(&threshold), "{threshold}");
+    assert_eq!(
+        tensor_shapes(&out.join("classifier.safetensors"))["classifier.weight"],
+        vec![labels, 384]
+    );
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains(&format!("threshold={threshold}")), "the card decides at it");
+
+    // thaw's logits decided at the stored threshold give the stored micro-F1.
+    let rows = lines(&out.join("test_predictions.jsonl"));
+    assert_eq!(rows.len(), 80);
+    let names: Vec<String> =
+        (0..labels).map(|i| config["id2label"][i.to_string()].as_str().unwrap().into()).collect();
+    let (mut right, mut predicted, mut real) = (0.0, 0.0, 0.0);
+    for row in &rows {
+        let truth: Vec<&str> =
+            row["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+        let logits = row["logits"].as_array().unwrap();
+        let yes: Vec<&str> = (0..labels)
+            .filter(|&j| 1.0 / (1.0 + (-logits[j].as_f64().unwrap()).exp()) >= threshold)
+            .map(|j| names[j].as_str())
+            .collect();
+        right += yes.iter().filter(|l| truth.contains(l)).count() as f64;
+        predicted += yes.len() as f64;
+        real += truth.len() as f64;
+    }
+    let db = dir.path().join("results/tags.db");
+    let stored: f64 =
+        sqlite_rows(&db, &format!("SELECT test_metric FROM results WHERE job_key = '{job}'"))[0][0]
+            .parse()
+            .unwrap();
+    assert!((2.0 * right / (predicted + real) - stored).abs() < 1e-9, "stored {stored}");
+    assert!(stored > 0.0, "each label's majority (no label) scores 0");
 
     tampered_export_is_refused(dir.path(), &file, &db, &job);
 }

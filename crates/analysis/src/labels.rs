@@ -119,6 +119,20 @@ pub fn cell_label(key: &CellKey) -> String {
     out
 }
 
+/// "pretrained, no MLM, 3/6 layers unfrozen" (and the strategy when not plain): a cell by
+/// what it trains, as the advice names it.
+pub fn cell_with_depth(key: &CellKey, num_layers: i64) -> String {
+    let mut out = format!(
+        "{}, {}",
+        init_and_mlm(&key.series()),
+        unfrozen_text(num_layers - key.freeze, num_layers)
+    );
+    if !key.is_plain() {
+        out += &format!(", {}", key.strategy);
+    }
+    out
+}
+
 /// "0/12 layers unfrozen (head only)", "5/12 layers unfrozen", "12/12 layers unfrozen (full fine-tuning)".
 pub fn unfrozen_text(unfrozen: i64, num_layers: i64) -> String {
     let suffix = match unfrozen {

@@ -7,6 +7,7 @@
 //! rule a cell must clear, [`setup`] the sweep as planned (what the planner records once and
 //! every reader shows), [`labels`] the names cells and series go by.
 
+pub mod advice;
 pub mod baseline;
 pub mod bootstrap;
 pub mod cells;

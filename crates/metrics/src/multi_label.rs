@@ -43,8 +43,12 @@ pub fn candidate_thresholds() -> Vec<f64> {
 /// The candidate threshold with the best micro F1 on `probabilities` against `truth`
 /// (validation only); of tied thresholds, the one nearest 0.5.
 pub fn choose_threshold(probabilities: &[Vec<f64>], truth: &[Vec<bool>]) -> f64 {
+    best_threshold(probabilities, truth, &candidate_thresholds())
+}
+
+fn best_threshold(probabilities: &[Vec<f64>], truth: &[Vec<bool>], candidates: &[f64]) -> f64 {
     let mut best: (f64, f64) = (f64::NEG_INFINITY, 0.5);
-    for t in candidate_thresholds() {
+    for &t in candidates {
         let (micro, _) = micro_and_macro_f1(&decide(probabilities, t), truth);
         let better = micro > best.0 + 1e-12
             || ((micro - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs());
@@ -55,17 +59,64 @@ pub fn choose_threshold(probabilities: &[Vec<f64>], truth: &[Vec<bool>]) -> f64 
     best.1
 }
 
-/// The baseline: each label predicted as its majority answer in `train`, for every example.
-pub fn majority_per_label(train: &[Vec<bool>], examples: usize) -> Vec<Vec<bool>> {
+/// Each label's share of yes in `train`.
+pub fn label_frequencies(train: &[Vec<bool>]) -> Vec<f64> {
     let labels = train.first().map_or(0, Vec::len);
-    let majority: Vec<bool> =
-        (0..labels).map(|l| 2 * train.iter().filter(|row| row[l]).count() > train.len()).collect();
-    vec![majority; examples]
+    let n = train.len().max(1) as f64;
+    (0..labels).map(|l| train.iter().filter(|row| row[l]).count() as f64 / n).collect()
+}
+
+/// The baseline: the best prediction that ignores the text. Every example gets each label's
+/// training frequency as its probability, decided at the threshold chosen on `validation` as
+/// a model's is, or 0 (every label): the labels frequent enough, the same for every example.
+/// At threshold 0.5 this is each label's majority (usually no label); a lower threshold
+/// predicts the frequent labels everywhere, which micro-F1 scores above zero. Returns the row
+/// predicted for every example and the threshold.
+pub fn text_blind_prediction(train: &[Vec<bool>], validation: &[Vec<bool>]) -> (Vec<bool>, f64) {
+    let frequencies = label_frequencies(train);
+    let mut candidates = vec![0.0];
+    candidates.extend(candidate_thresholds());
+    let threshold =
+        best_threshold(&vec![frequencies.clone(); validation.len()], validation, &candidates);
+    (frequencies.iter().map(|&f| f >= threshold).collect(), threshold)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rows(rows: &[[u8; 3]]) -> Vec<Vec<bool>> {
+        rows.iter().map(|r| r.iter().map(|&v| v == 1).collect()).collect()
+    }
+
+    #[test]
+    fn micro_and_macro_f1_match_scikit_learns_documented_multilabel_example() {
+        // sklearn.metrics.f1_score's docstring: per label [2/3, 1, 2/3]; scikit-learn 1.x
+        // gives micro 0.8 and macro 0.7778 on the same rows.
+        let truth = rows(&[[0, 0, 0], [1, 1, 1], [0, 1, 1]]);
+        let predicted = rows(&[[0, 0, 0], [1, 1, 1], [1, 1, 0]]);
+        let (micro, macro_f1) = micro_and_macro_f1(&predicted, &truth);
+        assert!((micro - 0.8).abs() < 1e-12, "{micro}");
+        assert!((macro_f1 - 7.0 / 9.0).abs() < 1e-12, "{macro_f1}");
+        let nothing = rows(&[[0, 0, 0], [0, 0, 0], [0, 0, 0]]);
+        assert_eq!(micro_and_macro_f1(&nothing, &truth), (0.0, 0.0), "zero_division=0");
+    }
+
+    #[test]
+    fn the_text_blind_baseline_predicts_the_labels_frequent_enough_on_validation() {
+        // Frequencies a 0.75, b 0.5, c 0.
+        let train = rows(&[[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0]]);
+        assert_eq!(label_frequencies(&train), vec![0.75, 0.5, 0.0]);
+        // Validation where b is always yes: predicting a and b beats a alone.
+        let validation = rows(&[[1, 1, 0], [0, 1, 0]]);
+        let (row, threshold) = text_blind_prediction(&train, &validation);
+        assert_eq!(row, vec![true, true, false]);
+        assert_eq!(threshold, 0.5, "of the tied thresholds up to 0.5, the one nearest 0.5");
+        // Validation where b never is: a alone, at a threshold above b's 0.5.
+        let (row, threshold) = text_blind_prediction(&train, &rows(&[[1, 0, 0], [1, 0, 0]]));
+        assert_eq!(row, vec![true, false, false]);
+        assert!(threshold > 0.5 && threshold <= 0.75, "{threshold}");
+    }
 
     #[test]
     fn the_threshold_is_the_one_that_separates_on_validation() {

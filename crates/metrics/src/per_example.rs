@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classification::accuracy_and_macro_f1;
+use crate::classification::{accuracy_and_macro_f1, f1};
 use crate::correlation::{pearson, spearman};
 use crate::entities::entities;
 use crate::task::{Metric, Targets};
@@ -27,6 +27,9 @@ pub enum Parts {
     Sentences(Vec<[u32; 5]>),
     /// Regression: (predicted, true) in the target's units.
     Scores(Vec<(f64, f64)>),
+    /// Multi-label, per example: [labels predicted right, labels predicted wrongly, labels
+    /// missed]. Micro-F1 pools them, so sums give the split's.
+    LabelCounts(Vec<[u32; 3]>),
 }
 
 impl PerExample {
@@ -43,6 +46,9 @@ impl PerExample {
             (Targets::Tags(t), Targets::Tags(p)) => Parts::Sentences(
                 t.iter().zip(p).map(|(t, p)| sentence_counts(labels, t, p)).collect(),
             ),
+            (Targets::LabelSets(t), Targets::LabelSets(p)) => {
+                Parts::LabelCounts(t.iter().zip(p).map(|(t, p)| label_counts(t, p)).collect())
+            }
             _ => panic!("predictions of another task than the truth's"),
         };
         PerExample { metric, parts }
@@ -53,6 +59,7 @@ impl PerExample {
             Parts::Classes { pairs, .. } => pairs.len(),
             Parts::Sentences(s) => s.len(),
             Parts::Scores(s) => s.len(),
+            Parts::LabelCounts(c) => c.len(),
         }
     }
 
@@ -91,6 +98,13 @@ impl PerExample {
                 // A resample whose values are all tied has no correlation: count it as none.
                 if value.is_finite() { value } else { 0.0 }
             }
+            Parts::LabelCounts(counts) => {
+                let [tp, fp, fn_] = picked.iter().fold([0.0; 3], |sum, &i| {
+                    let c = counts[i].map(f64::from);
+                    [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2]]
+                });
+                f1(tp, fp, fn_)
+            }
         }
     }
 
@@ -98,6 +112,13 @@ impl PerExample {
     pub fn metric_value(&self) -> f64 {
         self.metric_on(&(0..self.len()).collect::<Vec<_>>())
     }
+}
+
+fn label_counts(truth: &[bool], predicted: &[bool]) -> [u32; 3] {
+    let count = |want: (bool, bool)| {
+        truth.iter().zip(predicted).filter(|&(&t, &p)| (p, t) == want).count() as u32
+    };
+    [count((true, true)), count((true, false)), count((false, true))]
 }
 
 fn sentence_counts(labels: &[String], truth: &[usize], predicted: &[usize]) -> [u32; 5] {
@@ -157,5 +178,25 @@ mod tests {
         );
         assert!((scores.metric_value() - 0.5).abs() < 1e-12);
         assert_eq!(scores.metric_on(&[0, 0, 0]), 0.0, "all tied: no correlation");
+    }
+
+    #[test]
+    fn label_counts_pool_to_the_splits_micro_f1() {
+        let truth =
+            vec![vec![true, false, true], vec![false, false, false], vec![true, true, false]];
+        let predicted =
+            vec![vec![true, true, false], vec![false, false, true], vec![true, true, false]];
+        let per = PerExample::of(
+            Metric::MicroF1,
+            &names(&["a", "b", "c"]),
+            &Targets::LabelSets(truth.clone()),
+            &Targets::LabelSets(predicted.clone()),
+        );
+        let (micro, _) = crate::multi_label::micro_and_macro_f1(&predicted, &truth);
+        assert!((per.metric_value() - micro).abs() < 1e-12);
+        // Example 2 alone: both its labels found, nothing spurious.
+        assert_eq!(per.metric_on(&[2]), 1.0);
+        // Example 1 alone: one spurious label and nothing true: F1 0.
+        assert_eq!(per.metric_on(&[1]), 0.0);
     }
 }

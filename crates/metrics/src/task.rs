@@ -16,16 +16,20 @@ pub enum Task {
     Regression,
     /// One tag per word.
     Tokens,
+    /// A set of labels per text (or per text pair), possibly empty: one yes/no per label.
+    MultiLabel,
 }
 
 impl Task {
-    pub const ALL: [Task; 3] = [Task::Classification, Task::Regression, Task::Tokens];
+    pub const ALL: [Task; 4] =
+        [Task::Classification, Task::Regression, Task::Tokens, Task::MultiLabel];
 
     pub fn name(self) -> &'static str {
         match self {
             Task::Classification => "classification",
             Task::Regression => "regression",
             Task::Tokens => "tokens",
+            Task::MultiLabel => "multi_label",
         }
     }
 
@@ -35,6 +39,7 @@ impl Task {
             Task::Classification => Metric::Accuracy,
             Task::Regression => Metric::Spearman,
             Task::Tokens => Metric::EntityF1,
+            Task::MultiLabel => Metric::MicroF1,
         }
     }
 
@@ -44,6 +49,7 @@ impl Task {
             Task::Classification => &[Metric::Accuracy, Metric::MacroF1],
             Task::Regression => &[Metric::Spearman, Metric::Pearson],
             Task::Tokens => &[Metric::EntityF1, Metric::TokenAccuracy],
+            Task::MultiLabel => &[Metric::MicroF1],
         }
     }
 }
@@ -69,16 +75,19 @@ pub enum Metric {
     TokenAccuracy,
     Spearman,
     Pearson,
+    /// Multi-label: F1 over every (example, label) decision pooled.
+    MicroF1,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Accuracy,
         Metric::MacroF1,
         Metric::EntityF1,
         Metric::TokenAccuracy,
         Metric::Spearman,
         Metric::Pearson,
+        Metric::MicroF1,
     ];
 
     /// As sweep files and the store spell it.
@@ -90,6 +99,7 @@ impl Metric {
             Metric::TokenAccuracy => "token_accuracy",
             Metric::Spearman => "spearman",
             Metric::Pearson => "pearson",
+            Metric::MicroF1 => "micro_f1",
         }
     }
 
@@ -102,6 +112,7 @@ impl Metric {
             Metric::TokenAccuracy => "token accuracy",
             Metric::Spearman => "Spearman",
             Metric::Pearson => "Pearson",
+            Metric::MicroF1 => "micro-F1",
         }
     }
 
@@ -138,6 +149,8 @@ pub enum Targets {
     Scores(Vec<f64>),
     /// Per example, one tag id per word.
     Tags(Vec<Vec<usize>>),
+    /// Per example, one yes/no per label (in the order of the split's label names).
+    LabelSets(Vec<Vec<bool>>),
 }
 
 /// Everything one split's predictions scored, by task.
@@ -162,6 +175,13 @@ pub enum TaskScores {
         /// Entity F1 per type, sorted by type.
         f1_by_type: Vec<(String, f64)>,
     },
+    MultiLabel {
+        micro_f1: f64,
+        macro_f1: f64,
+        /// The probability from which a label is predicted, chosen on validation; None for
+        /// predictions that need none (the per-label majority baseline).
+        threshold: Option<f64>,
+    },
 }
 
 impl TaskScores {
@@ -176,6 +196,25 @@ impl TaskScores {
             (TaskScores::Tokens { token_accuracy, .. }, Metric::TokenAccuracy) => {
                 Some(*token_accuracy)
             }
+            (TaskScores::MultiLabel { micro_f1, .. }, Metric::MicroF1) => Some(*micro_f1),
+            _ => None,
+        }
+    }
+
+    /// Multi-label scores marked with the threshold their predictions were decided at.
+    pub fn at_threshold(self, threshold: f64) -> Self {
+        match self {
+            TaskScores::MultiLabel { micro_f1, macro_f1, .. } => {
+                TaskScores::MultiLabel { micro_f1, macro_f1, threshold: Some(threshold) }
+            }
+            other => other,
+        }
+    }
+
+    /// The multi-label threshold these scores were decided at.
+    pub fn threshold(&self) -> Option<f64> {
+        match self {
+            TaskScores::MultiLabel { threshold, .. } => *threshold,
             _ => None,
         }
     }

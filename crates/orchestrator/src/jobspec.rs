@@ -31,6 +31,8 @@ pub struct DataSpec {
     pub tokens_field: String,
     #[serde(default = "default_tags_field")]
     pub tags_field: String,
+    #[serde(default = "default_labels_field")]
+    pub labels_field: String,
     pub holdout_fraction: f64,
     pub max_validation: Option<usize>,
     pub max_test: Option<usize>,
@@ -57,6 +59,7 @@ impl DataSpec {
                 label: self.label_field.clone(),
                 tokens: self.tokens_field.clone(),
                 tags: self.tags_field.clone(),
+                labels: self.labels_field.clone(),
             },
         }
     }
@@ -90,6 +93,9 @@ fn default_tokens_field() -> String {
 
 fn default_tags_field() -> String {
     "tags".into()
+}
+fn default_labels_field() -> String {
+    "labels".into()
 }
 
 /// The content hashes of a dataset's files, stored in the database with them.

@@ -164,6 +164,9 @@ pub fn resolve_data(
             "tokens_field": d.tokens_field,
             "tags_field": d.tags_field,
         });
+        if d.task == Task::MultiLabel {
+            identity_fields["task"]["labels_field"] = d.labels_field.clone().into();
+        }
     }
     let identity = data_identity(&identity_fields);
     Ok(DataSpec {
@@ -178,6 +181,7 @@ pub fn resolve_data(
         label_field: d.label_field.clone(),
         tokens_field: d.tokens_field.clone(),
         tags_field: d.tags_field.clone(),
+        labels_field: d.labels_field.clone(),
         holdout_fraction: holdout,
         max_validation: d.max_validation.as_ref().map(|v| *v.get_ref()),
         max_test: d.max_test.as_ref().map(|v| *v.get_ref()),

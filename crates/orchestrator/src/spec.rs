@@ -121,7 +121,7 @@ pub struct DataSection {
     pub train: Option<Spanned<String>>,
     pub validation: Option<Spanned<String>>,
     pub test: Option<Spanned<String>>,
-    /// "classification" (the default), "regression" or "tokens".
+    /// "classification" (the default), "regression", "tokens" or "multi_label".
     #[serde(default)]
     pub task: Task,
     /// What every choice on validation compares; defaults to the task's own.
@@ -137,6 +137,9 @@ pub struct DataSection {
     pub tokens_field: String,
     #[serde(default = "default_tags_field")]
     pub tags_field: String,
+    /// Multi-label: the field listing the labels that apply.
+    #[serde(default = "default_labels_field")]
+    pub labels_field: String,
     #[serde(default = "default_max_length")]
     pub max_length: Spanned<usize>,
     #[serde(default = "default_holdout")]
@@ -159,6 +162,9 @@ fn default_tokens_field() -> String {
 }
 fn default_tags_field() -> String {
     "tags".into()
+}
+fn default_labels_field() -> String {
+    "labels".into()
 }
 fn default_max_length() -> Spanned<usize> {
     Spanned::new(0..0, 64)
@@ -448,6 +454,15 @@ pub struct SearchSection {
     pub seeds: Option<Spanned<SeedRace>>,
     /// Stop adding seeds once the sweep's jobs have used this much worker time in all.
     pub budget_minutes: Option<Spanned<f64>>,
+    /// "advise": racing starts the cells `thaw advise` predicted far below the best with one
+    /// seed instead of `min` (they get more only when their results tie with the leader).
+    pub prior: Option<Spanned<Prior>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prior {
+    Advise,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -208,6 +208,12 @@ async fn search_step(store: &Store, plan: &Plan) -> Result<Next> {
         return Ok(Next { jobs: plan.jobs.clone(), decisions: Vec::new(), finished: true });
     };
     let observed = observe(store, &plan.sweep).await?;
+    if search.prior && observed.forecast.is_none() {
+        bail!(
+            "[search] prior = \"advise\": sweep '{}' has no stored advice in this database; run `thaw advise FILE` first (with the same --db)",
+            plan.sweep
+        );
+    }
     Ok(next(plan, search, &observed))
 }
 

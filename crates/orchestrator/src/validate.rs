@@ -23,6 +23,8 @@ pub struct SearchPlan {
     pub race: Option<SeedRace>,
     /// Racing adds no seed once the sweep's done jobs have used this much worker time.
     pub budget_seconds: Option<f64>,
+    /// `prior = "advise"`: the stored forecast trims the seeds racing starts with.
+    pub prior: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -395,7 +397,11 @@ fn seeds_and_search(
     if halving.is_none() && race.is_none() {
         return Ok((seeds, None));
     }
-    Ok((seeds, Some(SearchPlan { halving, race, budget_seconds })))
+    if let Some(p) = section.prior.as_ref().filter(|_| race.is_none()) {
+        return Err(source.at(p, "prior = \"advise\" trims the seeds racing starts with; give [search] seeds = { min = 2, max = 6 } too"));
+    }
+    let prior = section.prior.is_some();
+    Ok((seeds, Some(SearchPlan { halving, race, budget_seconds, prior })))
 }
 
 /// `[grid] seeds` (fixed) or `[search] seeds` (raced: seeds 1..=max), exactly one of them.

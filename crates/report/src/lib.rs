@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod advice;
 pub mod charts;
 pub mod html;
 pub mod markdown;
@@ -30,6 +31,7 @@ use thaw_metrics::Metric;
 
 use anyhow::{Context, Result};
 use thaw_analysis::Split;
+use thaw_analysis::advice::Forecast;
 use thaw_analysis::cells::{self};
 use thaw_analysis::{Baselines, Setup};
 use thaw_store::{DecisionRow, EpochRow, JobResultRow, RungRow, StageRow, Store, SweepRow};
@@ -73,6 +75,8 @@ pub struct SweepData {
     pub decisions: Vec<DecisionRow>,
     /// Worker time the sweep's done jobs used, rungs included, in seconds.
     pub job_seconds: f64,
+    /// The latest forecast of `thaw advise` for the sweep, if any.
+    pub advice: Option<Forecast>,
 }
 
 impl SweepData {
@@ -98,6 +102,8 @@ impl SweepData {
         let rungs = store.rung_results(sweep).await?;
         let decisions = store.decisions(sweep).await?;
         let job_seconds = store.job_seconds(sweep).await?;
+        // A forecast stored by another version that no longer parses is left out.
+        let advice = store.latest_advice(sweep).await?.and_then(|j| serde_json::from_str(&j).ok());
         let setup = Setup::parse(&sweep_row.setup_json);
         Ok(SweepData {
             sweep: sweep_row,
@@ -108,6 +114,7 @@ impl SweepData {
             rungs,
             decisions,
             job_seconds,
+            advice,
         })
     }
 

@@ -32,6 +32,7 @@ pub fn render(
     md.push_str(&progress_line(data));
     md.push_str(&setup_section(data, split));
     md.push_str(&recommendation_section(data, cells, &names, split));
+    md.push_str(&crate::advice::section(data, cells));
     md.push_str(&crate::mlm_freeze::section(cells, &data.stages, split));
     md.push_str(&cells_section(cells, &names, split, data.baselines(), data.metric()));
     md.push_str(&charts_section(charts, report_dir));

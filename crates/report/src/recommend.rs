@@ -133,6 +133,16 @@ pub fn top_cells_overlap(cells: &[&Cell]) -> bool {
     ranked.len() > 1 && !contenders(&ranked).is_empty()
 }
 
+/// The verdict's best group: the best cell by validation and the cells it is not told
+/// apart from (what the advice's pick is judged against).
+pub fn best_group(cells: &[&Cell]) -> Vec<thaw_analysis::CellKey> {
+    let ranked = ranked(cells);
+    let Some(first) = ranked.first() else { return Vec::new() };
+    let mut group = vec![first.cell.key.clone()];
+    group.extend(contenders(&ranked).iter().map(|s| s.cell.key.clone()));
+    group
+}
+
 /// Cells the best one (by validation) is not told apart from: by [`separates`] on their
 /// validation accuracies per seed, the rule the racing search stops on.
 fn contenders<'a>(ranked: &[Scored<'a>]) -> Vec<Scored<'a>> {

@@ -15,6 +15,7 @@
 //! and failures), [`reads`] (what the report and the search read), [`decisions`] (the
 //! adaptive search's), [`blobs`] (files that travel through the database).
 
+mod advice;
 mod blobs;
 mod claims;
 mod decisions;

@@ -100,6 +100,14 @@ pub fn tag_positions(split: &EncodedSplit, picked: &[usize]) -> (Vec<i64>, Vec<i
     (positions, ids)
 }
 
+/// Multi-label targets of `picked` as 0/1 floats `[batch, labels]`.
+pub fn label_set_batch(sets: &[Vec<bool>], picked: &[usize], device: &Device) -> Tensor<2> {
+    let labels = sets.first().map_or(0, Vec::len);
+    let values: Vec<f32> =
+        picked.iter().flat_map(|&i| sets[i].iter().map(|&yes| f32::from(u8::from(yes)))).collect();
+    Tensor::from_data(TensorData::new(values, [picked.len(), labels]), device)
+}
+
 pub fn index_tensor(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
     let n = values.len();
     Tensor::from_data(TensorData::new(values, [n]), device)

@@ -96,10 +96,12 @@ impl EncodedData {
             Targets::Classes(_) => Task::Classification,
             Targets::Scores(_) => Task::Regression,
             Targets::Tags(_) => Task::Tokens,
+            Targets::LabelSets(_) => Task::MultiLabel,
         }
     }
 
-    /// Outputs per example (classes), per word (tags), or 1 (a score).
+    /// Outputs per example (classes, or one per label of multi-label), per word (tags), or 1
+    /// (a score).
     pub fn outputs(&self) -> usize {
         if self.standardization.is_some() { 1 } else { self.labels.len() }
     }

@@ -23,7 +23,7 @@ use crate::load::{ModelFiles, Start, load_encoder};
 use crate::loss::{UnreadLosses, read_floats};
 use crate::model::{Classifier, Pooling};
 use crate::models::ModelConfig;
-use crate::objective::{Batch, batch_loss, forward_batch, predictions, score};
+use crate::objective::{Batch, Threshold, batch_loss, forward_batch, predictions, score};
 use crate::optim::adamw;
 use crate::prefix::{PrefixActivations, PrefixCache, PrefixRows, compute_prefix};
 use crate::strategy::{LayerRates, Schedule, Strategy, reinit_top, set_frozen_depth};
@@ -267,9 +267,14 @@ fn fine_tune_here(
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("epoch {epoch} validation"));
         let valid = model.valid();
-        let evaluation =
-            Evaluation { inputs: &inputs, data, batch_size: eval_batch, metric: s.metric };
-        let val = evaluation.split(&valid, SplitName::Validation, &plain)?;
+        let evaluation = Evaluation {
+            inputs: &inputs,
+            data,
+            batch_size: eval_batch,
+            metric: s.metric,
+            device: &plain,
+        };
+        let val = evaluation.split(&valid, SplitName::Validation, Threshold::ChooseOnThisSplit)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch,
@@ -298,9 +303,17 @@ fn fine_tune_here(
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
         let valid = best_model.valid();
-        let evaluation =
-            Evaluation { inputs: &inputs, data, batch_size: eval_batch, metric: s.metric };
-        let test = evaluation.split(&valid, SplitName::Test, &plain)?;
+        let evaluation = Evaluation {
+            inputs: &inputs,
+            data,
+            batch_size: eval_batch,
+            metric: s.metric,
+            device: &plain,
+        };
+        // Multi-label decides test at the threshold validation chose for these weights.
+        let threshold =
+            validation.scores.threshold().map_or(Threshold::ChooseOnThisSplit, Threshold::Fixed);
+        let test = evaluation.split(&valid, SplitName::Test, threshold)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         Some(test)
     };
@@ -545,11 +558,17 @@ struct Evaluation<'a> {
     data: &'a EncodedData,
     batch_size: usize,
     metric: Metric,
+    device: &'a Device,
 }
 
 impl Evaluation<'_> {
-    fn split(&self, model: &Classifier, split: SplitName, device: &Device) -> Result<SplitMetrics> {
-        let (data, inputs) = (self.data, self.inputs);
+    fn split(
+        &self,
+        model: &Classifier,
+        split: SplitName,
+        threshold: Threshold,
+    ) -> Result<SplitMetrics> {
+        let (data, inputs, device) = (self.data, self.inputs, self.device);
         let encoded = split.of(data);
         let batches = eval_batches(&encoded.lengths(), self.batch_size);
         // Everything stays on the device until the split is done: one read back, not two per batch.
@@ -564,9 +583,12 @@ impl Evaluation<'_> {
             outputs.push(output);
         }
         let losses = read_floats(losses)?;
-        let predicted = predictions(data, encoded, &batches, outputs)?;
+        let (predicted, threshold) = predictions(data, encoded, &batches, outputs, threshold)?;
         let loss_sum: f64 = losses.iter().zip(&weights).map(|(&l, w)| l as f64 * w).sum();
-        let (scores, correct) = score(&data.labels, &encoded.targets, &predicted);
+        let (mut scores, correct) = score(&data.labels, &encoded.targets, &predicted);
+        if let Some(threshold) = threshold {
+            scores = scores.at_threshold(threshold);
+        }
         let metric = scores.get(self.metric).expect("the metric was checked against the task");
         let per_example = PerExample::of(self.metric, &data.labels, &encoded.targets, &predicted);
         Ok(SplitMetrics {

@@ -44,3 +44,11 @@ pub use model::Pooling;
 pub use models::ModelConfig;
 pub use strategy::{Strategy, Unfreezing};
 pub use vocab::ScratchModel;
+
+/// The CPU device's random stream is one per process: unit tests that seed it and then
+/// draw from it hold this lock, so a test running beside them cannot draw in between.
+#[cfg(test)]
+pub(crate) fn seeded_device_lock() -> std::sync::MutexGuard<'static, ()> {
+    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,4 +1,4 @@
-//! Losses: cross-entropy, and reading training losses back from the device in batches.
+//! Losses: cross-entropy, binary cross-entropy, and reading training losses back from the device in batches.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -10,6 +10,14 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [n, _] = logits.dims();
     let picked = log_softmax(logits, 1).gather(1, targets.reshape([n, 1]));
     picked.mean().neg()
+}
+
+/// Mean binary cross-entropy of `logits` against 0/1 `targets` of the same shape, over
+/// every element, in the stable form max(x, 0) - x·y + ln(1 + e^-|x|).
+pub fn binary_cross_entropy_with_logits(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let positive_part = logits.clone().clamp_min(0.0);
+    let softplus_of_minus_abs = logits.clone().abs().neg().exp().log1p();
+    (positive_part - logits * targets + softplus_of_minus_abs).mean()
 }
 
 /// Training losses left on the device until a read is due (see

@@ -1,18 +1,20 @@
 //! What each task asks of the head: a batch's loss against its targets (cross-entropy over
 //! classes, squared error on the standardized score, cross-entropy over the tags of each
-//! word's first token), and a split's predictions scored with the task's metrics.
+//! word's first token, binary cross-entropy per label), and a split's predictions scored
+//! with the task's metrics.
 
 use burn::tensor::{Bool, Device, Int, Tensor};
 use thaw_metrics::TaskScores;
 use thaw_metrics::classification::accuracy_and_macro_f1;
 use thaw_metrics::correlation::{pearson, rmse, spearman};
 use thaw_metrics::entities::entity_scores;
+use thaw_metrics::multi_label::{choose_threshold, decide, micro_and_macro_f1};
 
-use crate::batch::{index_tensor, label_batch, score_batch, tag_positions};
+use crate::batch::{index_tensor, label_batch, label_set_batch, score_batch, tag_positions};
 use crate::data::Targets;
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
-use crate::loss::cross_entropy;
+use crate::loss::{binary_cross_entropy_with_logits, cross_entropy};
 use crate::model::Classifier;
 
 /// A batch's examples: which split, which of its examples.
@@ -28,6 +30,8 @@ pub(crate) enum BatchOutput {
     Scores(Tensor<1>),
     /// The predicted tag of each tagged word, in [`tag_positions`] order.
     Tags(Tensor<1, Int>),
+    /// Per example, each label's probability (decided against a threshold afterwards).
+    Probabilities(Tensor<2>),
 }
 
 /// The head's raw outputs for a batch: logits per example or per tagged word, or scores.
@@ -35,6 +39,15 @@ enum HeadOutput {
     Classes(Tensor<2>),
     Scores(Tensor<1>),
     Tags(Tensor<2>),
+    LabelLogits(Tensor<2>),
+}
+
+/// Where multi-label predictions draw the line between yes and no: chosen on the split
+/// being evaluated (validation only), or the one validation chose (test).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Threshold {
+    ChooseOnThisSplit,
+    Fixed(f64),
 }
 
 /// The batch's mean loss, how many targets it averaged over, and the head's outputs.
@@ -68,6 +81,12 @@ fn loss_and_outputs(
             let loss = cross_entropy(at_words.clone(), index_tensor(tags, device));
             (loss, n, HeadOutput::Tags(at_words))
         }
+        Targets::LabelSets(sets) => {
+            let logits = model.logits_from(hidden, mask, from);
+            let truth = label_set_batch(sets, picked, device);
+            let loss = binary_cross_entropy_with_logits(logits.clone(), truth);
+            (loss, picked.len(), HeadOutput::LabelLogits(logits))
+        }
     }
 }
 
@@ -85,6 +104,9 @@ pub(crate) fn forward_batch(
         HeadOutput::Classes(logits) => BatchOutput::Classes(logits.argmax(1).reshape([n])),
         HeadOutput::Scores(scores) => BatchOutput::Scores(scores),
         HeadOutput::Tags(logits) => BatchOutput::Tags(logits.argmax(1).reshape([n])),
+        HeadOutput::LabelLogits(logits) => {
+            BatchOutput::Probabilities(burn::tensor::activation::sigmoid(logits))
+        }
     };
     (loss, n, predicted)
 }
@@ -102,8 +124,47 @@ pub(crate) fn batch_loss(
 }
 
 /// Every example's prediction, in the split's order, from the batches' outputs; scores in the
-/// target's own units, and a word truncation cut predicted `O`.
+/// target's own units, and a word truncation cut predicted `O`. Multi-label predictions are
+/// decided at `threshold`, which is returned (chosen or fixed).
 pub(crate) fn predictions(
+    data: &EncodedData,
+    split: &EncodedSplit,
+    batches: &[Vec<usize>],
+    outputs: Vec<BatchOutput>,
+    threshold: Threshold,
+) -> Result<(Targets, Option<f64>)> {
+    if let Targets::LabelSets(truth) = &split.targets {
+        let probabilities = label_probabilities(split.len(), batches, outputs)?;
+        let threshold = match threshold {
+            Threshold::ChooseOnThisSplit => choose_threshold(&probabilities, truth),
+            Threshold::Fixed(t) => t,
+        };
+        return Ok((Targets::LabelSets(decide(&probabilities, threshold)), Some(threshold)));
+    }
+    Ok((single_predictions(data, split, batches, outputs)?, None))
+}
+
+fn label_probabilities(
+    n: usize,
+    batches: &[Vec<usize>],
+    outputs: Vec<BatchOutput>,
+) -> Result<Vec<Vec<f64>>> {
+    let mut out = vec![Vec::new(); n];
+    for (picked, output) in batches.iter().zip(outputs) {
+        let BatchOutput::Probabilities(t) = output else { unreachable!("one task per split") };
+        let [_, labels] = t.dims();
+        let values = t
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+        for (&i, row) in picked.iter().zip(values.chunks_exact(labels.max(1))) {
+            out[i] = row.iter().map(|&p| p as f64).collect();
+        }
+    }
+    Ok(out)
+}
+
+fn single_predictions(
     data: &EncodedData,
     split: &EncodedSplit,
     batches: &[Vec<usize>],
@@ -158,6 +219,7 @@ pub(crate) fn predictions(
             }
             Ok(Targets::Tags(out))
         }
+        Targets::LabelSets(_) => unreachable!("decided in predictions"),
     }
 }
 
@@ -167,7 +229,7 @@ pub(crate) fn outside_tag(labels: &[String]) -> usize {
 }
 
 /// The task's scores of `predicted` against `truth`, and (classes only) which examples were
-/// right.
+/// right. Multi-label scores carry no threshold: the caller marks the one it decided at.
 pub fn score(labels: &[String], truth: &Targets, predicted: &Targets) -> (TaskScores, Vec<bool>) {
     match (truth, predicted) {
         (Targets::Classes(t), Targets::Classes(p)) => {
@@ -196,6 +258,10 @@ pub fn score(labels: &[String], truth: &Targets, predicted: &Targets) -> (TaskSc
                 f1_by_type: e.by_type.into_iter().map(|(k, s)| (k, s.f1)).collect(),
             };
             (scores, Vec::new())
+        }
+        (Targets::LabelSets(t), Targets::LabelSets(p)) => {
+            let (micro_f1, macro_f1) = micro_and_macro_f1(p, t);
+            (TaskScores::MultiLabel { micro_f1, macro_f1, threshold: None }, Vec::new())
         }
         _ => panic!("predictions of another task than the truth's"),
     }

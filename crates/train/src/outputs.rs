@@ -1,13 +1,16 @@
 //! A split's raw head outputs, for exports and the checks that an export is the stored model:
 //! per example the logits over the classes or the standardized score, per word the logits at
-//! its first token. From them follow the predictions and the loss evaluation computed.
+//! its first token; per label of multi-label, its logit. From them follow the predictions and
+//! the loss evaluation computed.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::backend::on_compute_threads;
 use crate::batch::{eval_batches, token_batch, type_batch};
-use crate::data::Targets;
+use thaw_metrics::multi_label::decide;
+
+use crate::data::{Targets, Task};
 use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::model::Classifier;
@@ -16,7 +19,8 @@ use crate::objective::outside_tag;
 /// What the head gave each example of a split, in the split's order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitOutputs {
-    /// Per example: logits over the classes, or the one standardized score of regression.
+    /// Per example: logits over the classes or the labels, or the one standardized score of
+    /// regression.
     Sequence(Vec<Vec<f32>>),
     /// Per example and word: the logits at the word's first token, None where truncation cut
     /// the word (predicted `O`, left out of the loss, as evaluation does).
@@ -104,16 +108,36 @@ fn cross_entropy(logits: &[f32], label: usize) -> f64 {
     log_sum - logits[label] as f64
 }
 
+/// Binary cross-entropy of one logit against a yes/no, in f64 and the stable form.
+fn binary_cross_entropy(logit: f32, yes: bool) -> f64 {
+    let x = logit as f64;
+    x.max(0.0) - if yes { x } else { 0.0 } + (-x.abs()).exp().ln_1p()
+}
+
+/// Each label's probability: the sigmoid of its logit.
+pub fn probabilities(rows: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    rows.iter().map(|r| r.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())).collect()).collect()
+}
+
 impl SplitOutputs {
     /// The predictions these outputs make, as evaluation makes them: the top class or tag,
-    /// scores in the target's own units.
-    pub fn predictions(&self, data: &EncodedData) -> Targets {
-        match (self, data.standardization) {
-            (SplitOutputs::Sequence(rows), None) => {
+    /// scores in the target's own units, multi-label's labels whose probability reaches
+    /// `threshold` (the one validation chose; required for multi-label).
+    pub fn predictions(&self, data: &EncodedData, threshold: Option<f64>) -> Targets {
+        match (self, data.task()) {
+            (SplitOutputs::Sequence(rows), Task::Classification) => {
                 Targets::Classes(rows.iter().map(|r| argmax(r)).collect())
             }
-            (SplitOutputs::Sequence(rows), Some(scale)) => {
+            (SplitOutputs::Sequence(rows), Task::Regression) => {
+                let scale = data.standardization.expect("regression data is standardized");
                 Targets::Scores(rows.iter().map(|r| scale.to_units(r[0] as f64)).collect())
+            }
+            (SplitOutputs::Sequence(rows), Task::MultiLabel) => {
+                let threshold = threshold.expect("multi-label predictions need their threshold");
+                Targets::LabelSets(decide(&probabilities(rows), threshold))
+            }
+            (SplitOutputs::Sequence(_), Task::Tokens) => {
+                panic!("word tagging has outputs per word")
             }
             (SplitOutputs::Words(sentences), _) => {
                 let outside = outside_tag(&data.labels);
@@ -142,6 +166,13 @@ impl SplitOutputs {
                 let error = |r: &Vec<f32>, y: f64| (r[0] as f64 - scale.standardize(y)).powi(2);
                 (rows.iter().zip(scores).map(|(r, &y)| error(r, y)).sum::<f64>(), rows.len())
             }
+            (SplitOutputs::Sequence(rows), Targets::LabelSets(sets)) => {
+                let per_example = |r: &Vec<f32>, set: &Vec<bool>| {
+                    let each = r.iter().zip(set).map(|(&x, &y)| binary_cross_entropy(x, y));
+                    each.sum::<f64>() / set.len().max(1) as f64
+                };
+                (rows.iter().zip(sets).map(|(r, s)| per_example(r, s)).sum::<f64>(), rows.len())
+            }
             (SplitOutputs::Words(sentences), Targets::Tags(tags)) => {
                 let tagged =
                     sentences.iter().zip(tags).flat_map(|(words, tags)| words.iter().zip(tags));
@@ -164,18 +195,22 @@ mod tests {
     use crate::encode::Standardization;
 
     fn data(labels: &[&str], standardization: Option<Standardization>) -> EncodedData {
+        data_of(labels, standardization, Targets::Classes(Vec::new()))
+    }
+
+    fn data_of(labels: &[&str], scale: Option<Standardization>, kind: Targets) -> EncodedData {
         let split = EncodedSplit {
             ids: Vec::new(),
             second_text_at: Vec::new(),
             word_starts: Vec::new(),
-            targets: Targets::Classes(Vec::new()),
+            targets: kind,
         };
         EncodedData {
             train: split.clone(),
             validation: split.clone(),
             test: split,
             labels: labels.iter().map(|l| l.to_string()).collect(),
-            standardization,
+            standardization: scale,
             pad: 0,
             identity: String::new(),
         }
@@ -185,7 +220,7 @@ mod tests {
     fn classes_take_the_top_logit_and_their_cross_entropy() {
         let outputs = SplitOutputs::Sequence(vec![vec![0.0, 2.0], vec![1.0, 1.0]]);
         let d = data(&["a", "b"], None);
-        assert_eq!(outputs.predictions(&d), Targets::Classes(vec![1, 0]));
+        assert_eq!(outputs.predictions(&d, None), Targets::Classes(vec![1, 0]));
         // ln(1 + e^-2) for the first, ln 2 for the second.
         let expected = ((1.0 + (-2.0f64).exp()).ln() + 2.0f64.ln()) / 2.0;
         assert!((outputs.loss(&d, &Targets::Classes(vec![1, 1])) - expected).abs() < 1e-6);
@@ -193,9 +228,10 @@ mod tests {
 
     #[test]
     fn scores_come_back_in_the_targets_units_and_the_loss_stays_standardized() {
-        let d = data(&[], Some(Standardization { mean: 2.0, sd: 0.5 }));
+        let scale = Some(Standardization { mean: 2.0, sd: 0.5 });
+        let d = data_of(&[], scale, Targets::Scores(Vec::new()));
         let outputs = SplitOutputs::Sequence(vec![vec![1.0], vec![-2.0]]);
-        assert_eq!(outputs.predictions(&d), Targets::Scores(vec![2.5, 1.0]));
+        assert_eq!(outputs.predictions(&d, None), Targets::Scores(vec![2.5, 1.0]));
         // Standardized truths 0 and -2: errors 1 and 0.
         assert!((outputs.loss(&d, &Targets::Scores(vec![2.0, 1.0])) - 0.5).abs() < 1e-9);
     }
@@ -204,8 +240,25 @@ mod tests {
     fn a_truncated_word_is_predicted_outside_and_left_out_of_the_loss() {
         let d = data(&["B-PER", "O"], None);
         let outputs = SplitOutputs::Words(vec![vec![Some(vec![3.0, 0.0]), None]]);
-        assert_eq!(outputs.predictions(&d), Targets::Tags(vec![vec![0, 1]]));
+        assert_eq!(outputs.predictions(&d, None), Targets::Tags(vec![vec![0, 1]]));
         let loss = outputs.loss(&d, &Targets::Tags(vec![vec![0, 0]]));
         assert!((loss - (1.0 + (-3.0f64).exp()).ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn labels_are_yes_from_the_threshold_and_their_loss_is_the_mean_binary_cross_entropy() {
+        let d = data_of(&["a", "b"], None, Targets::LabelSets(Vec::new()));
+        // Probabilities: sigmoid(0) = 0.5, sigmoid(2) = 0.88, sigmoid(-1) = 0.27.
+        let outputs = SplitOutputs::Sequence(vec![vec![0.0, 2.0], vec![-1.0, 0.0]]);
+        let yes =
+            |rows: Vec<[bool; 2]>| Targets::LabelSets(rows.into_iter().map(Vec::from).collect());
+        assert_eq!(outputs.predictions(&d, Some(0.5)), yes(vec![[true, true], [false, true]]));
+        assert_eq!(outputs.predictions(&d, Some(0.6)), yes(vec![[false, true], [false, false]]));
+        let truth = yes(vec![[true, false], [false, false]]);
+        let bce = |p: f64, y: f64| -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let expected =
+            (bce(s(0.0), 1.0) + bce(s(2.0), 0.0) + bce(s(-1.0), 0.0) + bce(s(0.0), 0.0)) / 4.0;
+        assert!((outputs.loss(&d, &truth) - expected).abs() < 1e-9);
     }
 }

@@ -331,6 +331,7 @@ mod tests {
     /// rate itself (lr·g/|g|), so the largest change of each layer reads back its rate.
     #[test]
     fn llrd_gives_each_layer_its_rate() {
+        let _seeded = crate::seeded_device_lock();
         let device = BackendKind::Flex.device().unwrap().autodiff();
         device.seed(7);
         let model = tiny_classifier(&device);
@@ -387,6 +388,7 @@ mod tests {
 
     #[test]
     fn frozen_depth_sets_what_trains() {
+        let _seeded = crate::seeded_device_lock();
         let device = BackendKind::Flex.device().unwrap().autodiff();
         device.seed(3);
         let trains = |m: &Classifier| -> Vec<bool> {

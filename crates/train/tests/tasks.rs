@@ -1,6 +1,6 @@
 //! Each task on the real all-MiniLM-L6-v2 and real data of the asset route: word tagging on
-//! WNUT-2016 and sentence-pair regression on STS-B learn something a trivial predictor
-//! cannot, and what training consumes (pair token types, each word's first token) is what
+//! WNUT-2016, sentence-pair regression on STS-B and multi-label tags of cooking questions
+//! learn something a trivial predictor cannot, and what training consumes (pair token types, each word's first token) is what
 //! transformers builds for the same input.
 
 mod common;
@@ -104,4 +104,21 @@ fn word_tagging_beats_all_o_and_sentence_pair_regression_beats_the_mean() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn multi_label_tags_beat_each_labels_majority_at_the_threshold_validation_chose() {
+    let _rng = exclusive_rng();
+    let tags =
+        task_data("cooking", Fields { task: Task::MultiLabel, ..Fields::default() }, 400, 200);
+    assert_eq!(tags.outputs(), tags.labels.len(), "one sigmoid per label");
+    let job = head_only(1e-2, 3, Metric::MicroF1);
+    let out = silently(|o| fine_tune(minilm(), &config(), &tags, &job, None, o)).unwrap();
+    let (validation, test) = (out.validation, out.test.unwrap());
+    let TaskScores::MultiLabel { micro_f1, macro_f1, threshold } = test.scores else { panic!() };
+    assert_eq!(test.metric, micro_f1);
+    assert_eq!(threshold, validation.scores.threshold(), "test is decided at validation's");
+    assert!(micro_f1 > 0.15, "no label at all scores micro-F1 0; head only reached {micro_f1}");
+    assert!((0.0..=micro_f1 + 0.2).contains(&macro_f1), "{macro_f1}");
+    assert!((test.per_example.metric_value() - micro_f1).abs() < 1e-12);
 }

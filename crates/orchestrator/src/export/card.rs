@@ -23,6 +23,8 @@ pub(super) struct About<'a> {
     pub test_examples: usize,
     /// Regression: the training targets' scale, which the head's output is in.
     pub standardization: Option<Standardization>,
+    /// Multi-label: the probability from which a label is predicted (chosen on validation).
+    pub threshold: Option<f64>,
 }
 
 impl About<'_> {
@@ -39,6 +41,8 @@ pub(super) fn job_card(about: &About) -> String {
         (Task::Regression, false) => "A text regressor (one score per text)",
         (Task::Regression, true) => "A sentence-pair regressor (one score per pair)",
         (Task::Tokens, _) => "A word tagger (one tag per word)",
+        (Task::MultiLabel, false) => "A multi-label text classifier (a set of labels per text)",
+        (Task::MultiLabel, true) => "A multi-label sentence-pair classifier",
     };
     let verdict = about.verdict.map_or(String::new(), |v| {
         // "(below)" points into the report, which the card does not include.
@@ -137,9 +141,23 @@ fn pooled_usage(about: &About) -> String {
         ),
         None => String::new(),
     };
-    let outputs = match about.standardization {
-        Some(_) => "`scores` maps the head's output back to the target's units.",
-        None => "Labels: `config.json`'s `id2label`.",
+    let label_sets = match about.threshold {
+        Some(threshold) => format!(
+            "\n\
+             def label_sets(texts, tokenizer, encoder, weight, bias, pairs=None, threshold={threshold}):\n\
+             \x20   \"\"\"Per text, the labels whose probability reaches the threshold chosen on validation.\"\"\"\n\
+             \x20   probabilities = torch.sigmoid(logits(texts, tokenizer, encoder, weight, bias, pairs))\n\
+             \x20   names = encoder.config.id2label\n\
+             \x20   return [[names[j] for j, p in enumerate(row) if p >= threshold] for row in probabilities.tolist()]\n"
+        ),
+        None => String::new(),
+    };
+    let outputs = match (about.standardization, about.threshold) {
+        (Some(_), _) => "`scores` maps the head's output back to the target's units.",
+        (None, Some(_)) => {
+            "One sigmoid per label: `label_sets` keeps those at or above the threshold (`config.json`'s `thaw.threshold`)."
+        }
+        (None, None) => "Labels: `config.json`'s `id2label`.",
     };
     format!(
         "thaw's head reads the encoder's {pooling_text}, not BERT's pooler, so load the encoder with \
@@ -166,7 +184,7 @@ fn pooled_usage(about: &About) -> String {
          \x20           keep = batch[\"attention_mask\"].unsqueeze(-1).to(hidden.dtype)\n\
          \x20           pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)\n\
          \x20       return pooled @ weight.T + bias\n\
-         {scores}\
+         {scores}{label_sets}\
          ```\n\n\
          {outputs} `test_predictions.jsonl` holds thaw's own outputs for the test split, \
          which `scripts/check_export.py` compares with these.\n",

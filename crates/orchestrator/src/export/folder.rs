@@ -1,5 +1,5 @@
 //! What an exported job's folder holds, by task:
-//! - classification and regression: `model.safetensors` is the bare encoder (`BertModel`,
+//! - classification, multi-label and regression: `model.safetensors` is the bare encoder (`BertModel`,
 //!   no pooler) and the head sits apart in `classifier.safetensors`, because thaw's head
 //!   reads the pooled encoder, which no `*ForSequenceClassification` class does;
 //! - word tagging: the family's own `*ForTokenClassification` (encoder, dropout, classifier
@@ -122,6 +122,9 @@ fn thaw_fields(about: &About) -> Value {
         fields["target_mean"] = json!(scale.mean);
         fields["target_sd"] = json!(scale.sd);
     }
+    if let Some(threshold) = about.threshold {
+        fields["threshold"] = json!(threshold);
+    }
     fields
 }
 
@@ -134,7 +137,7 @@ fn head_tensors(model: &Classifier) -> Vec<NamedTensor> {
 }
 
 /// One JSON line per test example: its input, its truth, and thaw's outputs (logits per
-/// example or per word, or the predicted score in the target's units).
+/// example, per label or per word, or the predicted score in the target's units).
 fn prediction_lines(
     test: &[Example],
     data: &EncodedData,
@@ -151,6 +154,9 @@ fn prediction_lines(
                 let scale = scale.expect("regression data is standardized");
                 let predicted = scale.to_units(rows[i][0] as f64);
                 json!({"text": example.text, "text_pair": example.text_pair, "score": score, "prediction": predicted})
+            }
+            (Label::Labels(labels), SplitOutputs::Sequence(rows)) => {
+                json!({"text": example.text, "text_pair": example.text_pair, "labels": labels, "logits": rows[i]})
             }
             (Label::Tags(tags), SplitOutputs::Words(sentences)) => {
                 json!({"tokens": example.words, "tags": tags, "logits": sentences[i]})

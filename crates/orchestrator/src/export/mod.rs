@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use thaw_metrics::TaskScores;
 use thaw_store::{JobResultRow, Store, WorkKind, WorkStatus};
-use thaw_train::data::{Example, Metric};
+use thaw_train::data::{Example, Metric, Task};
 use thaw_train::encode::EncodedData;
 use thaw_train::hf_folder::write_folder;
 use thaw_train::load::{is_current_checkpoint, load_classifier};
@@ -132,7 +133,8 @@ fn write_job(
     let batch = spec.settings.batch_size * 2;
     let (model, outputs) = split_outputs(model, &data, &data.test, batch, &device)?;
     let metric = spec.settings.metric;
-    let measured = check_against_store(row, metric, &data, &outputs, &origin)?;
+    let threshold = stored_threshold(spec, row)?;
+    let measured = check_against_store(row, metric, &data, &outputs, threshold, &origin)?;
     let splits = spec.data.load(spec.train_size)?;
     // Scratch with its own vocabulary: its learnt tokenizer.json and its config.json, written
     // where the folder writer reads a model's files from (kept until the folder is written).
@@ -147,6 +149,7 @@ fn write_job(
         exported_metric: measured,
         test_examples: data.test.len(),
         standardization: data.standardization,
+        threshold,
     };
     let layout = folder::TaskFolder::new(&about, &model, &data, &splits.test, &outputs)?;
     write_folder(&layout.tensors, &layout.contents(&files, spec, card::job_card(&about)), out)?;
@@ -199,6 +202,19 @@ fn job_model_for_export(
     })
 }
 
+/// Multi-label: the threshold validation chose for the job's weights, which its test
+/// predictions were decided at (None for the other tasks).
+fn stored_threshold(spec: &JobSpec, row: &JobResultRow) -> Result<Option<f64>> {
+    if spec.data.task != Task::MultiLabel {
+        return Ok(None);
+    }
+    let scores: TaskScores = serde_json::from_str(row.val_scores.as_deref().unwrap_or("null"))
+        .with_context(|| format!("job {}'s stored validation scores", row.job_key))?;
+    let threshold = scores.threshold();
+    ensure!(threshold.is_some(), "job {} stored no multi-label threshold", row.job_key);
+    Ok(threshold)
+}
+
 /// The test metric of `outputs`, refused when it (or the loss) differs from what the store
 /// holds beyond float noise: the folder must be the model the report describes.
 fn check_against_store(
@@ -206,10 +222,11 @@ fn check_against_store(
     metric: Metric,
     data: &EncodedData,
     outputs: &SplitOutputs,
+    threshold: Option<f64>,
     origin: &str,
 ) -> Result<f64> {
     let truth = &data.test.targets;
-    let (scores, _) = score(&data.labels, truth, &outputs.predictions(data));
+    let (scores, _) = score(&data.labels, truth, &outputs.predictions(data, threshold));
     let value = scores.get(metric).expect("the metric was checked against the task");
     let loss = outputs.loss(data, truth);
     let (stored, stored_loss) =

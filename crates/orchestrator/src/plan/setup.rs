@@ -7,6 +7,7 @@ use thaw_analysis::setup::{
 };
 use thaw_analysis::{Baselines, MajorityBaseline, Setup};
 use thaw_metrics::TaskScores;
+use thaw_metrics::multi_label::text_blind_prediction;
 use thaw_train::data::{Example, Metric, Splits, Targets};
 use thaw_train::objective::score;
 
@@ -45,6 +46,25 @@ fn majority_baseline(splits: &Splits, split: &[Example], metric: Metric) -> Majo
             let outside = splits.labels.iter().position(|l| l == "O").unwrap_or(0);
             let predicted = Targets::Tags(tags.iter().map(|t| vec![outside; t.len()]).collect());
             (splits.labels[outside].clone(), score(&splits.labels, &truth, &predicted))
+        }
+        (Targets::LabelSets(sets), Targets::LabelSets(train)) => {
+            let Targets::LabelSets(validation) = splits.targets(&splits.validation) else {
+                unreachable!("train and the other splits share a task")
+            };
+            let (row, threshold) = text_blind_prediction(&train, &validation);
+            let yes: Vec<&str> =
+                splits.labels.iter().zip(&row).filter(|(_, y)| **y).map(|(l, _)| &l[..]).collect();
+            let label = match yes.as_slice() {
+                [] => "no label".to_string(),
+                some => format!(
+                    "the same {} label{} for every text ('{}'; training frequency ≥ {threshold})",
+                    some.len(),
+                    if some.len() == 1 { "" } else { "s" },
+                    some.join("', '")
+                ),
+            };
+            let predicted = Targets::LabelSets(vec![row; sets.len()]);
+            (label, score(&splits.labels, &truth, &predicted))
         }
         _ => unreachable!("train and the other splits share a task"),
     };

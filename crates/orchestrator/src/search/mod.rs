@@ -25,11 +25,12 @@ mod racing;
 #[cfg(test)]
 mod tests;
 
+use thaw_analysis::advice::predicted_far_below;
 use thaw_store::{NewDecision, SearchAction};
 
 use crate::plan::{JobPlan, Plan};
 use crate::validate::SearchPlan;
-use cells::plan_cells;
+use cells::{PlanCell, plan_cells};
 use halving::halve;
 use racing::race_step;
 
@@ -54,7 +55,11 @@ pub fn next(plan: &Plan, search: &SearchPlan, seen: &Observed) -> Next {
     // Per cell: its promoted lrs (None while its rungs run) and how many seeds it runs.
     let mut state: Vec<(Option<Vec<f64>>, usize)> = Vec::new();
     for cell in &cells {
-        let min = search.race.map_or(cell.seeds.len(), |r| r.min.min(cell.seeds.len()));
+        let mut min = search.race.map_or(cell.seeds.len(), |r| r.min.min(cell.seeds.len()));
+        if let Some(decision) = prior_trim(search, seen, cell, min) {
+            next.decisions.push(decision);
+            min = 1;
+        }
         let promoted = match search.halving {
             Some(h) if cell.lrs.len() > 1 => {
                 let rungs: Vec<JobPlan> = cell
@@ -113,6 +118,37 @@ pub fn next(plan: &Plan, search: &SearchPlan, seen: &Observed) -> Next {
         None => next.finished = settled,
     }
     next
+}
+
+/// `prior = "advise"`: a cell the forecast puts more than twice its tolerance below the
+/// best starts racing with one seed instead of `min`; the decision says so (as a prune of
+/// its other starting seeds). Racing still adds seeds when its results tie with the leader.
+fn prior_trim(
+    search: &SearchPlan,
+    seen: &Observed,
+    cell: &PlanCell,
+    min: usize,
+) -> Option<NewDecision> {
+    let forecast = seen.forecast.as_ref().filter(|_| search.prior && min > 1)?;
+    let margin = 2.0 * forecast.tolerance;
+    if !predicted_far_below(forecast, &cell.key, margin) {
+        return None;
+    }
+    let (best, own) = (&forecast.cells[0], forecast.cells.iter().find(|c| c.cell == cell.key)?);
+    Some(NewDecision {
+        decision: format!("prior|{}", cell.json()),
+        action: SearchAction::Prune,
+        cell: cell.json(),
+        lr: None,
+        seed: None,
+        reason: format!(
+            "prior (thaw advise): predicted {:.1} % against the best cell's {:.1} %, more than {:.1} points below; starts with 1 seed instead of {min}, saving {:.0} s of training per learning rate unless its results tie with the leader",
+            100.0 * own.predicted,
+            100.0 * best.predicted,
+            100.0 * margin,
+            own.job_seconds * (min - 1) as f64
+        ),
+    })
 }
 
 fn plan_epochs(plan: &Plan) -> usize {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use thaw_analysis::advice::Forecast;
 use thaw_store::{JobResultRow, RungRow, Store, WorkStatus};
 
 /// What the store holds for the sweep, as the search reads it.
@@ -15,6 +16,9 @@ pub struct Observed {
     pub results: Vec<JobResultRow>,
     /// Worker time the sweep's done jobs used, summed, in seconds.
     pub seconds_spent: f64,
+    /// The latest forecast `thaw advise` stored for the sweep (a forecast another version
+    /// wrote that no longer parses counts as none).
+    pub forecast: Option<Forecast>,
 }
 
 /// Reads what the search needs from the store (empty for a sweep not registered yet).
@@ -27,7 +31,8 @@ pub async fn observe(store: &Store, sweep: &str) -> thaw_store::Result<Observed>
         .chain(rungs.iter().map(|r| (r.job_key.clone(), r.status)))
         .collect();
     let seconds_spent = store.job_seconds(sweep).await?;
-    Ok(Observed { status, rungs, results, seconds_spent })
+    let forecast = store.latest_advice(sweep).await?.and_then(|j| serde_json::from_str(&j).ok());
+    Ok(Observed { status, rungs, results, seconds_spent, forecast })
 }
 
 impl Observed {

@@ -33,6 +33,7 @@ fn plan() -> Plan {
         label_field: "label".into(),
         tokens_field: "tokens".into(),
         tags_field: "tags".into(),
+        labels_field: "labels".into(),
         holdout_fraction: 0.1,
         max_validation: None,
         max_test: None,
@@ -91,6 +92,7 @@ fn adaptive(budget_seconds: Option<f64>) -> SearchPlan {
         halving: Some(Halving { rate: 3, rung_epochs: 1, seeds: 2 }),
         race: Some(SeedRace { min: 2, max: 4 }),
         budget_seconds,
+        prior: false,
     }
 }
 
@@ -322,4 +324,58 @@ fn without_halving_or_racing_every_grid_job_runs_at_once() {
     let first = next(&plan, &one_rung_seed, &Observed::default());
     assert_eq!(first.jobs.len(), 2 * 3, "one rung per lr, on seed 1");
     assert!(first.jobs.iter().all(|j| j.spec.seed == 1 && j.spec.rung == Some(1)));
+}
+
+/// A forecast putting freeze 0 at 80 % and freeze 6 at `head_only` (tolerance 2 points).
+fn forecast_of(plan: &Plan, head_only: f64) -> thaw_analysis::advice::Forecast {
+    use thaw_analysis::advice::{CellForecast, Evidence, Forecast};
+    let cell = |freeze: usize, predicted: f64| CellForecast {
+        cell: plan.jobs.iter().find(|j| j.spec.freeze == freeze).unwrap().cell_key(),
+        num_layers: 6,
+        predicted,
+        evidence: Evidence::Probe,
+        job_seconds: 10.0,
+    };
+    Forecast {
+        sweep: "s".into(),
+        metric: thaw_metrics::Metric::Accuracy,
+        cells: vec![cell(0, 0.80), cell(6, head_only)],
+        pick: 0,
+        tolerance: 0.02,
+        reason: String::new(),
+        advisor_seconds: 1.0,
+        grid_seconds: 100.0,
+    }
+}
+
+#[test]
+fn the_advise_prior_starts_a_cell_predicted_far_below_with_one_seed() {
+    let plan = plan();
+    let race_only = SearchPlan { halving: None, prior: true, ..adaptive(None) };
+    let seeds_of = |step: &Next, freeze: usize| -> Vec<u64> {
+        let mut s: Vec<u64> =
+            step.jobs.iter().filter(|j| j.spec.freeze == freeze).map(|j| j.spec.seed).collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    // 80 % against 60 %: more than twice the 2-point tolerance below.
+    let seen = Observed { forecast: Some(forecast_of(&plan, 0.60)), ..Observed::default() };
+    let first = next(&plan, &race_only, &seen);
+    assert_eq!(seeds_of(&first, 0), [1, 2]);
+    assert_eq!(seeds_of(&first, 6), [1], "predicted far below: one seed");
+    let pruned = actions(&first, SearchAction::Prune);
+    assert_eq!(pruned.len(), 1);
+    assert!(
+        pruned[0].reason.starts_with("prior (thaw advise): predicted 60.0 %"),
+        "{}",
+        pruned[0].reason
+    );
+
+    // 77 %: within twice the tolerance, so the prior leaves it alone.
+    let close = Observed { forecast: Some(forecast_of(&plan, 0.77)), ..Observed::default() };
+    assert_eq!(seeds_of(&next(&plan, &race_only, &close), 6), [1, 2]);
+    // Without prior = "advise" a stored forecast changes nothing.
+    let no_prior = SearchPlan { prior: false, ..race_only };
+    assert_eq!(seeds_of(&next(&plan, &no_prior, &seen), 6), [1, 2]);
 }

@@ -33,6 +33,8 @@ pub enum Label {
     Score(f64),
     /// One tag per word of [`Example::words`].
     Tags(Vec<String>),
+    /// Multi-label: the labels that apply, sorted, possibly none.
+    Labels(Vec<String>),
 }
 
 impl Example {
@@ -41,7 +43,7 @@ impl Example {
     fn stratum(&self) -> &str {
         match &self.label {
             Label::Class(name) => name,
-            Label::Score(_) | Label::Tags(_) => "",
+            Label::Score(_) | Label::Tags(_) | Label::Labels(_) => "",
         }
     }
 
@@ -81,6 +83,8 @@ pub struct Fields {
     /// Word tagging: the list of words and the list of their tags.
     pub tokens: String,
     pub tags: String,
+    /// Multi-label: the list of labels that apply.
+    pub labels: String,
 }
 
 impl Fields {
@@ -99,6 +103,7 @@ impl Default for Fields {
             label: "label".into(),
             tokens: "tokens".into(),
             tags: "tags".into(),
+            labels: "labels".into(),
         }
     }
 }
@@ -147,6 +152,15 @@ impl Splits {
                     .map(|e| match &e.label {
                         Label::Tags(tags) => tags.iter().map(id).collect(),
                         _ => Vec::new(),
+                    })
+                    .collect(),
+            ),
+            Some(Label::Labels(_)) => Targets::LabelSets(
+                examples
+                    .iter()
+                    .map(|e| {
+                        let names = label_names(e);
+                        self.labels.iter().map(|l| names.contains(l)).collect()
                     })
                     .collect(),
             ),
@@ -276,14 +290,15 @@ fn label_names(e: &Example) -> Vec<String> {
     match &e.label {
         Label::Class(name) => vec![name.clone()],
         Label::Score(_) => Vec::new(),
-        Label::Tags(tags) => tags.clone(),
+        Label::Tags(tags) | Label::Labels(tags) => tags.clone(),
     }
 }
 
-/// Training needs two classes (or tags, or distinct scores) to learn anything.
+/// Training needs two classes (or tags, or distinct scores, or one multi-label label) to
+/// learn anything.
 fn check_label_variety(files: &DataFiles, train: &[Example], labels: &[String]) -> Result<()> {
     let fields = &files.fields;
-    let (field, found) = match fields.task {
+    let (field, found, needed) = match fields.task {
         Task::Regression => {
             let mut scores: Vec<f64> = train
                 .iter()
@@ -291,18 +306,20 @@ fn check_label_variety(files: &DataFiles, train: &[Example], labels: &[String]) 
                 .collect();
             scores.sort_by(f64::total_cmp);
             scores.dedup();
-            (&fields.label, scores.len())
+            (&fields.label, scores.len(), 2)
         }
-        Task::Tokens => (&fields.tags, labels.len()),
-        Task::Classification => (&fields.label, labels.len()),
+        Task::Tokens => (&fields.tags, labels.len(), 2),
+        Task::Classification => (&fields.label, labels.len(), 2),
+        Task::MultiLabel => (&fields.labels, labels.len(), 1),
     };
-    if found >= 2 {
+    if found >= needed {
         return Ok(());
     }
+    let what = if needed == 1 { "one label" } else { "two different labels" };
     Err(TrainError::BadInput {
         file: files.train.display().to_string(),
         line: None,
-        message: format!("needs at least two different labels in '{field}', found {labels:?}"),
+        message: format!("needs at least {what} in '{field}', found {labels:?}"),
     })
 }
 
@@ -314,7 +331,11 @@ fn check_labels_known(
     labels: &[String],
 ) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let field = if fields.task == Task::Tokens { &fields.tags } else { &fields.label };
+    let field = match fields.task {
+        Task::Tokens => &fields.tags,
+        Task::MultiLabel => &fields.labels,
+        Task::Classification | Task::Regression => &fields.label,
+    };
     for (i, e) in examples.iter().enumerate() {
         let Some(unknown) = label_names(e).into_iter().find(|l| labels.binary_search(l).is_err())
         else {
@@ -538,6 +559,24 @@ mod tests {
                 fields(Task::Classification),
                 "pair.csv:2: empty 'second'",
             ),
+            (
+                "labels.jsonl",
+                b"{\"text\": \"a\", \"labels\": []}\n{\"text\": \"b\", \"labels\": \"x\"}\n",
+                Fields { task: Task::MultiLabel, ..Fields::default() },
+                "labels.jsonl:2: field 'labels' must be a list of labels (write [] when none applies)",
+            ),
+            (
+                "twice.jsonl",
+                b"{\"text\": \"a\", \"labels\": [\"x\", \"y\", \"x\"]}\n",
+                Fields { task: Task::MultiLabel, ..Fields::default() },
+                "twice.jsonl:1: label 'x' is listed twice in 'labels'",
+            ),
+            (
+                "labels.csv",
+                b"text,labels\na,x\n",
+                Fields { task: Task::MultiLabel, ..Fields::default() },
+                "labels.csv:1: multi-label data is read from JSONL rows",
+            ),
         ];
         for (name, body, fields, want) in cases {
             let p = write(dir.path(), name, body);
@@ -559,5 +598,23 @@ mod tests {
         };
         let msg = err_of(load_splits(&files, &SplitOptions::default()));
         assert!(msg.contains("test.conll:5: test tags 'B-Y' never occurs in train"), "{msg}");
+    }
+
+    #[test]
+    fn label_sets_may_be_empty_and_become_one_yes_or_no_per_train_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = b"{\"text\": \"bake bread\", \"labels\": [\"baking\", \"bread\"]}\n\
+            {\"text\": \"boil eggs\", \"labels\": []}\n{\"text\": \"bread flour\", \"labels\": [\"bread\"]}\n";
+        let train = write(dir.path(), "train.jsonl", rows);
+        let files = DataFiles {
+            train: train.clone(),
+            validation: Some(train.clone()),
+            test: Some(train),
+            fields: Fields { task: Task::MultiLabel, ..Fields::default() },
+        };
+        let splits = load_splits(&files, &SplitOptions::default()).unwrap();
+        assert_eq!(splits.labels, ["baking", "bread"]);
+        let want = vec![vec![true, true], vec![false, false], vec![false, true]];
+        assert_eq!(splits.targets(&splits.test), Targets::LabelSets(want));
     }
 }

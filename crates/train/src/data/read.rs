@@ -143,6 +143,13 @@ fn read_delimited(path: &Path, delimiter: u8, fields: &Fields) -> Result<Vec<Exa
             "word tagging reads JSONL rows with lists of words and tags, or CoNLL columns (.conll); not CSV/TSV",
         ));
     }
+    if fields.task == Task::MultiLabel {
+        return Err(bad(
+            path,
+            1,
+            "multi-label data is read from JSONL rows whose labels are a list; not CSV/TSV",
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
@@ -229,6 +236,10 @@ fn example(
     }
     let first = text(&fields.text)?;
     let text_pair = fields.text_pair.as_deref().map(text).transpose()?;
+    if fields.task == Task::MultiLabel {
+        let label = label_set(path, line, &fields.labels, field(&fields.labels)?)?;
+        return Ok(Example { text: first, text_pair, words: Vec::new(), label });
+    }
     let raw = text(&fields.label)?.trim().to_string();
     let label = match fields.task {
         Task::Regression => {
@@ -246,6 +257,26 @@ fn example(
         _ => Label::Class(raw),
     };
     Ok(Example { text: first, text_pair, words: Vec::new(), label })
+}
+
+/// A multi-label example's labels: a list, empty when no label applies, each named once.
+fn label_set(path: &Path, line: usize, name: &str, cell: Cell) -> Result<Label> {
+    let Cell::List(items) = cell else {
+        return Err(bad(
+            path,
+            line,
+            format!("field '{name}' must be a list of labels (write [] when none applies)"),
+        ));
+    };
+    let mut labels: Vec<String> = items.into_iter().map(|l| l.trim().to_string()).collect();
+    if labels.iter().any(String::is_empty) {
+        return Err(bad(path, line, format!("an empty label in '{name}'")));
+    }
+    labels.sort();
+    if let Some(twice) = labels.windows(2).find(|w| w[0] == w[1]) {
+        return Err(bad(path, line, format!("label '{}' is listed twice in '{name}'", twice[0])));
+    }
+    Ok(Label::Labels(labels))
 }
 
 /// A word-tagging example, its tags as many as its words.

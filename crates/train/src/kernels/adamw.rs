@@ -217,6 +217,7 @@ mod tests {
 
     #[test]
     fn fused_steps_equal_burns_bit_for_bit() {
+        let _seeded = crate::seeded_device_lock();
         let device = Device::flex();
         device.seed(11);
         for weight_decay in [0.0, 0.01] {
@@ -242,6 +243,7 @@ mod tests {
 
     #[test]
     fn clipping_inside_the_step_matches_burns_clip_then_step() {
+        let _seeded = crate::seeded_device_lock();
         let device = Device::flex();
         device.seed(12);
         let config = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01);

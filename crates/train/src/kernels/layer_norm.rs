@@ -245,6 +245,7 @@ mod tests {
 
     #[test]
     fn values_and_all_three_gradients_match_burns() {
+        let _seeded = crate::seeded_device_lock();
         let device = Device::flex().autodiff();
         device.seed(5);
         let mut norm = LayerNormConfig::new(48).with_epsilon(1e-12).init(&device);

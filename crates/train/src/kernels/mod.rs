@@ -436,6 +436,7 @@ mod tests {
 
     #[test]
     fn dropout_follows_the_device_seed_and_the_module_switches() {
+        let _seeded = crate::seeded_device_lock();
         let device = Device::flex().autodiff();
         let module = burn::nn::DropoutConfig::new(0.25).init();
         let masked = |seed| {

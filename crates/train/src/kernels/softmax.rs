@@ -157,6 +157,7 @@ mod tests {
 
     #[test]
     fn probabilities_and_gradient_match_burns_mask_fill_then_softmax() {
+        let _seeded = crate::seeded_device_lock();
         let device = Device::flex().autodiff();
         device.seed(9);
         let (batch, heads, seq) = (3, 4, 30);
