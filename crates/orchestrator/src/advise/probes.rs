@@ -30,10 +30,8 @@ pub struct Probe {
     pub seconds_per_example: f64,
     /// Seconds one evaluation of validation took.
     pub eval_seconds: f64,
-    /// Seconds the frozen prefix took (0 when none or reused).
+    /// Seconds the frozen prefix took (0 when none).
     pub prefix_seconds: f64,
-    /// Wall seconds of all its learning rates' runs.
-    pub seconds: f64,
 }
 
 impl Probe {
@@ -85,13 +83,15 @@ pub fn run_probes(
     for (cell, jobs) in cells_to_probe(plan) {
         let seed = jobs.iter().map(|j| j.spec.seed).min().expect("a cell has jobs");
         let mut best: Option<Probe> = None;
-        let started = std::time::Instant::now();
+        let mut prefix_seconds: f64 = 0.0;
         for lr in lrs_of(&jobs) {
             let job = jobs.iter().find(|j| j.lr == lr && j.spec.seed == seed).unwrap_or(&jobs[0]);
             let spec = probe_spec(&job.spec, fraction, train_examples);
             let start = start_of(spec.init, None);
             let trained = fine_tune_spec(&spec, start, BackendKind::Flex, &mut caches, observer)?;
             let o = &trained.outcome;
+            // The cell's first lr computes the frozen prefix, the others reuse it.
+            prefix_seconds = prefix_seconds.max(o.prefix_seconds);
             let examples = spec.train_size.unwrap_or(train_examples);
             let probe = Probe {
                 cell: cell.clone(),
@@ -101,14 +101,13 @@ pub fn run_probes(
                 seconds_per_example: o.train_seconds / examples.max(1) as f64,
                 eval_seconds: o.eval_seconds,
                 prefix_seconds: o.prefix_seconds,
-                seconds: 0.0,
             };
             if best.as_ref().is_none_or(|b| probe.metric > b.metric) {
                 best = Some(probe);
             }
         }
         let mut best = best.expect("a cell has an lr");
-        best.seconds = started.elapsed().as_secs_f64();
+        best.prefix_seconds = prefix_seconds;
         probes.push(best);
     }
     Ok(probes)
