@@ -62,3 +62,27 @@ fn a_regression_sweep_is_forecast_from_its_probes_alone() {
     assert!(text.contains("Forecast (validation Spearman"), "{text}");
     assert_eq!(text.matches("<- pick").count(), 1, "{text}");
 }
+
+#[test]
+fn a_search_with_the_advise_prior_needs_the_stored_advice_and_then_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = "freeze = [0, 6]\ntrain_size = [64]\nlr = { full = [1e-4], head_only = [3e-3] }\n\n[search]\nseeds = { min = 2, max = 2 }\nprior = \"advise\"";
+    let file = sweep_file(dir.path(), "primed", grid);
+    let refused = thaw(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("has no stored advice in this database; run `thaw advise FILE` first"),
+        "{said}"
+    );
+    assert!(thaw(dir.path(), &["advise", file.to_str().unwrap()]).status.success());
+    let run = thaw(dir.path(), &["run", file.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let db = dir.path().join("results/primed.db");
+    let done = sqlite_rows(&db, "SELECT COUNT(*) FROM job_results WHERE status = 'done'");
+    let done: usize = done[0][0].parse().unwrap();
+    assert!(
+        (3..=4).contains(&done),
+        "2 cells, 2 seeds each, one trimmed by the prior or not: {done}"
+    );
+}

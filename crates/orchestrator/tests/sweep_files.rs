@@ -405,6 +405,9 @@ fn search_sections_are_checked_and_planned() {
     let search = plan.search.clone().expect("a search");
     assert_eq!(search.halving.map(|h| (h.rate, h.rung_epochs, h.seeds)), Some((3, 1, 1)));
     assert_eq!(search.budget_seconds, Some(1800.0));
+    assert!(!search.prior);
+    let with_prior = f.plan(&(adaptive.clone() + "prior = \"advise\"\n")).unwrap();
+    assert!(with_prior.search.expect("a search").prior);
     // The plan holds the universe: every lr with seeds 1..=max.
     let seeds: std::collections::BTreeSet<u64> = plan.jobs.iter().map(|j| j.spec.seed).collect();
     assert_eq!(seeds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
@@ -454,6 +457,13 @@ fn search_sections_are_checked_and_planned() {
             "budget_minutes = 0 must be a positive number of minutes",
         ),
         (adaptive.replace("seeds = { min = 2, max = 5 }", "seed = 3"), "unknown field `seed`"),
+        (
+            adaptive
+                .replace("seeds = { min = 2, max = 5 }\nbudget_minutes = 30", "prior = \"advise\"")
+                .replace("lr = [1e-5", "seeds = [1, 2]\nlr = [1e-5"),
+            "prior = \"advise\" trims the seeds racing starts with; give [search] seeds",
+        ),
+        (adaptive.clone() + "prior = \"guess\"\n", "unknown variant `guess`, expected `advise`"),
     ];
     for (body, expected) in cases {
         let err = f.plan(&body).map(|_| ()).unwrap_err();
