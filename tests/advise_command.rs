@@ -39,7 +39,8 @@ fn advise_forecasts_every_cell_stores_it_and_the_report_sets_it_beside_the_verdi
     let db = dir.path().join("results/advice.db");
     let stored = sqlite_rows(&db, "SELECT forecast FROM advice WHERE sweep = 'advice'");
     assert_eq!(stored.len(), 1);
-    assert!(stored[0][0].contains("\"pick\""));
+    assert!(stored[0][0].contains("\"pick\"") && stored[0][0].contains("\"probe_lr\""));
+    assert_eq!(stored[0][0].matches("\"logme\"").count(), 7, "stored with its frozen readings");
 
     assert!(thaw(dir.path(), &["run", file.to_str().unwrap()]).status.success());
     let report = std::fs::read_to_string(dir.path().join("results/advice/report.md")).unwrap();

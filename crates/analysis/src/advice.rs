@@ -29,6 +29,20 @@ pub struct CellForecast {
     /// Seconds one of its full jobs should take: the probe's throughput times the job's
     /// examples and epochs.
     pub job_seconds: f64,
+    /// The probe it rests on: its learning rate (the cell's best on validation) and how many
+    /// training examples its one epoch saw.
+    pub probe_lr: f64,
+    pub probe_examples: usize,
+}
+
+/// The frozen features' readings at one encoder depth (classification), as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DepthReading {
+    pub depth: usize,
+    pub logme: f64,
+    pub h_score: f64,
+    pub knn_accuracy: f64,
+    pub probe_accuracy: f64,
 }
 
 /// What `thaw advise` predicts for a sweep.
@@ -49,6 +63,11 @@ pub struct Forecast {
     pub advisor_seconds: f64,
     /// What every job of the grid would take, estimated from the probes' throughput, seconds.
     pub grid_seconds: f64,
+    /// The share of each cell's training set its probe trained on.
+    pub probe_fraction: f64,
+    /// The frozen readings per depth (classification; empty otherwise).
+    #[serde(default)]
+    pub frozen: Vec<DepthReading>,
 }
 
 impl Forecast {
@@ -173,6 +192,8 @@ mod tests {
                 predicted,
                 evidence: Evidence::Probe,
                 job_seconds,
+                probe_lr: 1e-4,
+                probe_examples: 100,
             })
             .collect();
         let pick = rank_and_pick(&mut cells, 0.02);
@@ -185,6 +206,8 @@ mod tests {
             reason: String::new(),
             advisor_seconds: 5.0,
             grid_seconds: 100.0,
+            probe_fraction: 0.2,
+            frozen: Vec::new(),
         }
     }
 

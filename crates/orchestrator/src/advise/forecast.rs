@@ -4,7 +4,9 @@
 
 use thaw_advise::signals::Signals;
 use thaw_analysis::CellKey;
-use thaw_analysis::advice::{CellForecast, Evidence, Forecast, rank_and_pick, tolerance};
+use thaw_analysis::advice::{
+    CellForecast, DepthReading, Evidence, Forecast, rank_and_pick, tolerance,
+};
 use thaw_analysis::labels::cell_with_depth;
 
 use super::probes::Probe;
@@ -41,9 +43,15 @@ pub fn forecast(inputs: &Inputs) -> Forecast {
         let job_seconds = probe.job_seconds(&job.spec, inputs.train_examples);
         grid_seconds += job_seconds;
         if cells.iter().all(|c| c.cell != key) {
-            let num_layers = job.spec.num_layers() as i64;
-            let predicted = probe.metric;
-            cells.push(CellForecast { cell: key, num_layers, predicted, evidence, job_seconds });
+            cells.push(CellForecast {
+                cell: key,
+                num_layers: job.spec.num_layers() as i64,
+                predicted: probe.metric,
+                evidence,
+                job_seconds,
+                probe_lr: probe.lr,
+                probe_examples: probe.examples,
+            });
         }
     }
     let best = cells.iter().map(|c| c.predicted).fold(f64::NEG_INFINITY, f64::max);
@@ -58,6 +66,8 @@ pub fn forecast(inputs: &Inputs) -> Forecast {
         reason: String::new(),
         advisor_seconds: inputs.advisor_seconds,
         grid_seconds,
+        probe_fraction: inputs.probe_fraction,
+        frozen: inputs.readings.map_or(Vec::new(), stored_readings),
     };
     forecast.reason = reason(&forecast, inputs);
     forecast
@@ -76,15 +86,14 @@ fn reason(forecast: &Forecast, inputs: &Inputs) -> String {
         .cells
         .iter()
         .filter(|c| c.evidence == Evidence::Probe)
-        .filter_map(|c| {
-            let p = inputs.probes.iter().find(|p| p.cell == c.cell)?;
-            let lr = thaw_analysis::cells::format_lr(p.lr);
-            Some(format!(
+        .map(|c| {
+            let lr = thaw_analysis::cells::format_lr(c.probe_lr);
+            format!(
                 "{} {} (lr {lr}, {} examples)",
                 label(c),
                 percent(c.predicted),
-                p.examples
-            ))
+                c.probe_examples
+            )
         })
         .collect();
     let mut out = format!(
@@ -128,6 +137,20 @@ fn reason(forecast: &Forecast, inputs: &Inputs) -> String {
         );
     }
     out
+}
+
+fn stored_readings(readings: &[Signals]) -> Vec<DepthReading> {
+    readings
+        .iter()
+        .enumerate()
+        .map(|(depth, s)| DepthReading {
+            depth,
+            logme: s.logme,
+            h_score: s.h_score,
+            knn_accuracy: s.knn_accuracy,
+            probe_accuracy: s.probe_accuracy,
+        })
+        .collect()
 }
 
 /// What the frozen features say: where the probe and kNN peak, and what head only reads.

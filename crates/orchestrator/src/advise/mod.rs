@@ -83,7 +83,9 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
     for job in &mut plan.jobs {
         job.spec.model = plan.model.clone();
     }
-    let train_examples = plan.data.load(None)?.train.len();
+    // The splits as jobs see them (validation capped at max_validation), read once.
+    let splits = plan.data.load(None)?;
+    let (train_examples, validation_examples) = (splits.train.len(), splits.validation.len());
     let spec = plan
         .jobs
         .iter()
@@ -100,15 +102,11 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
     let mut observer = Observer { on_event: &mut quiet, stop: &stop };
     let fraction = probes::probe_fraction(&plan, train_examples);
     let probes = probes::run_probes(&plan, fraction, train_examples, &mut observer)?;
-    let validation_examples = plan.data.load(None).map(|s| s.validation.len())?;
     let inputs = forecast::Inputs {
         plan: &plan,
         probes: &probes,
         readings: readings.as_ref().map(|r| r.by_depth.as_slice()),
-        validation_examples: plan
-            .data
-            .max_validation
-            .map_or(validation_examples, |m| m.min(validation_examples)),
+        validation_examples,
         train_examples,
         probe_fraction: fraction,
         advisor_seconds: started.elapsed().as_secs_f64(),

@@ -335,6 +335,8 @@ fn forecast_of(plan: &Plan, head_only: f64) -> thaw_analysis::advice::Forecast {
         predicted,
         evidence: Evidence::Probe,
         job_seconds: 10.0,
+        probe_lr: 1e-4,
+        probe_examples: 100,
     };
     Forecast {
         sweep: "s".into(),
@@ -345,6 +347,8 @@ fn forecast_of(plan: &Plan, head_only: f64) -> thaw_analysis::advice::Forecast {
         reason: String::new(),
         advisor_seconds: 1.0,
         grid_seconds: 100.0,
+        probe_fraction: 0.2,
+        frozen: Vec::new(),
     }
 }
 
