@@ -1,5 +1,6 @@
 //! Short fine-tuning probes: every cell of the grid that needs no MLM stage, at each of its
-//! learning rates, trained for one epoch on a fraction of its training set (its first seed,
+//! learning rates, trained for one epoch (LP-FT: its head epochs, then one) on a fraction of
+//! its training set (its first seed,
 //! validation only: the test split is never read), so its early validation metric and its
 //! speed can be read at a small share of the grid's cost.
 
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use thaw_analysis::CellKey;
-use thaw_train::{BackendKind, Observer};
+use thaw_train::{BackendKind, Observer, Unfreezing};
 
 use crate::inputs::{Caches, fine_tune_spec, start_of};
 use crate::jobspec::JobSpec;
@@ -93,13 +94,14 @@ pub fn run_probes(
             // The cell's first lr computes the frozen prefix, the others reuse it.
             prefix_seconds = prefix_seconds.max(o.prefix_seconds);
             let examples = spec.train_size.unwrap_or(train_examples);
+            let epochs = spec.settings.epochs as f64;
             let probe = Probe {
                 cell: cell.clone(),
                 lr,
                 metric: o.validation.metric,
                 examples,
-                seconds_per_example: o.train_seconds / examples.max(1) as f64,
-                eval_seconds: o.eval_seconds,
+                seconds_per_example: o.train_seconds / (examples as f64 * epochs).max(1.0),
+                eval_seconds: o.eval_seconds / epochs,
                 prefix_seconds: o.prefix_seconds,
             };
             if best.as_ref().is_none_or(|b| probe.metric > b.metric) {
@@ -113,14 +115,19 @@ pub fn run_probes(
     Ok(probes)
 }
 
-/// `spec` cut to one epoch on `fraction` of its training set, validation only.
+/// `spec` cut to one epoch on `fraction` of its training set, validation only. LP-FT keeps
+/// its head epochs and gets one epoch of fine-tuning after them: its probe needs both stages.
 fn probe_spec(spec: &JobSpec, fraction: f64, train_examples: usize) -> JobSpec {
     let full = spec.train_size.unwrap_or(train_examples);
     let n = ((full as f64 * fraction).round() as usize).clamp(MIN_PROBE_EXAMPLES.min(full), full);
+    let epochs = match spec.settings.strategy.unfreezing {
+        Unfreezing::LpFt { head_epochs, .. } => head_epochs + 1,
+        _ => 1,
+    };
     let mut probe = spec.clone();
     probe.train_size = Some(n);
-    probe.settings.epochs = 1;
-    probe.rung = Some(1);
+    probe.settings.epochs = epochs;
+    probe.rung = Some(epochs);
     probe.keep_weights = false;
     probe
 }
