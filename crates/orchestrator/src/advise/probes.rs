@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use thaw_analysis::CellKey;
-use thaw_train::{BackendKind, Observer, Unfreezing};
+use thaw_train::{BackendKind, Observer, Strategy, Unfreezing};
 
 use crate::inputs::{Caches, fine_tune_spec, start_of};
 use crate::jobspec::JobSpec;
@@ -120,14 +120,39 @@ pub fn run_probes(
 fn probe_spec(spec: &JobSpec, fraction: f64, train_examples: usize) -> JobSpec {
     let full = spec.train_size.unwrap_or(train_examples);
     let n = ((full as f64 * fraction).round() as usize).clamp(MIN_PROBE_EXAMPLES.min(full), full);
-    let epochs = match spec.settings.strategy.unfreezing {
-        Unfreezing::LpFt { head_epochs, .. } => head_epochs + 1,
-        _ => 1,
-    };
+    let epochs = probe_epochs(&spec.settings.strategy);
     let mut probe = spec.clone();
     probe.train_size = Some(n);
     probe.settings.epochs = epochs;
     probe.rung = Some(epochs);
     probe.keep_weights = false;
     probe
+}
+
+/// A probe's epochs: one, or for LP-FT its head epochs and one epoch of fine-tuning after them.
+fn probe_epochs(strategy: &Strategy) -> usize {
+    match strategy.unfreezing {
+        Unfreezing::LpFt { head_epochs, .. } => head_epochs + 1,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_trains_one_epoch_and_lp_ft_its_head_epochs_then_one() {
+        assert_eq!(probe_epochs(&Strategy::default()), 1);
+        let gradual = Strategy {
+            unfreezing: Unfreezing::Gradual { every_steps: Some(8) },
+            ..Strategy::default()
+        };
+        assert_eq!(probe_epochs(&gradual), 1);
+        let lp_ft = Strategy {
+            unfreezing: Unfreezing::LpFt { head_epochs: 2, head_lr: 3e-3 },
+            ..Strategy::default()
+        };
+        assert_eq!(probe_epochs(&lp_ft), 3, "LP-FT refuses head_epochs >= epochs");
+    }
 }
