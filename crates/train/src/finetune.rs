@@ -252,7 +252,13 @@ fn fine_tune_here(
         0.0
     };
 
-    let eval_batch = job.backend.eval_batch_size(s.batch_size);
+    let evaluation = Evaluation {
+        inputs: &inputs,
+        data,
+        batch_size: job.backend.eval_batch_size(s.batch_size),
+        metric: s.metric,
+        device: &plain,
+    };
     let mut training = Training::new(&model, data, job, config.num_layers());
     let mut model = model;
     let mut epochs = Vec::new();
@@ -267,13 +273,6 @@ fn fine_tune_here(
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("epoch {epoch} validation"));
         let valid = model.valid();
-        let evaluation = Evaluation {
-            inputs: &inputs,
-            data,
-            batch_size: eval_batch,
-            metric: s.metric,
-            device: &plain,
-        };
         let val = evaluation.split(&valid, SplitName::Validation, Threshold::ChooseOnThisSplit)?;
         eval_seconds += eval_started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
@@ -303,13 +302,6 @@ fn fine_tune_here(
         let eval_started = Instant::now();
         observer.phase(Phase::Evaluate, format!("test, weights of epoch {}", best_metrics.epoch));
         let valid = best_model.valid();
-        let evaluation = Evaluation {
-            inputs: &inputs,
-            data,
-            batch_size: eval_batch,
-            metric: s.metric,
-            device: &plain,
-        };
         // Multi-label decides test at the threshold validation chose for these weights.
         let threshold =
             validation.scores.threshold().map_or(Threshold::ChooseOnThisSplit, Threshold::Fixed);

@@ -93,13 +93,13 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
         .max_by_key(|j| j.spec.train_size.unwrap_or(usize::MAX))
         .map(|j| j.spec.clone())
         .context("the sweep has no pretrained job without intermediate MLM to read features for")?;
-    let readings = match spec.data.task {
-        Task::Classification => Some(frozen_readings(&spec)?),
-        _ => None,
-    };
     let stop = AtomicBool::new(false);
     let mut quiet = |_: &thaw_train::Event| {};
     let mut observer = Observer { on_event: &mut quiet, stop: &stop };
+    let readings = match spec.data.task {
+        Task::Classification => Some(frozen_readings(&spec, &mut observer)?),
+        _ => None,
+    };
     let fraction = probes::probe_fraction(&plan, train_examples);
     let probes = probes::run_probes(&plan, fraction, train_examples, &mut observer)?;
     let inputs = forecast::Inputs {
@@ -116,12 +116,9 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
 }
 
 /// LogME, H-score, kNN and probe accuracy of the frozen features at every depth.
-fn frozen_readings(spec: &JobSpec) -> Result<Readings> {
+fn frozen_readings(spec: &JobSpec, observer: &mut Observer) -> Result<Readings> {
     let (files, config) = job_model(spec)?;
-    let stop = AtomicBool::new(false);
-    let mut quiet = |_: &thaw_train::Event| {};
-    let mut observer = Observer { on_event: &mut quiet, stop: &stop };
-    let data = load_data(spec, &files, &mut Caches::default(), &mut observer)?;
+    let data = load_data(spec, &files, &mut Caches::default(), observer)?;
     let device = BackendKind::Flex.device()?;
     let encoder = load_encoder(&files, &config, &Start::Pretrained, &device)?;
     let pooling = spec.settings.pooling;
