@@ -65,6 +65,7 @@ impl Setup {
             backend: self.backend,
             start_identity: "pretrained".into(),
             stop_after_epochs: None,
+            measure_gradient_ratios: false,
         }
     }
 

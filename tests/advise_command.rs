@@ -2,7 +2,8 @@
 //! snippets. One row of frozen readings per encoder depth, each finite and in range; every
 //! cell forecast from its short probe, the pick marked and explained; the forecast stored,
 //! and the report of the sweep run afterwards setting it beside the verdict. A regression
-//! sweep gets its forecast from the probes alone.
+//! sweep gets its forecast from the probes alone. The probes' gradient-to-weight ratios
+//! cover exactly the layers each trained, and an MLM corpus is read before any MLM step.
 
 mod common;
 
@@ -48,6 +49,38 @@ fn advise_forecasts_every_cell_stores_it_and_the_report_sets_it_beside_the_verdi
     assert!(section.contains("Predicted rank") && section.contains("Measured rank"), "{section}");
     assert!(section.contains("the verdict's best group") && section.contains("Kendall's tau"));
     assert!(section.contains("(pick)"));
+}
+
+#[test]
+fn probes_measure_their_trained_layers_gradients_and_the_mlm_corpus_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = "freeze = [0, 3]\nintermediate = [\"none\", \"task\"]\nseeds = [1]\ntrain_size = [64]\nlr = { full = [1e-4], partial = [1e-4] }";
+    let file = sweep_file(dir.path(), "pulls", grid);
+    let out = thaw(dir.path(), &["advise", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Gradient-to-weight norm ratio per encoder layer"), "{text}");
+    assert!(text.contains("masked-LM perplexity is "), "{text}");
+    assert!(text.contains(" per token on the task text ("), "{text}");
+    let db = dir.path().join("results/pulls.db");
+    let stored = sqlite_rows(&db, "SELECT forecast FROM advice WHERE sweep = 'pulls'");
+    let forecast: thaw_analysis::advice::Forecast = serde_json::from_str(&stored[0][0]).unwrap();
+    for cell in &forecast.cells {
+        let frozen: Vec<bool> = cell.gradient_ratios.iter().map(Option::is_none).collect();
+        match (cell.cell.intermediate.as_str(), cell.cell.freeze) {
+            ("none", 0) => assert_eq!(frozen, [false; 6], "{cell:?}"),
+            ("none", 3) => assert_eq!(frozen, [true, true, true, false, false, false]),
+            _ => assert!(frozen.is_empty(), "an MLM cell has no probe of its own: {cell:?}"),
+        }
+        for ratio in cell.gradient_ratios.iter().flatten() {
+            assert!(ratio.is_finite() && *ratio > 0.0, "{cell:?}");
+        }
+    }
+    let [task] = forecast.mlm.as_slice() else { panic!("one corpus: {:?}", forecast.mlm) };
+    assert_eq!(task.corpus, "task");
+    assert!(task.perplexity > 1.0 && task.perplexity.is_finite(), "{task:?}");
+    assert!((2.0..8.0).contains(&task.chars_per_token), "English under WordPiece: {task:?}");
+    assert_eq!(task.head_warmup_steps, Some(4), "MiniLM has no MLM head; the stage's 4 steps");
 }
 
 #[test]

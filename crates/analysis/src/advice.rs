@@ -2,6 +2,8 @@
 //! predicted validation metric, the pick and why, and what the advice cost against the grid;
 //! then, once the sweep has run, how the forecast compares with what was measured.
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 use thaw_metrics::Metric;
 
@@ -25,6 +27,10 @@ pub struct CellForecast {
     pub num_layers: i64,
     /// The predicted validation metric.
     pub predicted: f64,
+    /// Its probe's validation loss: what orders cells whose predictions are equal (several
+    /// probes still on the same plateau), as the trainer orders epochs. None: not stored.
+    #[serde(default)]
+    pub predicted_loss: Option<f64>,
     pub evidence: Evidence,
     /// Seconds one of its full jobs should take: the probe's throughput times the job's
     /// examples and epochs.
@@ -33,6 +39,11 @@ pub struct CellForecast {
     /// training examples its one epoch saw.
     pub probe_lr: f64,
     pub probe_examples: usize,
+    /// Its probe's gradient-to-weight norm ratio per encoder layer (index 0 = the lowest),
+    /// averaged over the probe's steps; None for a layer that stayed frozen. Empty for a cell
+    /// without its own probe.
+    #[serde(default)]
+    pub gradient_ratios: Vec<Option<f64>>,
 }
 
 /// The frozen features' readings at one encoder depth (classification), as stored.
@@ -43,6 +54,33 @@ pub struct DepthReading {
     pub h_score: f64,
     pub knn_accuracy: f64,
     pub probe_accuracy: f64,
+}
+
+/// How far an intermediate-MLM corpus lies from the pretraining data, read before any MLM step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlmReading {
+    /// The stage's name in the sweep file (`task` is the training split's own text).
+    pub corpus: String,
+    /// Held-out masked-LM perplexity per token of the pretrained model.
+    pub perplexity: f64,
+    /// Mean characters of text per masked token: how finely the vocabulary cuts the text.
+    pub chars_per_token: f64,
+    pub heldout_docs: usize,
+    /// Steps a fresh MLM head was fitted on the frozen encoder before the reading (None: the
+    /// checkpoint's own head): a fitted head's perplexity is an upper bound.
+    pub head_warmup_steps: Option<usize>,
+    /// Seconds per head warm-up step: what prices the grid's MLM stages (a lower bound: their
+    /// steps also train encoder layers). None without a warm-up.
+    pub step_seconds: Option<f64>,
+    pub seconds: f64,
+}
+
+impl MlmReading {
+    /// The masked-LM loss per character of text, nats: comparable across tokenizations, where
+    /// per-token perplexity is not.
+    pub fn loss_per_character(&self) -> f64 {
+        self.perplexity.ln() / self.chars_per_token.max(f64::MIN_POSITIVE)
+    }
 }
 
 /// What `thaw advise` predicts for a sweep.
@@ -61,13 +99,24 @@ pub struct Forecast {
     pub reason: String,
     /// What the advice spent (frozen features and short probes), seconds.
     pub advisor_seconds: f64,
-    /// What every job of the grid would take, estimated from the probes' throughput, seconds.
+    /// What every job of the grid would take, estimated from the probes' throughput, and its
+    /// MLM stages at the MLM readings' step speed, seconds.
     pub grid_seconds: f64,
-    /// The share of each cell's training set its probe trained on.
+    /// The share of each cell's training set its probe trained on, and for how many epochs
+    /// (LP-FT: at least its head epochs and one).
     pub probe_fraction: f64,
+    #[serde(default = "one")]
+    pub probe_epochs: usize,
     /// The frozen readings per depth (classification; empty otherwise).
     #[serde(default)]
     pub frozen: Vec<DepthReading>,
+    /// The intermediate-MLM corpora's readings (empty when the grid has no MLM stage).
+    #[serde(default)]
+    pub mlm: Vec<MlmReading>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Forecast {
@@ -88,12 +137,17 @@ pub fn tolerance(p: f64, examples: usize) -> f64 {
     (1.959_963_984_540_054 * (p * (1.0 - p) / examples.max(1) as f64).sqrt()).max(0.01)
 }
 
-/// Sorts `cells` best predicted first and picks, among those within `tolerance` of the best,
-/// the one whose jobs are cheapest (ties: the higher prediction).
+/// The forecast's order: the higher prediction first; equal predictions, the lower probe
+/// loss first (a cell without one after a cell with one).
+pub fn forecast_order(a: &CellForecast, b: &CellForecast) -> Ordering {
+    let loss = |c: &CellForecast| c.predicted_loss.unwrap_or(f64::INFINITY);
+    b.predicted.total_cmp(&a.predicted).then(loss(a).total_cmp(&loss(b)))
+}
+
+/// Sorts `cells` in [`forecast_order`] (then the cheaper first) and picks, among those within
+/// `tolerance` of the best, the one whose jobs are cheapest (ties: the earlier in the order).
 pub fn rank_and_pick(cells: &mut [CellForecast], tolerance: f64) -> usize {
-    cells.sort_by(|a, b| {
-        b.predicted.total_cmp(&a.predicted).then(a.job_seconds.total_cmp(&b.job_seconds))
-    });
+    cells.sort_by(|a, b| forecast_order(a, b).then(a.job_seconds.total_cmp(&b.job_seconds)));
     let best = cells.first().map_or(0.0, |c| c.predicted);
     (0..cells.len())
         .filter(|&i| cells[i].predicted >= best - tolerance)
@@ -113,7 +167,7 @@ pub fn predicted_far_below(forecast: &Forecast, cell: &CellKey, margin: f64) -> 
 pub struct Hindsight {
     /// Per forecast cell with a measurement: (predicted rank, measured rank), 1-based.
     pub ranks: Vec<(CellKey, usize, usize)>,
-    /// Kendall's tau-b between predicted scores and measured validation means.
+    /// Kendall's tau-b between the predicted order and measured validation means.
     pub kendall_tau: Option<f64>,
     /// The pick lies in the verdict's best group.
     pub hit: bool,
@@ -130,14 +184,21 @@ pub fn hindsight(forecast: &Forecast, measured: &[(CellKey, f64)], best: &[CellK
     let rank = |values: Vec<f64>| -> Vec<usize> {
         values.iter().map(|v| 1 + values.iter().filter(|&&o| o > *v).count()).collect()
     };
-    let predicted_ranks = rank(pairs.iter().map(|(c, _)| c.predicted).collect());
+    // Predicted: ranked in the forecast's order (ties only where prediction and loss agree).
+    let predicted_ranks: Vec<usize> = pairs
+        .iter()
+        .map(|(c, _)| {
+            1 + pairs.iter().filter(|(o, _)| forecast_order(o, c) == Ordering::Less).count()
+        })
+        .collect();
     let measured_ranks = rank(pairs.iter().map(|(_, m)| *m).collect());
     let ranks = pairs
         .iter()
         .zip(predicted_ranks.iter().zip(&measured_ranks))
         .map(|((c, _), (&p, &m))| (c.cell.clone(), p, m))
         .collect();
-    let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.iter().map(|(c, m)| (c.predicted, *m)).unzip();
+    let xs: Vec<f64> = predicted_ranks.iter().map(|&r| -(r as f64)).collect();
+    let ys: Vec<f64> = pairs.iter().map(|(_, m)| *m).collect();
     Hindsight {
         ranks,
         kendall_tau: kendall_tau_b(&xs, &ys),
@@ -190,10 +251,12 @@ mod tests {
                 cell: key(freeze),
                 num_layers: 6,
                 predicted,
+                predicted_loss: None,
                 evidence: Evidence::Probe,
                 job_seconds,
                 probe_lr: 1e-4,
                 probe_examples: 100,
+                gradient_ratios: Vec::new(),
             })
             .collect();
         let pick = rank_and_pick(&mut cells, 0.02);
@@ -207,7 +270,9 @@ mod tests {
             advisor_seconds: 5.0,
             grid_seconds: 100.0,
             probe_fraction: 0.2,
+            probe_epochs: 1,
             frozen: Vec::new(),
+            mlm: Vec::new(),
         }
     }
 
@@ -240,6 +305,32 @@ mod tests {
         assert!(h.ranks.contains(&(key(3), 2, 1)));
         let miss = hindsight(&f, &measured, &[key(0)]);
         assert!(!miss.hit);
+    }
+
+    #[test]
+    fn equal_predictions_are_ordered_by_the_probes_loss_and_tau_reads_that_order() {
+        // Three probes on the same plateau (0 %): the lower loss ranks first.
+        let mut f = forecast(&[(0, 0.0, 60.0), (3, 0.0, 30.0), (6, 0.0, 5.0)]);
+        for c in &mut f.cells {
+            c.predicted_loss = Some(match c.cell.freeze {
+                0 => 0.9,
+                3 => 0.4,
+                _ => 0.7,
+            });
+        }
+        f.pick = rank_and_pick(&mut f.cells, 0.02);
+        let order: Vec<i64> = f.cells.iter().map(|c| c.cell.freeze).collect();
+        assert_eq!(order, [3, 6, 0]);
+        assert_eq!(f.picked().cell.freeze, 6, "all within the tolerance: the cheapest");
+        let measured = vec![(key(0), 0.50), (key(3), 0.70), (key(6), 0.60)];
+        let h = hindsight(&f, &measured, &[key(3)]);
+        assert_eq!(h.kendall_tau, Some(1.0), "the loss order is the measured order");
+        assert!(h.ranks.contains(&(key(0), 3, 3)));
+        // Without stored losses the three tie, and tau is undefined.
+        for c in &mut f.cells {
+            c.predicted_loss = None;
+        }
+        assert_eq!(hindsight(&f, &measured, &[key(3)]).kendall_tau, None);
     }
 
     #[test]

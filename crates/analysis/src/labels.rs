@@ -119,14 +119,15 @@ pub fn cell_label(key: &CellKey) -> String {
     out
 }
 
-/// "pretrained, no MLM, 3/6 layers unfrozen" (and the strategy when not plain): a cell by
-/// what it trains, as the advice names it.
+/// "pretrained, no MLM, 3/6 layers unfrozen" or "pretrained + task MLM (MLM freeze 3), 6/6
+/// layers unfrozen (full fine-tuning)" (and the strategy when not plain): a cell by what it
+/// trains, as the advice names it.
 pub fn cell_with_depth(key: &CellKey, num_layers: i64) -> String {
-    let mut out = format!(
-        "{}, {}",
-        init_and_mlm(&key.series()),
-        unfrozen_text(num_layers - key.freeze, num_layers)
-    );
+    let mut out = init_and_mlm(&key.series());
+    if let Some(k) = key.mlm_freeze.filter(|&k| k > 0) {
+        out += &format!(" (MLM freeze {k})");
+    }
+    out += &format!(", {}", unfrozen_text(num_layers - key.freeze, num_layers));
     if !key.is_plain() {
         out += &format!(", {}", key.strategy);
     }

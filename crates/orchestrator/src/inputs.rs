@@ -118,13 +118,12 @@ pub fn fine_tune_spec(
     caches: &mut Caches,
     observer: &mut Observer,
 ) -> thaw_train::Result<Trained> {
-    let (files, config) = job_model(spec)?;
-    let data = load_data(spec, &files, caches, observer)?;
-    let budget = spec.prefix_cache_mb << 20;
-    if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
-        caches.prefix = Some(PrefixCache::new(budget));
-    }
-    let job = FineTuneJob {
+    fine_tune_as(spec, &fine_tune_job(spec, start, backend), caches, observer)
+}
+
+/// The trainer's job for `spec`.
+pub fn fine_tune_job(spec: &JobSpec, start: Start, backend: BackendKind) -> FineTuneJob {
+    FineTuneJob {
         start,
         freeze: spec.freeze,
         seed: spec.seed,
@@ -132,10 +131,25 @@ pub fn fine_tune_spec(
         backend,
         start_identity: keys::start_identity(spec),
         stop_after_epochs: spec.rung,
-    };
+        measure_gradient_ratios: false,
+    }
+}
+
+/// Trains `job` on the data and model `spec` names.
+pub fn fine_tune_as(
+    spec: &JobSpec,
+    job: &FineTuneJob,
+    caches: &mut Caches,
+    observer: &mut Observer,
+) -> thaw_train::Result<Trained> {
+    let (files, config) = job_model(spec)?;
+    let data = load_data(spec, &files, caches, observer)?;
+    let budget = spec.prefix_cache_mb << 20;
+    if caches.prefix.as_ref().is_none_or(|c| c.budget_bytes() != budget) {
+        caches.prefix = Some(PrefixCache::new(budget));
+    }
     let cache = caches.prefix.as_mut().filter(|c| c.budget_bytes() > 0);
-    let (outcome, model) =
-        fine_tune_returning_model(&files, &config, &data, &job, cache, observer)?;
+    let (outcome, model) = fine_tune_returning_model(&files, &config, &data, job, cache, observer)?;
     Ok(Trained { outcome, model, data, config })
 }
 

@@ -106,6 +106,8 @@ fn describe(event: &Event) -> Option<String> {
         Event::Trainable { step, frozen_depth, trainable_params } => Some(format!(
             "step {step}: layers from {frozen_depth} up and the head train ({trainable_params} parameters)"
         )),
+        // Every step's ratios would drown the log; the probes that ask for them collect them.
+        Event::GradientRatios { .. } => None,
     }
 }
 

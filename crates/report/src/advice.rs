@@ -27,7 +27,7 @@ pub fn section(data: &SweepData, cells: &[Cell]) -> String {
         forecast.advisor_seconds,
         100.0 * forecast.compute_fraction(),
         forecast.grid_seconds,
-        measured_share(forecast, data.job_seconds),
+        measured_share(forecast, worker_seconds(data)),
     );
     for c in &forecast.cells {
         let found = h.ranks.iter().find(|(k, _, _)| k == &c.cell);
@@ -58,6 +58,11 @@ pub fn section(data: &SweepData, cells: &[Cell]) -> String {
         },
     );
     md
+}
+
+/// What the sweep's workers spent: its jobs (rungs included) and its MLM stages' training.
+fn worker_seconds(data: &SweepData) -> f64 {
+    data.job_seconds + data.stages.iter().filter_map(|s| s.train_seconds).sum::<f64>()
 }
 
 /// ", and N % of the worker time the sweep measured" when it has any.

@@ -53,6 +53,7 @@ fn main() {
         backend,
         start_identity: "x".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut last = Instant::now();

@@ -53,6 +53,13 @@ pub enum Event {
         frozen_depth: usize,
         trainable_params: usize,
     },
+    /// Each encoder layer's gradient-to-weight norm ratio at `step` (index 0 = the lowest
+    /// layer; None: frozen). Sent at every step of a job that asks for it
+    /// ([`crate::FineTuneJob::measure_gradient_ratios`]).
+    GradientRatios {
+        step: usize,
+        by_layer: Vec<Option<f64>>,
+    },
 }
 
 /// The caller's side of a running job: where events go, and a flag that asks it to stop.

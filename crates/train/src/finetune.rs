@@ -19,6 +19,7 @@ use crate::encode::{EncodedData, EncodedSplit};
 use crate::error::{Result, TrainError};
 use crate::events::{EpochMetrics, Event, Observer, Phase};
 use crate::freeze::{ParamCounts, count_params};
+use crate::gradient_ratio::LayerGroups;
 use crate::load::{ModelFiles, Start, load_encoder};
 use crate::loss::{UnreadLosses, read_floats};
 use crate::model::{Classifier, Pooling};
@@ -87,6 +88,9 @@ pub struct FineTuneJob {
     /// and leave the test split unread: a successive-halving rung, whose first epochs are
     /// exactly those of the full job with the same seed.
     pub stop_after_epochs: Option<usize>,
+    /// Send each step's layer gradient-to-weight ratios ([`Event::GradientRatios`]); one read
+    /// back per step, so only for the probes that report them.
+    pub measure_gradient_ratios: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -365,6 +369,8 @@ struct Training<'a> {
     optimizer: ModuleOptimizer,
     schedule: Schedule,
     layer_rates: Option<LayerRates>,
+    /// Set when the job measures its layers' gradient-to-weight ratios.
+    layer_groups: Option<LayerGroups>,
     frozen_depth: usize,
     rng: StdRng,
     lengths: Vec<usize>,
@@ -395,6 +401,7 @@ impl<'a> Training<'a> {
             optimizer: adamw(s.weight_decay, s.max_grad_norm),
             schedule,
             layer_rates,
+            layer_groups: job.measure_gradient_ratios.then(|| LayerGroups::of(&model.encoder)),
             frozen_depth: job.freeze,
             rng: StdRng::seed_from_u64(job.seed),
             lengths: data.train.lengths(),
@@ -423,7 +430,7 @@ impl<'a> Training<'a> {
                 return Err(TrainError::Interrupted);
             }
             let loss;
-            (model, loss) = self.step(model, picked, inputs, device, observer);
+            (model, loss) = self.step(model, picked, inputs, device, observer)?;
             unread.push(&loss);
             let Some((first_step, read)) = unread.read_if_due(i + 1, i + 1 == batches.len())?
             else {
@@ -453,7 +460,7 @@ impl<'a> Training<'a> {
         inputs: &Inputs,
         device: &Device,
         observer: &mut Observer,
-    ) -> (Classifier, Tensor<1>) {
+    ) -> Result<(Classifier, Tensor<1>)> {
         let (s, step) = (&self.job.settings, self.step);
         let depth = self.schedule.frozen_depth(step);
         if depth != self.frozen_depth {
@@ -472,6 +479,10 @@ impl<'a> Training<'a> {
         let batch = Batch { data, split: &data.train, picked };
         let loss = batch_loss(&model, hidden, &mask, inputs.first_layer(), &batch, device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(groups) = &self.layer_groups {
+            let by_layer = groups.ratios(&model.encoder, &grads)?;
+            observer.emit(Event::GradientRatios { step, by_layer });
+        }
         let lr = self.schedule.lr(step);
         let model = match &self.layer_rates {
             None => self.optimizer.step(lr, model, grads),
@@ -479,7 +490,7 @@ impl<'a> Training<'a> {
         };
         self.step += 1;
         self.examples_seen += picked.len();
-        (model, loss)
+        Ok((model, loss))
     }
 
     /// The sum of losses read back, refusing a non-finite one with the step it came from.

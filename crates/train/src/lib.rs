@@ -17,6 +17,7 @@ pub mod events;
 pub mod features;
 pub mod finetune;
 pub mod freeze;
+pub mod gradient_ratio;
 pub mod hf_folder;
 pub mod kernels;
 pub mod load;

@@ -113,6 +113,7 @@ fn every_familys_cached_prefix_trains_as_recomputing_it_does() {
             backend: BackendKind::Flex,
             start_identity: family.into(),
             stop_after_epochs: None,
+            measure_gradient_ratios: false,
         };
         let mut cache = PrefixCache::new(1 << 28);
         for depth in 1..=config.num_layers() {

@@ -36,6 +36,7 @@ fn same_seed_same_backend_same_metrics_and_cache_matches_recompute() {
         backend,
         start_identity: "pretrained".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     };
     // Flex runs thaw's own GELU and dropout kernels, ndarray burn's: both must repeat exactly.
     let backends = [BackendKind::Flex, BackendKind::Ndarray];
@@ -117,6 +118,7 @@ fn a_rung_is_the_full_jobs_first_epochs_and_never_reads_the_test_split() {
         backend: BackendKind::Flex,
         start_identity: "pretrained".into(),
         stop_after_epochs,
+        measure_gradient_ratios: false,
     };
     let full = silently(|o| fine_tune(minilm(), &cfg, &data, &job(None), None, o)).unwrap();
     let rung = silently(|o| fine_tune(minilm(), &cfg, &data, &job(Some(1)), None, o)).unwrap();

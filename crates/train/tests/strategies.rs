@@ -66,6 +66,7 @@ fn job(freeze: usize, unfreezing: Unfreezing) -> FineTuneJob {
         backend: BackendKind::Flex,
         start_identity: "pretrained".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     }
 }
 

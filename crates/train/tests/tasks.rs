@@ -38,6 +38,7 @@ fn head_only(lr: f64, epochs: usize, metric: Metric) -> FineTuneJob {
         backend: BackendKind::Flex,
         start_identity: "pretrained".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     }
 }
 

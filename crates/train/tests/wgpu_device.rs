@@ -157,6 +157,7 @@ fn jobs_in_one_process_repeat_exactly_and_device_memory_does_not_grow() {
         backend: on_wgpu(),
         start_identity: "pretrained".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     };
     let device = on_wgpu().device().unwrap();
     let mut reserved = Vec::new();

@@ -6,12 +6,16 @@
 //!   the regularized H-score on train, kNN and closed-form linear-probe accuracy on
 //!   validation (classification);
 //! - short fine-tuning probes of every cell ([`probes`]): one epoch on a small share of its
-//!   training set, which give each cell's early validation metric and speed.
+//!   training set, which give each cell's early validation metric and speed, and each
+//!   trained layer's gradient-to-weight norm ratio;
+//! - each intermediate-MLM corpus's distance from the pretraining data ([`mlm_reading`]): the
+//!   held-out masked-LM perplexity before any MLM step.
 //!
 //! [`forecast`] ranks the cells, picks the cheapest within the validation split's sampling
 //! error of the best, says why, and the store keeps it for the report.
 
 mod forecast;
+mod mlm_reading;
 mod probes;
 
 use std::path::{Path, PathBuf};
@@ -100,15 +104,17 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
         Task::Classification => Some(frozen_readings(&spec, &mut observer)?),
         _ => None,
     };
-    let fraction = probes::probe_fraction(&plan, train_examples);
-    let probes = probes::run_probes(&plan, fraction, train_examples, &mut observer)?;
+    let budget = probes::probe_budget(&plan, train_examples);
+    let probes = probes::run_probes(&plan, budget, train_examples, &mut observer)?;
+    let mlm = mlm_reading::read_corpora(&plan, &mut observer)?;
     let inputs = forecast::Inputs {
         plan: &plan,
         probes: &probes,
         readings: readings.as_ref().map(|r| r.by_depth.as_slice()),
+        mlm: &mlm,
         validation_examples,
         train_examples,
-        probe_fraction: fraction,
+        probe_budget: budget,
         advisor_seconds: started.elapsed().as_secs_f64(),
     };
     let forecast = forecast::forecast(&inputs);
@@ -176,6 +182,7 @@ impl Advice {
                 c.job_seconds
             ));
         }
+        out.push_str(&gradient_table(f));
         out.push_str(&format!(
             "\n{}\n\nThe advice took {:.0} s, {:.1} % of the {:.0} s the whole grid would train (estimated from the probes' speed). \
              Stored in {}; `thaw report` sets it beside the verdict once the sweep has run.\n",
@@ -187,6 +194,33 @@ impl Advice {
         ));
         out
     }
+}
+
+/// Each probed cell's gradient-to-weight ratio per layer ("-": frozen), when any was measured.
+fn gradient_table(f: &Forecast) -> String {
+    let layers = f.cells.iter().map(|c| c.gradient_ratios.len()).max().unwrap_or(0);
+    let measured: Vec<_> =
+        f.cells.iter().filter(|c| c.gradient_ratios.iter().any(Option::is_some)).collect();
+    if measured.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nGradient-to-weight norm ratio per encoder layer (the probe's steps' mean; -: frozen), layer 1 (bottom) first:\n",
+    );
+    for c in measured {
+        let ratios: Vec<String> = (0..layers)
+            .map(|i| match c.gradient_ratios.get(i).copied().flatten() {
+                Some(r) => format!("{r:>8.1e}"),
+                None => format!("{:>8}", "-"),
+            })
+            .collect();
+        out.push_str(&format!(
+            "     {:<60} {}\n",
+            cell_with_depth(&c.cell, c.num_layers),
+            ratios.join(" ")
+        ));
+    }
+    out
 }
 
 impl Readings {

@@ -333,10 +333,12 @@ fn forecast_of(plan: &Plan, head_only: f64) -> thaw_analysis::advice::Forecast {
         cell: plan.jobs.iter().find(|j| j.spec.freeze == freeze).unwrap().cell_key(),
         num_layers: 6,
         predicted,
+        predicted_loss: None,
         evidence: Evidence::Probe,
         job_seconds: 10.0,
         probe_lr: 1e-4,
         probe_examples: 100,
+        gradient_ratios: Vec::new(),
     };
     Forecast {
         sweep: "s".into(),
@@ -348,7 +350,9 @@ fn forecast_of(plan: &Plan, head_only: f64) -> thaw_analysis::advice::Forecast {
         advisor_seconds: 1.0,
         grid_seconds: 100.0,
         probe_fraction: 0.2,
+        probe_epochs: 1,
         frozen: Vec::new(),
+        mlm: Vec::new(),
     }
 }
 

@@ -198,6 +198,7 @@ pub fn check_freezing(backend: BackendKind) {
         backend,
         start_identity: "pretrained".into(),
         stop_after_epochs: None,
+        measure_gradient_ratios: false,
     };
     let (outcome, trained) =
         silently(|o| finetune::fine_tune_returning_model(minilm(), &cfg, &data, &job, None, o))
