@@ -1,6 +1,7 @@
 //! From the probes (and the frozen readings) to the forecast: each cell's predicted
 //! validation metric, the cheapest cell within the validation split's sampling error of the
-//! best, the reason in words, and the grid's cost estimated from the probes' speed.
+//! best, the reason in words, and the grid's cost estimated from the probes' speed (and the
+//! MLM reading's, for the stages).
 
 use thaw_advise::signals::Signals;
 use thaw_analysis::CellKey;

@@ -6,8 +6,8 @@
 //!   the regularized H-score on train, kNN and closed-form linear-probe accuracy on
 //!   validation (classification);
 //! - short fine-tuning probes of every cell ([`probes`]): one epoch on a small share of its
-//!   training set, which give each cell's early validation metric and speed, and each
-//!   trained layer's gradient-to-weight norm ratio;
+//!   training set (more epochs where the budget allows), which give each cell's early
+//!   validation metric and speed, and each trained layer's gradient-to-weight norm ratio;
 //! - each intermediate-MLM corpus's distance from the pretraining data ([`mlm_reading`]): the
 //!   held-out masked-LM perplexity before any MLM step.
 //!
@@ -184,12 +184,13 @@ impl Advice {
         }
         out.push_str(&gradient_table(f));
         out.push_str(&format!(
-            "\n{}\n\nThe advice took {:.0} s, {:.1} % of the {:.0} s the whole grid would train (estimated from the probes' speed). \
+            "\n{}\n\nThe advice took {:.0} s, {:.1} % of the {:.0} s the whole grid would train (estimated from the probes' speed{}). \
              Stored in {}; `thaw report` sets it beside the verdict once the sweep has run.\n",
             f.reason,
             f.advisor_seconds,
             100.0 * f.compute_fraction(),
             f.grid_seconds,
+            if f.mlm.is_empty() { "" } else { ", its MLM stages at the MLM reading's" },
             self.stored_in
         ));
         out

@@ -1,9 +1,9 @@
 //! Short fine-tuning probes: every cell of the grid that needs no MLM stage, at each of its
-//! learning rates, trained for one epoch (LP-FT: its head epochs, then one) on a fraction of
-//! its training set, or for more epochs on all of it where the budget allows (its first seed,
-//! validation only: the test split is never read), so its
-//! early validation metric, its speed and how hard the task pulls on each of its layers (the
-//! gradient-to-weight norm ratios) can be read at a small share of the grid's cost.
+//! learning rates, on its first seed, trained for one epoch (LP-FT: its head epochs, then one)
+//! on a fraction of its training set, or for more epochs on all of it where the budget allows.
+//! Only validation is read (never the test split). A probe gives the cell's early validation
+//! metric, its speed and how hard the task pulls on each of its layers (the
+//! gradient-to-weight norm ratios), at a small share of the grid's cost.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ const MIN_PROBE_EXAMPLES: usize = 64;
 pub struct Probe {
     pub cell: CellKey,
     pub lr: f64,
-    /// Validation metric and loss after the one short epoch.
+    /// Validation metric and loss at the probe's best epoch.
     pub metric: f64,
     pub loss: f64,
     pub examples: usize,

@@ -56,11 +56,14 @@ pub fn next(plan: &Plan, search: &SearchPlan, seen: &Observed) -> Next {
     let mut state: Vec<(Option<Vec<f64>>, usize)> = Vec::new();
     for cell in &cells {
         let mut min = search.race.map_or(cell.seeds.len(), |r| r.min.min(cell.seeds.len()));
-        if let Some(decision) = prior_trim(search, seen, cell, min) {
+        let mut prior_lr = None;
+        if let Some((decision, lr)) = prior_trim(search, seen, cell, min) {
             next.decisions.push(decision);
             min = 1;
+            prior_lr = lr;
         }
         let promoted = match search.halving {
+            _ if prior_lr.is_some() => prior_lr.map(|lr| vec![lr]),
             Some(h) if cell.lrs.len() > 1 => {
                 let rungs: Vec<JobPlan> = cell
                     .lrs
@@ -121,34 +124,49 @@ pub fn next(plan: &Plan, search: &SearchPlan, seen: &Observed) -> Next {
 }
 
 /// `prior = "advise"`: a cell the forecast puts more than twice its tolerance below the
-/// best starts racing with one seed instead of `min`; the decision says so (as a prune of
-/// its other starting seeds). Racing still adds seeds when its results tie with the leader.
+/// best starts racing with one seed instead of `min`, and under halving trains only the
+/// learning rate its probe found best (no rungs: the probe already compared its lrs on
+/// validation); the decision says so (as a prune of its other starting seeds and lrs).
+/// Racing still adds seeds when its results tie with the leader. Returns the decision and
+/// the learning rate it keeps under halving.
 fn prior_trim(
     search: &SearchPlan,
     seen: &Observed,
     cell: &PlanCell,
     min: usize,
-) -> Option<NewDecision> {
+) -> Option<(NewDecision, Option<f64>)> {
     let forecast = seen.forecast.as_ref().filter(|_| search.prior && min > 1)?;
     let margin = 2.0 * forecast.tolerance;
     if !predicted_far_below(forecast, &cell.key, margin) {
         return None;
     }
     let (best, own) = (&forecast.cells[0], forecast.cells.iter().find(|c| c.cell == cell.key)?);
-    Some(NewDecision {
+    let lr = (search.halving.is_some() && cell.lrs.len() > 1)
+        .then_some(own.probe_lr)
+        .filter(|lr| cell.lrs.contains(lr));
+    let lrs = match lr {
+        Some(lr) => format!(
+            " and trains only lr {} (its probe's best; no halving rungs for its other {})",
+            thaw_analysis::cells::format_lr(lr),
+            cell.lrs.len() - 1
+        ),
+        None => String::new(),
+    };
+    let decision = NewDecision {
         decision: format!("prior|{}", cell.json()),
         action: SearchAction::Prune,
         cell: cell.json(),
         lr: None,
         seed: None,
         reason: format!(
-            "prior (thaw advise): predicted {:.1} % against the best cell's {:.1} %, more than {:.1} points below; starts with 1 seed instead of {min}, saving {:.0} s of training per learning rate unless its results tie with the leader",
+            "prior (thaw advise): predicted {:.1} % against the best cell's {:.1} %, more than {:.1} points below; starts with 1 seed instead of {min}{lrs}, saving {:.0} s of training per learning rate unless its results tie with the leader",
             100.0 * own.predicted,
             100.0 * best.predicted,
             100.0 * margin,
             own.job_seconds * (min - 1) as f64
         ),
-    })
+    };
+    Some((decision, lr))
 }
 
 fn plan_epochs(plan: &Plan) -> usize {

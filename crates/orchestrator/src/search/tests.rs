@@ -387,3 +387,30 @@ fn the_advise_prior_starts_a_cell_predicted_far_below_with_one_seed() {
     let no_prior = SearchPlan { prior: false, ..race_only };
     assert_eq!(seeds_of(&next(&plan, &no_prior, &seen), 6), [1, 2]);
 }
+
+#[test]
+fn under_halving_the_advise_prior_trains_only_the_probes_learning_rate_without_rungs() {
+    let plan = plan();
+    let primed = SearchPlan { prior: true, ..adaptive(None) };
+    let seen = Observed { forecast: Some(forecast_of(&plan, 0.60)), ..Observed::default() };
+    let first = next(&plan, &primed, &seen);
+    let of = |freeze: usize| -> Vec<(f64, u64, bool)> {
+        first
+            .jobs
+            .iter()
+            .filter(|j| j.spec.freeze == freeze)
+            .map(|j| (j.lr, j.spec.seed, j.spec.rung.is_some()))
+            .collect()
+    };
+    assert_eq!(of(6), [(1e-4, 1, false)], "one full job: the probe's lr, one seed, no rung");
+    assert_eq!(of(0).len(), 6, "the leader halves as usual: 3 lrs x 2 rung seeds");
+    assert!(of(0).iter().all(|&(_, _, rung)| rung));
+    let pruned = actions(&first, SearchAction::Prune);
+    assert!(
+        pruned[0]
+            .reason
+            .contains("trains only lr 1e-4 (its probe's best; no halving rungs for its other 2)"),
+        "{}",
+        pruned[0].reason
+    );
+}
