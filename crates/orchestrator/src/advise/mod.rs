@@ -209,16 +209,18 @@ fn gradient_table(f: &Forecast) -> String {
         "\nGradient-to-weight norm ratio per encoder layer (the probe's steps' mean; -: frozen), layer 1 (bottom) first:\n",
     );
     for c in measured {
+        // A shallower model (scratch with its own vocabulary) leaves its missing layers blank.
         let ratios: Vec<String> = (0..layers)
-            .map(|i| match c.gradient_ratios.get(i).copied().flatten() {
-                Some(r) => format!("{r:>8.1e}"),
-                None => format!("{:>8}", "-"),
+            .map(|i| match c.gradient_ratios.get(i) {
+                Some(Some(r)) => format!("{r:>8.1e}"),
+                Some(None) => format!("{:>8}", "-"),
+                None => format!("{:>8}", ""),
             })
             .collect();
         out.push_str(&format!(
             "     {:<60} {}\n",
             cell_with_depth(&c.cell, c.num_layers),
-            ratios.join(" ")
+            ratios.join(" ").trim_end()
         ));
     }
     out
