@@ -27,7 +27,7 @@ pub fn read_corpora(plan: &Plan, observer: &mut Observer) -> Result<Vec<MlmReadi
         corpora.entry(stage.spec.name.as_str()).or_insert(stage);
     }
     let head_steps = head_steps(plan, corpora.len());
-    corpora.values().map(|stage| read(stage, &plan.model.dir, head_steps, observer)).collect()
+    corpora.values().map(|stage| read(stage, head_steps, observer)).collect()
 }
 
 /// The head warm-up each corpus's reading may take: together they spend [`PROBE_SHARE`] of
@@ -38,17 +38,12 @@ fn head_steps(plan: &Plan, corpora: usize) -> usize {
     ((PROBE_SHARE * grid as f64 / corpora.max(1) as f64).round() as usize).max(MIN_HEAD_STEPS)
 }
 
-fn read(
-    stage: &StagePlan,
-    model_dir: &std::path::Path,
-    head_steps: usize,
-    observer: &mut Observer,
-) -> Result<MlmReading> {
+/// `stage`'s model located (`files::locate_model`, done by [`super::advise`]).
+fn read(stage: &StagePlan, head_steps: usize, observer: &mut Observer) -> Result<MlmReading> {
     let started = Instant::now();
-    let mut spec = stage.spec.clone();
-    spec.model.dir = model_dir.to_path_buf();
+    let spec = &stage.spec;
     let (files, config) = model_files(&spec.model.dir)?;
-    let texts = stage_texts(&spec)?;
+    let texts = stage_texts(spec)?;
     let mut settings = spec.settings.clone();
     settings.steps = 0;
     settings.head_warmup_steps = settings.head_warmup_steps.min(head_steps);

@@ -87,6 +87,9 @@ pub fn advise(file: &Path) -> Result<(String, Option<Readings>, Forecast)> {
     for job in &mut plan.jobs {
         job.spec.model = plan.model.clone();
     }
+    for stage in &mut plan.stages {
+        stage.spec.model = plan.model.clone();
+    }
     // The splits as jobs see them (validation capped at max_validation), read once.
     let splits = plan.data.load(None)?;
     let (train_examples, validation_examples) = (splits.train.len(), splits.validation.len());
